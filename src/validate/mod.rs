@@ -1,0 +1,284 @@
+//! Validation: untrusted bytes in, [`PooledTx`] (or a typed [`TxError`]) out.
+//!
+//! Owns: the order of checks, chain rules per [`Fork`], local policy ([`ValidationConfig`]),
+//! the [`StateProvider`] seam, and the worker [`pipeline`] with its bounded queue.
+//! Does not: hold transactions after the verdict (`pool`), talk to peers (`net`), or await.
+//!
+//! # Order of checks
+//! Cheapest first, so junk costs as little as possible, and the signature (about 95% of the
+//! work) only for transactions that pass everything else:
+//! 1. encoded size <= `max_tx_size`;
+//! 2. type byte supported and enabled at the fork;
+//! 3. exact decoding (canonical RLP, no trailing bytes, fees below 2^128);
+//! 4. chain id (and whether unprotected legacy transactions are allowed);
+//! 5. gas limit <= block gas limit, and <= 2^24 from Osaka (EIP-7825);
+//! 6. fee cap >= tip;
+//! 7. field widths: nonce < 2^64-1 (EIP-2681) (decoding already bounds the others);
+//! 8. intrinsic gas, the EIP-7623 calldata floor, the EIP-3860 initcode limit;
+//! 9. blob count and versioned-hash version (type 3), non-empty authorization list (type 4);
+//! 10. minimum tip;
+//! 11. signature: low-s, then sender recovery;
+//! 12. state: nonce >= account nonce, balance >= cost.
+//!
+//! Steps 1-11 depend only on the bytes and the config, so their outcome is cached by hash in
+//! the pipeline; step 12 runs again on every submission because state moves.
+//!
+//! # Fees of 2^128 wei per gas and above
+//! The spec allows u256 fees; Tidepool (like alloy) holds them as u128 and refuses wider ones with
+//! their own kind, `fee_above_128_bits`. Such a fee times the 21,000-gas minimum exceeds all ether
+//! in existence by a factor of 10^14, so no account can ever pay it: refusing it up front only
+//! saves a signature check. Three standard vectors expect such transactions to be *valid* (they
+//! test the decoder, not payability); the conformance test scores them against this policy.
+
+mod gas;
+pub mod pipeline;
+mod state;
+
+pub use gas::{IntrinsicGas, MAX_INITCODE_SIZE, intrinsic_gas};
+pub use pipeline::{PipelineConfig, SubmitError, ValidationPipeline, Verdict};
+pub use state::{AccountState, GenesisError, InMemoryState, StateProvider};
+
+use alloy_consensus::Transaction as _;
+use alloy_primitives::{B256, Bytes};
+use serde::{Deserialize, Serialize};
+
+use crate::tx::{self, DecodedTx, PooledTx, TxError};
+
+/// The chain rules a transaction is checked against. Later forks include earlier rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fork {
+    /// EIP-1559 fee market; types 0-2.
+    London,
+    /// EIP-3860 initcode limit and word cost.
+    Shanghai,
+    /// EIP-4844 blob transactions (type 3), at most 6 blobs.
+    Cancun,
+    /// EIP-7702 set-code transactions (type 4), EIP-7623 calldata floor, at most 9 blobs.
+    Prague,
+    /// EIP-7825 per-transaction gas cap of 2^24, EIP-7594 limit of 6 blobs per transaction.
+    Osaka,
+}
+
+impl Fork {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::London => "london",
+            Self::Shanghai => "shanghai",
+            Self::Cancun => "cancun",
+            Self::Prague => "prague",
+            Self::Osaka => "osaka",
+        }
+    }
+
+    /// The highest transaction type this fork knows.
+    pub const fn max_tx_type(self) -> u8 {
+        match self {
+            Self::London | Self::Shanghai => 2,
+            Self::Cancun => 3,
+            Self::Prague | Self::Osaka => 4,
+        }
+    }
+
+    /// The most blobs one transaction may carry.
+    pub const fn max_blobs_per_tx(self) -> usize {
+        match self {
+            Self::London | Self::Shanghai => 0,
+            Self::Cancun | Self::Osaka => 6,
+            Self::Prague => 9,
+        }
+    }
+
+    /// The per-transaction gas limit cap (EIP-7825), if the fork has one.
+    pub const fn tx_gas_limit_cap(self) -> Option<u64> {
+        match self {
+            Self::Osaka => Some(1 << 24),
+            _ => None,
+        }
+    }
+}
+
+/// Local policy and chain parameters for validation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ValidationConfig {
+    /// The chain id typed and EIP-155 transactions must carry. Default 1 (mainnet).
+    pub chain_id: u64,
+    /// Chain rules. Default Osaka, mainnet's fork since December 2025.
+    pub fork: Fork,
+    /// Largest encoded transaction accepted, in bytes. Default 131,072 (128 KiB, as geth and reth).
+    pub max_tx_size: usize,
+    /// A transaction may not ask for more gas than a block holds. Default 60,000,000 (mainnet).
+    pub block_gas_limit: u64,
+    /// Smallest tip cap (gas price for legacy) accepted, in wei. Default 1, as geth's `pricelimit`:
+    /// zero-tip transactions earn a builder nothing and are free to spam.
+    pub min_priority_fee: u128,
+    /// Accept legacy transactions without EIP-155 replay protection. Default true, as the
+    /// network still carries a few (deployment transactions made for every chain).
+    pub allow_unprotected: bool,
+    /// Types refused even where the fork knows them (e.g. `[3]` for a pool without blob support).
+    pub disabled_types: Vec<u8>,
+}
+
+impl Default for ValidationConfig {
+    fn default() -> Self {
+        Self {
+            chain_id: 1,
+            fork: Fork::Osaka,
+            max_tx_size: 128 * 1024,
+            block_gas_limit: 60_000_000,
+            min_priority_fee: 1,
+            allow_unprotected: true,
+            disabled_types: Vec::new(),
+        }
+    }
+}
+
+/// Runs the checks in the documented order. Cheap to share: it holds only its config.
+#[derive(Debug, Clone, Default)]
+pub struct Validator {
+    config: ValidationConfig,
+}
+
+impl Validator {
+    pub const fn new(config: ValidationConfig) -> Self {
+        Self { config }
+    }
+
+    pub const fn config(&self) -> &ValidationConfig {
+        &self.config
+    }
+
+    /// Steps 1-3: size, type, exact decoding.
+    ///
+    /// # Errors
+    /// The first failing step's [`TxError`].
+    pub fn decode(&self, raw: &[u8]) -> Result<DecodedTx, TxError> {
+        if raw.len() > self.config.max_tx_size {
+            return Err(TxError::Oversized { size: raw.len(), limit: self.config.max_tx_size });
+        }
+        let ty = tx::type_byte(raw)?;
+        if ty > tx::MAX_TX_TYPE {
+            return Err(TxError::TypeNotSupported(ty));
+        }
+        if ty > self.config.fork.max_tx_type() || self.config.disabled_types.contains(&ty) {
+            return Err(TxError::TypeNotEnabled { ty, fork: self.config.fork.name() });
+        }
+        tx::decode(raw)
+    }
+
+    /// Steps 4-11 on a decoded transaction; `raw` must be the bytes it was decoded from.
+    ///
+    /// # Errors
+    /// The first failing step's [`TxError`].
+    pub fn check(&self, decoded: &DecodedTx, raw: Bytes) -> Result<PooledTx, TxError> {
+        let tx = &decoded.envelope;
+        let fork = self.config.fork;
+
+        match tx.chain_id() {
+            Some(id) if id != self.config.chain_id => {
+                return Err(TxError::WrongChainId { got: Some(id), expected: self.config.chain_id });
+            }
+            None if !self.config.allow_unprotected => return Err(TxError::UnprotectedNotAllowed),
+            _ => {}
+        }
+
+        let gas_limit = tx.gas_limit();
+        if gas_limit > self.config.block_gas_limit {
+            return Err(TxError::GasLimitAboveBlock { gas_limit, block_gas_limit: self.config.block_gas_limit });
+        }
+        if let Some(cap) = fork.tx_gas_limit_cap().filter(|&cap| gas_limit > cap) {
+            return Err(TxError::GasLimitAboveCap { gas_limit, cap });
+        }
+
+        let fee_cap = tx.max_fee_per_gas();
+        let tip = tx.max_priority_fee_per_gas().unwrap_or(fee_cap);
+        if tip > fee_cap {
+            return Err(TxError::TipAboveFeeCap { tip, fee_cap });
+        }
+
+        if tx.nonce() == u64::MAX {
+            return Err(TxError::NonceMax(tx.nonce()));
+        }
+        let blob_hashes = tx.blob_versioned_hashes().unwrap_or_default();
+        let cost = tx::max_cost(tx, blob_hashes.len() as u64);
+
+        let gas = intrinsic_gas(tx, fork);
+        if gas_limit < gas.standard {
+            return Err(TxError::IntrinsicGasTooLow { gas_limit, intrinsic: gas.standard });
+        }
+        if gas_limit < gas.floor {
+            return Err(TxError::FloorGasTooLow { gas_limit, floor: gas.floor });
+        }
+        if fork >= Fork::Shanghai && tx.kind().is_create() && tx.input().len() > MAX_INITCODE_SIZE {
+            return Err(TxError::InitcodeTooLarge { size: tx.input().len(), limit: MAX_INITCODE_SIZE });
+        }
+
+        if tx.is_eip4844() {
+            check_blob_hashes(blob_hashes, fork.max_blobs_per_tx())?;
+        }
+        if tx.authorization_list().is_some_and(<[_]>::is_empty) {
+            return Err(TxError::EmptyAuthorizationList);
+        }
+
+        if tip < self.config.min_priority_fee {
+            return Err(TxError::TipBelowMinimum { tip, min: self.config.min_priority_fee });
+        }
+
+        let sender = tx::recover_sender(tx)?;
+        Ok(PooledTx::new(decoded, sender, raw, cost))
+    }
+
+    /// Steps 1-11: everything that depends only on the bytes and the config.
+    ///
+    /// # Errors
+    /// The first failing step's [`TxError`].
+    pub fn validate_stateless(&self, raw: Bytes) -> Result<PooledTx, TxError> {
+        let decoded = self.decode(&raw)?;
+        self.check(&decoded, raw)
+    }
+
+    /// Step 12: the transaction against its sender's current account.
+    ///
+    /// # Errors
+    /// [`TxError::NonceTooLow`] or [`TxError::InsufficientFunds`].
+    pub fn check_state(&self, tx: &PooledTx, state: &dyn StateProvider) -> Result<(), TxError> {
+        let account = state.account(&tx.sender());
+        if tx.nonce() < account.nonce {
+            return Err(TxError::NonceTooLow { tx: tx.nonce(), account: account.nonce });
+        }
+        if tx.cost() > account.balance {
+            return Err(TxError::InsufficientFunds { cost: tx.cost(), balance: account.balance });
+        }
+        Ok(())
+    }
+
+    /// All twelve steps.
+    ///
+    /// # Errors
+    /// The first failing step's [`TxError`].
+    pub fn validate(&self, raw: Bytes, state: &dyn StateProvider) -> Result<PooledTx, TxError> {
+        let tx = self.validate_stateless(raw)?;
+        self.check_state(&tx, state)?;
+        Ok(tx)
+    }
+}
+
+/// Blob version byte for KZG commitments (EIP-4844 `VERSIONED_HASH_VERSION_KZG`).
+const VERSIONED_HASH_VERSION_KZG: u8 = 0x01;
+
+fn check_blob_hashes(hashes: &[B256], max: usize) -> Result<(), TxError> {
+    if hashes.is_empty() {
+        return Err(TxError::NoBlobs);
+    }
+    if hashes.len() > max {
+        return Err(TxError::TooManyBlobs { count: hashes.len(), max });
+    }
+    match hashes.iter().position(|h| h[0] != VERSIONED_HASH_VERSION_KZG) {
+        Some(index) => Err(TxError::BadBlobVersion { index, version: hashes[index][0] }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,417 @@
+//! The validation pipeline: worker threads behind one bounded queue, with duplicate suppression.
+//!
+//! A submission either gets a [`PendingVerdict`] or, when the queue is full, [`SubmitError::Busy`]
+//! at once: that is the backpressure signal the network and RPC layers pass on (gossip ignores
+//! the message, RPC answers "busy"). Nothing here grows without bound: the queue, the in-flight
+//! set (at most queue + workers entries), the waiters per transaction and the recent-verdict
+//! cache all have fixed capacities.
+//!
+//! Duplicates: identical bytes (same keccak hash) already in flight join the first submission's
+//! verdict; bytes validated recently reuse the cached stateless verdict. Either way the sender is
+//! recovered once. The state check (nonce, balance) always runs against current state.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    future::Future,
+    pin::Pin,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    task::{Context, Poll},
+    thread::JoinHandle,
+};
+
+use alloy_primitives::{B256, Bytes, keccak256};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use tokio::sync::oneshot;
+
+use super::{StateProvider, Validator};
+use crate::tx::{PooledTx, TxError};
+
+/// The outcome of validating one transaction.
+pub type Verdict = Result<Arc<PooledTx>, TxError>;
+
+/// How many submissions of the same in-flight bytes may wait on one verdict. Beyond this a
+/// repeat is answered `Busy`: a client resubmitting in a tight loop must not grow memory.
+const MAX_WAITERS_PER_TX: usize = 64;
+
+/// Sizes of the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Worker threads. Default: one per core, since validation is CPU-bound signature recovery.
+    pub workers: usize,
+    /// Transactions waiting for a worker. Default 4,096: about 100 ms of work on two cores at
+    /// ~40k tx/s, enough to absorb a burst without letting latency grow unbounded.
+    pub queue_capacity: usize,
+    /// Stateless verdicts remembered by hash. Default 16,384 entries.
+    pub recent_capacity: usize,
+    /// Bytes of remembered transactions. Default 16 MiB, so a flood of large transactions cannot
+    /// pin more than that in the cache.
+    pub recent_bytes: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            workers: std::thread::available_parallelism().map_or(2, usize::from),
+            queue_capacity: 4_096,
+            recent_capacity: 16_384,
+            recent_bytes: 16 << 20,
+        }
+    }
+}
+
+/// Why a submission was not taken. Not a verdict on the transaction: try again later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    #[error("validation queue is full ({capacity} waiting): try again later")]
+    Busy { capacity: usize },
+}
+
+impl SubmitError {
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Self::Busy { .. } => "busy",
+        }
+    }
+}
+
+/// Counters since start, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PipelineStats {
+    pub submitted: u64,
+    pub busy: u64,
+    pub joined_in_flight: u64,
+    pub recent_hits: u64,
+    pub validated: u64,
+    pub queue_depth: u64,
+}
+
+/// A verdict to come: [`PendingVerdict::wait`] blocks a thread, `.await` suspends a task.
+#[derive(Debug)]
+pub struct PendingVerdict(PendingInner);
+
+#[derive(Debug)]
+enum PendingInner {
+    Ready(Option<Verdict>),
+    Waiting(oneshot::Receiver<Verdict>),
+}
+
+impl PendingVerdict {
+    /// Blocks until the verdict is ready.
+    ///
+    /// # Panics
+    /// When called from inside an async runtime (use `.await` there).
+    pub fn wait(self) -> Verdict {
+        match self.0 {
+            PendingInner::Ready(verdict) => verdict.expect("verdict taken once"),
+            PendingInner::Waiting(receiver) => receiver.blocking_recv().expect(WORKERS_ANSWER),
+        }
+    }
+}
+
+const WORKERS_ANSWER: &str = "workers answer every queued job before they exit";
+
+impl Future for PendingVerdict {
+    type Output = Verdict;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Verdict> {
+        match &mut self.0 {
+            PendingInner::Ready(verdict) => Poll::Ready(verdict.take().expect("polled after completion")),
+            PendingInner::Waiting(receiver) => Pin::new(receiver).poll(cx).map(|r| r.expect(WORKERS_ANSWER)),
+        }
+    }
+}
+
+/// Validation worker threads behind a bounded queue. Dropping it lets the workers finish the
+/// queued jobs, then joins them.
+pub struct ValidationPipeline {
+    shared: Arc<Shared>,
+    queue: Option<Sender<Job>>,
+    capacity: usize,
+    workers: Vec<JoinHandle<()>>,
+}
+
+struct Job {
+    hash: B256,
+    raw: Bytes,
+}
+
+struct Shared {
+    validator: Validator,
+    state: Arc<dyn StateProvider>,
+    dedup: Mutex<Dedup>,
+    submitted: AtomicU64,
+    busy: AtomicU64,
+    joined_in_flight: AtomicU64,
+    recent_hits: AtomicU64,
+    validated: AtomicU64,
+}
+
+impl ValidationPipeline {
+    /// Starts `config.workers` threads.
+    ///
+    /// # Panics
+    /// When `workers` or `queue_capacity` is zero, or a thread cannot be spawned.
+    pub fn new(validator: Validator, state: Arc<dyn StateProvider>, config: PipelineConfig) -> Self {
+        assert!(config.workers > 0 && config.queue_capacity > 0, "pipeline needs workers and a queue");
+        let (queue, jobs) = crossbeam_channel::bounded(config.queue_capacity);
+        let shared = Arc::new(Shared {
+            validator,
+            state,
+            dedup: Mutex::new(Dedup::new(config.recent_capacity, config.recent_bytes)),
+            submitted: AtomicU64::new(0),
+            busy: AtomicU64::new(0),
+            joined_in_flight: AtomicU64::new(0),
+            recent_hits: AtomicU64::new(0),
+            validated: AtomicU64::new(0),
+        });
+        let workers = (0..config.workers)
+            .map(|i| {
+                let shared = Arc::clone(&shared);
+                let jobs: Receiver<Job> = jobs.clone();
+                std::thread::Builder::new()
+                    .name(format!("tidepool-validate-{i}"))
+                    .spawn(move || shared.work(&jobs))
+                    .expect("spawn validation worker")
+            })
+            .collect();
+        Self { shared, queue: Some(queue), capacity: config.queue_capacity, workers }
+    }
+
+    pub fn validator(&self) -> &Validator {
+        &self.shared.validator
+    }
+
+    /// Submits raw transaction bytes for validation.
+    ///
+    /// # Errors
+    /// [`SubmitError::Busy`] when the queue is full; nothing was queued.
+    pub fn submit(&self, raw: Bytes) -> Result<PendingVerdict, SubmitError> {
+        let shared = &self.shared;
+        shared.submitted.fetch_add(1, Ordering::Relaxed);
+        let limit = shared.validator.config().max_tx_size;
+        if raw.len() > limit {
+            // Refused before hashing: an oversized blob costs us no more than its length check.
+            return Ok(ready(Err(TxError::Oversized { size: raw.len(), limit })));
+        }
+        let hash = keccak256(&raw);
+        let (sender, receiver) = oneshot::channel();
+        {
+            let mut dedup = shared.dedup.lock().expect("dedup lock");
+            if let Some(stateless) = dedup.recent.get(&hash).cloned() {
+                drop(dedup);
+                shared.recent_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(ready(shared.with_state(stateless)));
+            }
+            if let Some(waiters) = dedup.in_flight.get_mut(&hash) {
+                if waiters.len() >= MAX_WAITERS_PER_TX {
+                    shared.busy.fetch_add(1, Ordering::Relaxed);
+                    return Err(SubmitError::Busy { capacity: self.capacity });
+                }
+                waiters.push(sender);
+                shared.joined_in_flight.fetch_add(1, Ordering::Relaxed);
+                return Ok(PendingVerdict(PendingInner::Waiting(receiver)));
+            }
+            let queue = self.queue.as_ref().expect("queue open while the pipeline lives");
+            // Queue under the dedup lock, so a worker cannot finish this hash before it is
+            // registered as in flight. try_send never blocks.
+            match queue.try_send(Job { hash, raw }) {
+                Ok(()) => {
+                    dedup.in_flight.insert(hash, vec![sender]);
+                }
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                    drop(dedup);
+                    shared.busy.fetch_add(1, Ordering::Relaxed);
+                    return Err(SubmitError::Busy { capacity: self.capacity });
+                }
+            }
+        }
+        Ok(PendingVerdict(PendingInner::Waiting(receiver)))
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> PipelineStats {
+        let s = &self.shared;
+        PipelineStats {
+            submitted: s.submitted.load(Ordering::Relaxed),
+            busy: s.busy.load(Ordering::Relaxed),
+            joined_in_flight: s.joined_in_flight.load(Ordering::Relaxed),
+            recent_hits: s.recent_hits.load(Ordering::Relaxed),
+            validated: s.validated.load(Ordering::Relaxed),
+            queue_depth: self.queue.as_ref().map_or(0, |q| q.len() as u64),
+        }
+    }
+}
+
+impl Drop for ValidationPipeline {
+    fn drop(&mut self) {
+        self.queue = None; // workers drain what is queued, then see the channel closed
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+}
+
+fn ready(verdict: Verdict) -> PendingVerdict {
+    PendingVerdict(PendingInner::Ready(Some(verdict)))
+}
+
+impl Shared {
+    fn work(&self, jobs: &Receiver<Job>) {
+        while let Ok(Job { hash, raw }) = jobs.recv() {
+            let stateless = self.validator.validate_stateless(raw).map(Arc::new);
+            self.validated.fetch_add(1, Ordering::Relaxed);
+            let waiters = {
+                let mut dedup = self.dedup.lock().expect("dedup lock");
+                dedup.remember(hash, stateless.clone());
+                dedup.in_flight.remove(&hash).unwrap_or_default()
+            };
+            let verdict = self.with_state(stateless);
+            for waiter in waiters {
+                // A waiter that gave up (dropped its PendingVerdict) is no error.
+                let _ = waiter.send(verdict.clone());
+            }
+        }
+    }
+
+    fn with_state(&self, stateless: Verdict) -> Verdict {
+        let tx = stateless?;
+        self.validator.check_state(&tx, self.state.as_ref())?;
+        Ok(tx)
+    }
+}
+
+/// In-flight waiters and a FIFO cache of recent stateless verdicts, bounded by count and bytes.
+struct Dedup {
+    in_flight: HashMap<B256, Vec<oneshot::Sender<Verdict>>>,
+    recent: HashMap<B256, Verdict>,
+    order: VecDeque<(B256, usize)>,
+    bytes: usize,
+    max_entries: usize,
+    max_bytes: usize,
+}
+
+impl Dedup {
+    fn new(max_entries: usize, max_bytes: usize) -> Self {
+        Self {
+            in_flight: HashMap::new(),
+            recent: HashMap::with_capacity(max_entries.min(1 << 16)),
+            order: VecDeque::new(),
+            bytes: 0,
+            max_entries,
+            max_bytes,
+        }
+    }
+
+    fn remember(&mut self, hash: B256, verdict: Verdict) {
+        if self.max_entries == 0 || self.recent.contains_key(&hash) {
+            return;
+        }
+        let size = verdict.as_ref().map_or(0, |tx| tx.size());
+        while !self.order.is_empty() && (self.order.len() >= self.max_entries || self.bytes + size > self.max_bytes) {
+            let (old, old_size) = self.order.pop_front().expect("checked non-empty");
+            self.recent.remove(&old);
+            self.bytes -= old_size;
+        }
+        if size <= self.max_bytes {
+            self.recent.insert(hash, verdict);
+            self.order.push_back((hash, size));
+            self.bytes += size;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        tx::generate::TxMix,
+        validate::{AccountState, InMemoryState, ValidationConfig},
+    };
+    use alloy_primitives::U256;
+
+    fn funded(mix: &TxMix) -> Arc<InMemoryState> {
+        let state = InMemoryState::new();
+        for signer in mix.signers() {
+            state.set(signer.address(), AccountState { nonce: 0, balance: U256::MAX });
+        }
+        Arc::new(state)
+    }
+
+    fn pipeline(state: Arc<InMemoryState>, config: PipelineConfig) -> ValidationPipeline {
+        ValidationPipeline::new(Validator::new(ValidationConfig::default()), state, config)
+    }
+
+    #[test]
+    fn validates_and_recovers_each_tx_once() {
+        let mut mix = TxMix::new(3, 8, 1);
+        let pipeline = pipeline(funded(&mix), PipelineConfig { workers: 2, ..Default::default() });
+        let txs = mix.take(50);
+        let pending: Vec<_> = txs.iter().map(|t| pipeline.submit(t.raw.clone()).unwrap()).collect();
+        for (tx, verdict) in txs.iter().zip(pending) {
+            assert_eq!(verdict.wait().unwrap().sender(), tx.sender);
+        }
+        // Resubmitting the same bytes hits the cache: no second validation.
+        for tx in &txs {
+            assert!(pipeline.submit(tx.raw.clone()).unwrap().wait().is_ok());
+        }
+        let stats = pipeline.stats();
+        assert_eq!(stats.validated, 50);
+        assert_eq!(stats.recent_hits, 50);
+    }
+
+    #[test]
+    fn full_queue_answers_busy_and_recovers() {
+        let mut mix = TxMix::new(4, 4, 1);
+        let pipeline = pipeline(
+            funded(&mix),
+            PipelineConfig { workers: 1, queue_capacity: 2, recent_capacity: 0, recent_bytes: 0 },
+        );
+        let txs = mix.take(64);
+        let mut accepted = Vec::new();
+        let mut busy = 0;
+        for tx in &txs {
+            match pipeline.submit(tx.raw.clone()) {
+                Ok(pending) => accepted.push(pending),
+                Err(SubmitError::Busy { capacity }) => {
+                    assert_eq!(capacity, 2);
+                    busy += 1;
+                }
+            }
+        }
+        assert!(busy > 0, "a 2-slot queue fed 64 txs at once must push back");
+        for pending in accepted {
+            assert!(pending.wait().is_ok());
+        }
+        assert_eq!(pipeline.stats().busy, busy);
+        // Drained: the pipeline takes work again.
+        assert!(pipeline.submit(txs[0].raw.clone()).is_ok());
+    }
+
+    #[test]
+    fn state_is_checked_on_every_submission() {
+        let mut mix = TxMix::new(5, 1, 1);
+        let state = funded(&mix);
+        let pipeline = pipeline(Arc::clone(&state), PipelineConfig::default());
+        let tx = mix.next_tx();
+        assert!(pipeline.submit(tx.raw.clone()).unwrap().wait().is_ok());
+        state.set(tx.sender, AccountState { nonce: 1, balance: U256::MAX });
+        let again = pipeline.submit(tx.raw.clone()).unwrap().wait();
+        assert_eq!(again.unwrap_err(), TxError::NonceTooLow { tx: 0, account: 1 });
+    }
+
+    #[test]
+    fn recent_cache_is_bounded_by_bytes() {
+        let mut dedup = Dedup::new(100, 1_000);
+        let mut mix = TxMix::new(6, 2, 1);
+        let validator = Validator::default();
+        for tx in mix.take(40) {
+            let verdict = validator.validate_stateless(tx.raw.clone()).map(Arc::new);
+            dedup.remember(keccak256(&tx.raw), verdict);
+            assert!(dedup.bytes <= 1_000);
+            assert_eq!(dedup.recent.len(), dedup.order.len());
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! The account state validation reads: the [`StateProvider`] seam and an in-memory implementation.
+
+use std::{collections::BTreeMap, path::Path};
+
+use alloy_primitives::{Address, U256};
+use dashmap::DashMap;
+use serde::Deserialize;
+
+/// What validation and the pool need to know about an account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccountState {
+    pub nonce: u64,
+    pub balance: U256,
+}
+
+/// Read access to the latest account state. Called from validation worker threads, so it must
+/// answer quickly and without blocking on I/O for long: embedders backed by a database should
+/// serve it from a cache.
+pub trait StateProvider: Send + Sync {
+    /// The account's state; unknown accounts are empty (nonce 0, balance 0).
+    fn account(&self, address: &Address) -> AccountState;
+}
+
+/// Account state held in memory: the dev chain's state, and the default for tests and tools.
+/// Reads and writes are concurrent (sharded map), so block updates never stall validation.
+#[derive(Debug, Default)]
+pub struct InMemoryState {
+    accounts: DashMap<Address, AccountState>,
+}
+
+impl StateProvider for InMemoryState {
+    fn account(&self, address: &Address) -> AccountState {
+        self.accounts.get(address).map(|a| *a).unwrap_or_default()
+    }
+}
+
+/// Why a genesis file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum GenesisError {
+    #[error("cannot read genesis file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("genesis is not valid JSON of the expected shape: {0}")]
+    Parse(#[from] serde_json::Error),
+    #[error("account {address}: {field} {value:?} is not a decimal or 0x-hex number")]
+    BadNumber { address: String, field: &'static str, value: String },
+    #[error("account key {0:?} is not a 20-byte hex address")]
+    BadAddress(String),
+}
+
+/// A geth-style genesis: `{"alloc": {...}, ...}`; other keys are ignored.
+#[derive(Deserialize)]
+struct Genesis {
+    alloc: BTreeMap<String, GenesisAccount>,
+}
+
+#[derive(Deserialize)]
+struct GenesisAccount {
+    #[serde(default)]
+    balance: Option<String>,
+    #[serde(default)]
+    nonce: Option<String>,
+}
+
+impl InMemoryState {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets an account's state (a block moved it, or a test wants it).
+    pub fn set(&self, address: Address, account: AccountState) {
+        self.accounts.insert(address, account);
+    }
+
+    /// Number of accounts with state.
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
+
+    /// Loads a geth-style genesis file's `alloc` section.
+    ///
+    /// # Errors
+    /// Unreadable file, malformed JSON, bad addresses or numbers.
+    pub fn from_genesis_file(path: &Path) -> Result<Self, GenesisError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| GenesisError::Read { path: path.display().to_string(), source })?;
+        Self::from_genesis_json(&text)
+    }
+
+    /// Loads a geth-style genesis JSON's `alloc` section. Balances and nonces may be decimal
+    /// strings or `0x` hex quantities, as geth accepts both.
+    ///
+    /// # Errors
+    /// Malformed JSON, bad addresses or numbers.
+    pub fn from_genesis_json(json: &str) -> Result<Self, GenesisError> {
+        let genesis: Genesis = serde_json::from_str(json)?;
+        let state = Self::new();
+        for (key, account) in genesis.alloc {
+            let hex = key.strip_prefix("0x").unwrap_or(&key);
+            let address: Address = hex.parse().map_err(|_| GenesisError::BadAddress(key.clone()))?;
+            let balance = parse_quantity(&key, "balance", account.balance.as_deref())?;
+            let nonce = parse_quantity(&key, "nonce", account.nonce.as_deref())?;
+            let nonce = u64::try_from(nonce).map_err(|_| GenesisError::BadNumber {
+                address: key.clone(),
+                field: "nonce",
+                value: nonce.to_string(),
+            })?;
+            state.set(address, AccountState { nonce, balance });
+        }
+        Ok(state)
+    }
+}
+
+fn parse_quantity(address: &str, field: &'static str, value: Option<&str>) -> Result<U256, GenesisError> {
+    let Some(text) = value else { return Ok(U256::ZERO) };
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) if !hex.is_empty() => U256::from_str_radix(hex, 16),
+        Some(_) => Ok(U256::ZERO),
+        None => U256::from_str_radix(text, 10),
+    };
+    parsed.map_err(|_| GenesisError::BadNumber { address: address.to_owned(), field, value: text.to_owned() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loads_hex_and_decimal_alloc() {
+        let state = InMemoryState::from_genesis_json(
+            r#"{"config":{},"alloc":{
+                "0x00000000000000000000000000000000000000aa":{"balance":"0x10","nonce":"0x2"},
+                "00000000000000000000000000000000000000bb":{"balance":"1000"}}}"#,
+        )
+        .unwrap();
+        let aa: Address = "0x00000000000000000000000000000000000000aa".parse().unwrap();
+        let bb: Address = "0x00000000000000000000000000000000000000bb".parse().unwrap();
+        assert_eq!(state.account(&aa), AccountState { nonce: 2, balance: U256::from(16) });
+        assert_eq!(state.account(&bb), AccountState { nonce: 0, balance: U256::from(1000) });
+        assert_eq!(state.account(&Address::ZERO), AccountState::default());
+    }
+
+    #[test]
+    fn rejects_bad_numbers_and_addresses() {
+        let bad_balance = r#"{"alloc":{"0x00000000000000000000000000000000000000aa":{"balance":"lots"}}}"#;
+        assert!(matches!(InMemoryState::from_genesis_json(bad_balance), Err(GenesisError::BadNumber { .. })));
+        let bad_address = r#"{"alloc":{"0x12":{"balance":"1"}}}"#;
+        assert!(matches!(InMemoryState::from_genesis_json(bad_address), Err(GenesisError::BadAddress(_))));
+        assert!(matches!(InMemoryState::from_genesis_json("[]"), Err(GenesisError::Parse(_))));
+    }
+}

@@ -1,0 +1,59 @@
+//! The `tidepool tx decode` command as a user runs it.
+
+use std::{
+    io::Write as _,
+    process::{Command, Stdio},
+};
+
+use serde_json::Value;
+
+/// The README's example: an EIP-1559 transfer signed by dev key 0.
+const README_TX: &str = "0x02f8720180843b9aca008506fc23ac0082520894000000000000000000000000000000000000dead87038d7ea4c6800080c080a08a7804dc4e91fec14f74cb203a31b6f885d7e819149ac0340c67f99523da7307a03aad949c9d512ca9f3f58978f0ee7a6d2f6d215dc3af2ee52e5c2d3ea87f65da";
+
+fn tidepool(args: &[&str], stdin: &str) -> (Vec<Value>, i32) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tidepool"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let lines = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (lines, output.status.code().unwrap())
+}
+
+#[test]
+fn decodes_the_readme_transaction() {
+    let (lines, code) = tidepool(&["tx", "decode", README_TX], "");
+    assert_eq!(code, 0);
+    let tx = &lines[0];
+    assert_eq!(tx["hash"], "0x1bf1a811e84e951971039972a794495cf94c202a19b9cc812538858c0f923347");
+    assert_eq!(tx["sender"], tidepool::tx::sign::Signer::dev(0).address().to_string().to_lowercase());
+    assert_eq!(tx["type"], 2);
+    assert_eq!(tx["intrinsic_gas"], 21_000);
+    assert_eq!(tx["max_fee_per_gas"], "30000000000");
+    assert_eq!(tx["value"], "1000000000000000");
+    assert_eq!(tx["size"], 117);
+}
+
+#[test]
+fn stdin_mode_reports_each_line_and_fails_on_any_error() {
+    let (lines, code) = tidepool(&["tx", "decode", "-"], &format!("{README_TX}\n\nnot-hex\n0xc0\n"));
+    assert_eq!(code, 1);
+    assert_eq!(lines.len(), 3, "blank lines are skipped");
+    assert!(lines[0]["hash"].is_string());
+    assert_eq!(lines[1]["error"]["kind"], "invalid_hex");
+    assert_eq!(lines[2]["error"]["kind"], "malformed_rlp");
+}
+
+#[test]
+fn chain_id_flag_changes_the_verdict() {
+    let (lines, code) = tidepool(&["tx", "decode", "--chain-id", "5", README_TX], "");
+    assert_eq!(code, 1);
+    assert_eq!(lines[0]["error"]["kind"], "wrong_chain_id");
+}
