@@ -25,6 +25,8 @@
 //! assert_eq!(verdict.unwrap_err().kind(), "insufficient_funds");
 //! ```
 
+pub mod builder;
 pub mod fuzz_targets;
+pub mod pool;
 pub mod tx;
 pub mod validate;

@@ -1,0 +1,58 @@
+//! [`BuilderFeed`]: how a block builder pulls from a shared pool.
+
+use tokio::sync::watch;
+
+use super::{Batch, BestTxs, next_block};
+use crate::pool::PoolHandle;
+
+/// A block builder's handle on the pool.
+#[derive(Debug, Clone)]
+pub struct BuilderFeed {
+    pool: PoolHandle,
+}
+
+impl BuilderFeed {
+    pub const fn new(pool: PoolHandle) -> Self {
+        Self { pool }
+    }
+
+    /// The best batch for the next block at the pool's current base fee.
+    pub fn next_block(&self, gas_limit: u64, max_bytes: usize) -> Batch {
+        self.pool.read(|pool| next_block(pool, pool.head().base_fee, gas_limit, max_bytes))
+    }
+
+    /// Runs `build` over the best-first iterator at `base_fee`, under the pool lock: keep it
+    /// short and do not block inside.
+    pub fn best<R>(&self, base_fee: u128, build: impl FnOnce(BestTxs<'_>) -> R) -> R {
+        self.pool.read(|pool| build(BestTxs::new(pool, base_fee)))
+    }
+
+    /// A stream of batches for a builder that pulls continuously.
+    pub fn batches(&self, gas_limit: u64, max_bytes: usize) -> BatchStream {
+        let mut changes = self.pool.pending_changes();
+        changes.mark_changed(); // the first pull answers at once with what is pending now
+        BatchStream { feed: self.clone(), changes, gas_limit, max_bytes }
+    }
+}
+
+/// Batches on demand: each [`BatchStream::next`] waits until pending has gained transactions
+/// since the previous batch, then packs a fresh one. Its buffer is a single "changed" flag, so a
+/// builder that stops pulling costs nothing and misses nothing: the pool keeps the transactions.
+#[derive(Debug)]
+pub struct BatchStream {
+    feed: BuilderFeed,
+    changes: watch::Receiver<u64>,
+    gas_limit: u64,
+    max_bytes: usize,
+}
+
+impl BatchStream {
+    /// The next batch; `None` once the pool is gone.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: dropping the future before it completes loses no transactions.
+    pub async fn next(&mut self) -> Option<Batch> {
+        self.changes.changed().await.ok()?;
+        Some(self.feed.next_block(self.gas_limit, self.max_bytes))
+    }
+}

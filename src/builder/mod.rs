@@ -1,0 +1,123 @@
+//! The builder feed: pending transactions best-first, for whoever builds blocks.
+//!
+//! Owns: ordering pending transactions for inclusion ([`BestTxs`]), packing gas- and
+//! size-limited batches ([`next_block`]), and the pull interface for builders ([`BuilderFeed`]).
+//! Does not: change the pool (a builder's report of a failing transaction only affects its own
+//! iteration), execute transactions, or hold the pool lock across an `.await`.
+//!
+//! # Order
+//! Highest effective tip at the given base fee first, ties to the earliest arrival; each
+//! account's transactions strictly in nonce order, and never one whose predecessor was not
+//! yielded. The iterator keeps a heap of one candidate per account (its next nonce), so building
+//! costs O(accounts + yielded · log accounts), not a sort of the whole pool.
+
+mod feed;
+
+pub use feed::{BatchStream, BuilderFeed};
+
+use std::{
+    cmp::Reverse,
+    collections::{BinaryHeap, HashSet},
+    sync::Arc,
+};
+
+use alloy_primitives::Address;
+
+use crate::{pool::Pool, tx::PooledTx};
+
+/// Gas every transaction uses at least; below this much room a block is full.
+const MIN_TX_GAS: u64 = 21_000;
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Candidate {
+    tip: u128,
+    earliest_first: Reverse<u64>,
+    sender: Address,
+    nonce: u64,
+}
+
+/// Pending transactions best-first; see the module docs for the order. Borrows the pool: build
+/// with it inside [`crate::pool::PoolHandle::read`] or [`BuilderFeed::best`].
+pub struct BestTxs<'a> {
+    pool: &'a Pool,
+    base_fee: u128,
+    heap: BinaryHeap<Candidate>,
+    invalid: HashSet<Address>,
+}
+
+impl<'a> BestTxs<'a> {
+    /// Pending transactions ordered at `base_fee` (normally the next block's). Transactions that
+    /// cannot pay it are skipped, with their account's later nonces.
+    pub fn new(pool: &'a Pool, base_fee: u128) -> Self {
+        let heap = pool
+            .pending_heads()
+            .filter_map(|(tx, seq)| candidate(tx, seq, base_fee))
+            .collect();
+        Self { pool, base_fee, heap, invalid: HashSet::new() }
+    }
+
+    /// Skips the rest of `sender`'s transactions: one of them failed, so the later nonces
+    /// cannot execute either.
+    pub fn mark_invalid(&mut self, sender: Address) {
+        self.invalid.insert(sender);
+    }
+}
+
+fn candidate(tx: &PooledTx, seq: u64, base_fee: u128) -> Option<Candidate> {
+    Some(Candidate {
+        tip: tx.effective_tip(base_fee)?,
+        earliest_first: Reverse(seq),
+        sender: tx.sender(),
+        nonce: tx.nonce(),
+    })
+}
+
+impl Iterator for BestTxs<'_> {
+    type Item = Arc<PooledTx>;
+
+    fn next(&mut self) -> Option<Arc<PooledTx>> {
+        loop {
+            let best = self.heap.pop()?;
+            if self.invalid.contains(&best.sender) {
+                continue;
+            }
+            let (tx, _) = self.pool.pending_at(&best.sender, best.nonce).expect("candidates are pending");
+            if let Some(next) = self
+                .pool
+                .pending_at(&best.sender, best.nonce + 1)
+                .and_then(|(next, seq)| candidate(next, seq, self.base_fee))
+            {
+                self.heap.push(next);
+            }
+            return Some(Arc::clone(tx));
+        }
+    }
+}
+
+/// A nonce-consistent, priority-packed set of transactions for one block.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// In inclusion order: best first, each account in nonce order.
+    pub txs: Vec<Arc<PooledTx>>,
+    pub gas: u64,
+    pub bytes: usize,
+}
+
+/// Packs the best pending transactions into `gas_limit` and `max_bytes`. A transaction that does
+/// not fit is skipped with its account's later nonces (they depend on it); packing goes on with
+/// other accounts until less than 21,000 gas is left or nothing remains.
+pub fn next_block(pool: &Pool, base_fee: u128, gas_limit: u64, max_bytes: usize) -> Batch {
+    let mut batch = Batch::default();
+    let mut best = BestTxs::new(pool, base_fee);
+    while gas_limit - batch.gas >= MIN_TX_GAS {
+        let Some(tx) = best.next() else { break };
+        if tx.gas_limit() > gas_limit - batch.gas || tx.size() > max_bytes - batch.bytes {
+            best.mark_invalid(tx.sender());
+            continue;
+        }
+        batch.gas += tx.gas_limit();
+        batch.bytes += tx.size();
+        batch.txs.push(tx);
+    }
+    batch
+}

@@ -1,0 +1,78 @@
+//! Pool limits and rules.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Limits of one subpool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubPoolLimit {
+    /// Most transactions it holds.
+    pub max_txs: usize,
+    /// Most encoded bytes it holds.
+    pub max_bytes: usize,
+}
+
+impl SubPoolLimit {
+    /// Defaults: 10,000 transactions / 20 MiB, as reth's subpools.
+    pub const DEFAULT: Self = Self { max_txs: 10_000, max_bytes: 20 << 20 };
+
+    pub const fn exceeded_by(&self, count: usize, bytes: usize) -> bool {
+        count > self.max_txs || bytes > self.max_bytes
+    }
+}
+
+/// How the pool admits, orders and drops transactions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolConfig {
+    /// Executable now: contiguous from the account nonce, affordable, fee cap >= base fee.
+    pub pending: SubPoolLimit,
+    /// Executable but priced below the current base fee (or blob base fee).
+    pub basefee: SubPoolLimit,
+    /// Not executable yet: a nonce gap, or the account cannot afford it.
+    pub queued: SubPoolLimit,
+    /// Most transactions one account may hold. The transaction at the account's nonce is always
+    /// admitted, so an account can never be locked out of replacing its next transaction.
+    /// Default 16 (geth's `accountslots`).
+    pub account_slots: usize,
+    /// Percentage by which a replacement must raise both fee cap and tip. Default 10 (geth, reth).
+    pub price_bump_percent: u128,
+    /// The same for blob transactions. Default 100: replacing a blob transaction makes every
+    /// node fetch the blobs again, so it must be worth it.
+    pub blob_price_bump_percent: u128,
+    /// How long a parked or queued transaction may wait before it expires. Default 3 hours
+    /// (geth's `lifetime`).
+    #[serde(with = "seconds")]
+    pub lifetime: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            pending: SubPoolLimit::DEFAULT,
+            basefee: SubPoolLimit::DEFAULT,
+            queued: SubPoolLimit::DEFAULT,
+            account_slots: 16,
+            price_bump_percent: 10,
+            blob_price_bump_percent: 100,
+            lifetime: Duration::from_secs(3 * 60 * 60),
+        }
+    }
+}
+
+/// Durations as whole seconds in config files.
+mod seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(value.as_secs())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        u64::deserialize(deserializer).map(Duration::from_secs)
+    }
+}

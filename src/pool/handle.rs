@@ -1,0 +1,173 @@
+//! [`PoolHandle`]: the pool shared by the network, RPC and builder tasks.
+//!
+//! # Locking
+//! One `std::sync::Mutex` guards the [`Pool`]. Every operation takes it once, for a batch:
+//! validation happens before (in the pipeline), notification after (events are collected under
+//! the lock, published once it is released). No `.await` ever happens while it is held; the
+//! methods are synchronous and short (bounded by the batch and by what a block changed).
+//! Subscribers read a bounded broadcast buffer: a slow one misses events (and is told how many),
+//! it never slows the pool.
+
+use std::{
+    sync::{Arc, Mutex, MutexGuard},
+    time::Instant,
+};
+
+use alloy_primitives::{Address, B256};
+use tokio::sync::{broadcast, watch};
+
+use super::{Added, BlockUpdate, Pool, PoolContent, PoolError, PoolEvent, PoolSizes, PooledInfo, SubPool};
+use crate::tx::PooledTx;
+
+/// Events buffered per subscriber. 16,384 covers a full block's worth of churn on a saturated
+/// pool (a block's mined txs plus the promotions they cause) between two reads.
+pub const EVENT_BUFFER: usize = 16_384;
+
+/// A cheap, cloneable handle to one shared pool.
+#[derive(Clone)]
+pub struct PoolHandle {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    pool: Mutex<Pool>,
+    events: broadcast::Sender<PoolEvent>,
+    /// Bumped whenever pending gains a transaction: what a pulling builder waits on.
+    pending_version: watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for PoolHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolHandle").finish_non_exhaustive()
+    }
+}
+
+impl PoolHandle {
+    pub fn new(pool: Pool) -> Self {
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (pending_version, _) = watch::channel(0);
+        Self { shared: Arc::new(Shared { pool: Mutex::new(pool), events, pending_version }) }
+    }
+
+    /// Adds validated transactions as one batch under one lock.
+    pub fn add_batch(&self, txs: Vec<Arc<PooledTx>>) -> Vec<Result<Added, PoolError>> {
+        self.mutate(|pool| pool.add_batch(txs, Instant::now()))
+    }
+
+    /// Adds one validated transaction.
+    ///
+    /// # Errors
+    /// [`PoolError`] when the pool refuses it.
+    pub fn add(&self, tx: Arc<PooledTx>) -> Result<Added, PoolError> {
+        self.mutate(|pool| pool.add(tx, Instant::now()))
+    }
+
+    /// Applies a block (see [`Pool::on_block`]).
+    pub fn on_block(&self, update: BlockUpdate) {
+        self.mutate(|pool| pool.on_block(update, Instant::now()));
+    }
+
+    /// Expires overdue basefee and queued transactions.
+    pub fn expire(&self) {
+        self.mutate(|pool| pool.expire(Instant::now()));
+    }
+
+    pub fn get(&self, hash: &B256) -> Option<PooledInfo> {
+        self.lock().get(hash)
+    }
+
+    pub fn account_txs(&self, sender: &Address) -> Vec<PooledInfo> {
+        self.lock().account_txs(sender)
+    }
+
+    pub fn pending_nonce(&self, sender: &Address) -> u64 {
+        self.lock().pending_nonce(sender)
+    }
+
+    pub fn sizes(&self) -> PoolSizes {
+        self.lock().sizes()
+    }
+
+    pub fn content(&self, only: Option<&Address>) -> PoolContent {
+        self.lock().content(only)
+    }
+
+    /// Runs `read` on the pool under the lock; for the builder feed and bulk readers. Keep it
+    /// short: inserts wait meanwhile.
+    pub fn read<R>(&self, read: impl FnOnce(&Pool) -> R) -> R {
+        read(&self.lock())
+    }
+
+    /// A stream of every event from now on.
+    pub fn subscribe(&self) -> EventStream {
+        EventStream { receiver: self.shared.events.subscribe(), missed: 0 }
+    }
+
+    /// A watch that changes whenever pending gains transactions.
+    pub fn pending_changes(&self) -> watch::Receiver<u64> {
+        self.shared.pending_version.subscribe()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Pool> {
+        // A panic while holding the lock leaves the pool as the panicking step left it; its
+        // operations keep the invariants at each step, so carrying on is sound.
+        self.shared.pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs a mutation under the lock, then publishes its events with the lock released.
+    fn mutate<R>(&self, change: impl FnOnce(&mut Pool) -> R) -> R {
+        let (result, events) = {
+            let mut pool = self.lock();
+            let result = change(&mut pool);
+            (result, pool.take_events())
+        };
+        let grew_pending = events.iter().any(|e| {
+            matches!(e, PoolEvent::Added { subpool: SubPool::Pending, .. } | PoolEvent::Promoted { to: SubPool::Pending, .. })
+        });
+        for event in events {
+            // No subscribers is fine: events are for whoever listens.
+            let _ = self.shared.events.send(event);
+        }
+        if grew_pending {
+            self.shared.pending_version.send_modify(|v| *v += 1);
+        }
+        result
+    }
+}
+
+/// A subscriber's view of pool events. Bounded: a subscriber that falls more than
+/// [`EVENT_BUFFER`] events behind skips the oldest, and [`EventStream::missed`] counts them.
+#[derive(Debug)]
+pub struct EventStream {
+    receiver: broadcast::Receiver<PoolEvent>,
+    missed: u64,
+}
+
+impl EventStream {
+    /// The next event; `None` once the pool is gone.
+    pub async fn recv(&mut self) -> Option<PoolEvent> {
+        loop {
+            match self.receiver.recv().await {
+                Ok(event) => return Some(event),
+                Err(broadcast::error::RecvError::Lagged(n)) => self.missed += n,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// The next event if one is buffered, without waiting.
+    pub fn try_recv(&mut self) -> Option<PoolEvent> {
+        loop {
+            match self.receiver.try_recv() {
+                Ok(event) => return Some(event),
+                Err(broadcast::error::TryRecvError::Lagged(n)) => self.missed += n,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Events skipped because this subscriber fell behind.
+    pub const fn missed(&self) -> u64 {
+        self.missed
+    }
+}

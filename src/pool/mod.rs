@@ -1,0 +1,448 @@
+//! The pool: validated transactions waiting for a block.
+//!
+//! Owns: per-account nonce queues, subpool membership (pending / basefee / queued), replacement,
+//! limits and eviction, expiry, block updates, and the events describing every change.
+//! Does not: decode or check signatures (`validate`), order blocks (`builder` reads it), talk to
+//! peers, spawn tasks or await. It is plain synchronous code; [`PoolHandle`] shares it.
+//!
+//! # Rules
+//! - An account's transactions are ordered by nonce. Walking from the account's nonce, each
+//!   transaction is *pending* while the nonces are contiguous, the running sum of costs fits the
+//!   balance, and it (and every one before it) pays the base fee (and blob base fee); once one is
+//!   priced below, it and the rest of the contiguous, affordable run are *basefee*; after a gap
+//!   or the first unaffordable one, the rest are *queued*.
+//! - Priority is the effective tip at the base fee, `min(tip, fee cap - base fee)`, ties broken
+//!   by arrival. Legacy gas price is both fee cap and tip.
+//! - Replacement (same sender and nonce) needs fee cap and tip both raised by the price bump.
+//! - Limits: per-account slots, and per-subpool counts and bytes. Eviction takes account *tails*
+//!   (an account's highest-nonce transaction in the subpool) in priority order, lowest first, with
+//!   the newest arrival first among equals; an evicted transaction takes its descendants with it,
+//!   so pending never has a gap. Eviction ranks pending tails by the effective tip as of the
+//!   account's last re-evaluation (any change to the account, or its fee cap crossing the base
+//!   fee); a base fee move alone does not re-rank every account, so block updates stay
+//!   proportional to what changed.
+//!
+//! # Invariants (asserted by [`Pool::check_invariants`] after every step in tests and proptests)
+//! 1. Every transaction is in exactly one subpool, and in every index exactly once.
+//! 2. Each account's subpools follow the rules above from its current state (so pending is
+//!    contiguous from the account nonce).
+//! 3. Counts and byte totals equal the contents.
+//! 4. After every public operation, each subpool is within its limits.
+//! 5. Every transaction that leaves produces exactly one `Removed` event, with its reason.
+
+mod account;
+mod config;
+mod error;
+mod events;
+mod handle;
+mod query;
+
+pub use config::{PoolConfig, SubPoolLimit};
+pub use error::PoolError;
+pub use events::{Invalidation, Limit, PoolEvent, RemovalReason, SubPool};
+pub use handle::{EVENT_BUFFER, EventStream, PoolHandle};
+pub use query::{PoolContent, PoolSizes, PooledInfo, SubPoolSize};
+
+use std::{
+    cmp::Reverse,
+    collections::{BTreeSet, HashMap, HashSet},
+    sync::Arc,
+    time::Instant,
+};
+
+use alloy_primitives::{Address, B256, U256};
+
+use crate::{
+    tx::PooledTx,
+    validate::{AccountState, StateProvider},
+};
+use account::Account;
+
+/// Index of a transaction's slot in the pool's slab. Reused after removal; every index drops
+/// a slot's id when its transaction leaves, so a reused id never aliases.
+type TxId = u32;
+
+/// A pooled transaction and its bookkeeping.
+#[derive(Debug)]
+struct Entry {
+    tx: Arc<PooledTx>,
+    subpool: SubPool,
+    /// Arrival order, for tie-breaks.
+    seq: u64,
+    /// When it entered the pool, for expiry.
+    arrival: Instant,
+}
+
+/// Eviction order: lowest priority first, then lowest fee cap, then newest arrival.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct EvictKey {
+    priority: u128,
+    fee_cap: u128,
+    newest_first: Reverse<u64>,
+    id: TxId,
+}
+
+/// The chain context the pool prices against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChainHead {
+    pub block: u64,
+    pub base_fee: u128,
+    pub blob_base_fee: u128,
+}
+
+/// A new block (or reorg) as the pool needs to know it.
+#[derive(Debug, Clone, Default)]
+pub struct BlockUpdate {
+    pub number: u64,
+    /// Base fee of the next block.
+    pub base_fee: u128,
+    /// Blob base fee of the next block.
+    pub blob_base_fee: u128,
+    /// Hashes of the block's transactions.
+    pub mined: Vec<B256>,
+    /// New state of every account the block changed (at least the mined transactions' senders).
+    pub accounts: Vec<(Address, AccountState)>,
+    /// Transactions of blocks a reorg dropped, to put back in the pool.
+    pub reinject: Vec<Arc<PooledTx>>,
+}
+
+/// What [`Pool::add`] did with an accepted transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Added {
+    pub hash: B256,
+    /// The subpool it landed in (it may since have been evicted: see the events).
+    pub subpool: SubPool,
+    /// The transaction it replaced, if any.
+    pub replaced: Option<B256>,
+}
+
+/// The transaction pool. Not thread-safe by itself: share it through [`PoolHandle`].
+pub struct Pool {
+    config: PoolConfig,
+    state: Arc<dyn StateProvider>,
+    head: ChainHead,
+    slots: Vec<Option<Entry>>,
+    free: Vec<TxId>,
+    by_hash: HashMap<B256, TxId>,
+    accounts: HashMap<Address, Account>,
+    sizes: [SubPoolSize; 3],
+    /// Every transaction by fee cap: finds the ones a base fee move re-prices.
+    by_fee_cap: BTreeSet<(u128, TxId)>,
+    /// Blob transactions by blob fee cap: the same for the blob base fee.
+    by_blob_fee: BTreeSet<(u128, TxId)>,
+    /// Basefee and queued transactions by arrival: finds the expired.
+    waiting: BTreeSet<(Instant, TxId)>,
+    /// Account tails per subpool, in eviction order.
+    tails: [BTreeSet<EvictKey>; 3],
+    next_seq: u64,
+    /// Events of the operation in progress; taken by the caller after it.
+    events: Vec<PoolEvent>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool").field("head", &self.head).field("sizes", &self.sizes).finish_non_exhaustive()
+    }
+}
+
+impl Pool {
+    /// An empty pool. `state` answers for accounts the pool has not seen yet; after that, block
+    /// updates keep the pool's copy current.
+    pub fn new(config: PoolConfig, state: Arc<dyn StateProvider>, head: ChainHead) -> Self {
+        Self {
+            config,
+            state,
+            head,
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_hash: HashMap::new(),
+            accounts: HashMap::new(),
+            sizes: Default::default(),
+            by_fee_cap: BTreeSet::new(),
+            by_blob_fee: BTreeSet::new(),
+            waiting: BTreeSet::new(),
+            tails: Default::default(),
+            next_seq: 0,
+            events: Vec::new(),
+        }
+    }
+
+    pub const fn config(&self) -> &PoolConfig {
+        &self.config
+    }
+
+    pub const fn head(&self) -> ChainHead {
+        self.head
+    }
+
+    /// Takes the events produced since the last call, in order.
+    pub fn take_events(&mut self) -> Vec<PoolEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Adds one validated transaction, then enforces the limits.
+    ///
+    /// # Errors
+    /// [`PoolError`] when refused; the pool is then unchanged.
+    pub fn add(&mut self, tx: Arc<PooledTx>, now: Instant) -> Result<Added, PoolError> {
+        let added = self.insert(tx, now);
+        self.enforce_limits();
+        added
+    }
+
+    /// Adds validated transactions in order, then enforces the limits once.
+    pub fn add_batch(&mut self, txs: impl IntoIterator<Item = Arc<PooledTx>>, now: Instant) -> Vec<Result<Added, PoolError>> {
+        let results = txs.into_iter().map(|tx| self.insert(tx, now)).collect();
+        self.enforce_limits();
+        results
+    }
+
+    /// Applies a new block: re-prices at its base fees, removes mined and stale transactions,
+    /// applies the accounts' new state, re-injects reorged transactions, promotes and demotes,
+    /// enforces limits and expires the overdue. Work is proportional to what changed.
+    pub fn on_block(&mut self, update: BlockUpdate, now: Instant) {
+        let mut touched = HashSet::new();
+        let old = self.head;
+        self.head = ChainHead { block: update.number, base_fee: update.base_fee, blob_base_fee: update.blob_base_fee };
+        self.touch_repriced(&self.by_fee_cap, old.base_fee, update.base_fee, &mut touched);
+        self.touch_repriced(&self.by_blob_fee, old.blob_base_fee, update.blob_base_fee, &mut touched);
+
+        for hash in &update.mined {
+            let Some(&id) = self.by_hash.get(hash) else { continue };
+            let (sender, nonce) = self.sender_nonce(id);
+            self.remove(id, RemovalReason::Mined { block: update.number });
+            if let Some(account) = self.accounts.get_mut(&sender) {
+                // It executed, so the account nonce is past it even if the update forgot to say.
+                account.state.nonce = account.state.nonce.max(nonce + 1);
+            }
+            touched.insert(sender);
+        }
+        for (address, state) in update.accounts {
+            let Some(account) = self.accounts.get_mut(&address) else { continue };
+            account.state = state;
+            let stale: Vec<TxId> = account.txs.range(..state.nonce).map(|(_, &id)| id).collect();
+            for id in stale {
+                let why = Invalidation::NonceTooLow { account_nonce: state.nonce };
+                self.remove(id, RemovalReason::Invalidated { why });
+            }
+            touched.insert(address);
+        }
+        for address in touched {
+            self.reevaluate(address, None);
+        }
+        for tx in update.reinject {
+            // A reorged tx already in the new chain, or replaced meanwhile, is refused: fine.
+            let _ = self.insert(tx, now);
+        }
+        self.enforce_limits();
+        self.expire(now);
+    }
+
+    /// Removes basefee and queued transactions older than the configured lifetime.
+    pub fn expire(&mut self, now: Instant) {
+        let Some(cutoff) = now.checked_sub(self.config.lifetime) else { return };
+        let expired: Vec<TxId> = self.waiting.range(..(cutoff, TxId::MAX)).map(|&(_, id)| id).collect();
+        let mut touched = HashSet::new();
+        for id in expired {
+            touched.insert(self.sender_nonce(id).0);
+            self.remove(id, RemovalReason::Expired);
+        }
+        for address in touched {
+            self.reevaluate(address, None);
+        }
+    }
+
+    fn insert(&mut self, tx: Arc<PooledTx>, now: Instant) -> Result<Added, PoolError> {
+        let hash = tx.hash();
+        if self.by_hash.contains_key(&hash) {
+            return Err(PoolError::AlreadyKnown(hash));
+        }
+        let sender = tx.sender();
+        let nonce = tx.nonce();
+        let state = self.account_state(sender);
+        if nonce < state.nonce {
+            return Err(PoolError::NonceTooLow { tx: nonce, account: state.nonce });
+        }
+        let account = self.accounts.get(&sender);
+        let replaced = account.and_then(|a| a.txs.get(&nonce).copied());
+        match replaced {
+            Some(old) => self.check_replacement(&self.entry(old).tx, &tx)?,
+            None => {
+                let held = account.map_or(0, |a| a.txs.len());
+                if held >= self.config.account_slots && nonce != state.nonce {
+                    return Err(PoolError::AccountFull { slots: self.config.account_slots });
+                }
+                self.check_not_cheapest(&tx, account, state)?;
+            }
+        }
+
+        let replaced_hash = replaced.map(|old| {
+            let old_hash = self.entry(old).tx.hash();
+            self.remove(old, RemovalReason::Replaced { by: hash });
+            old_hash
+        });
+        let id = self.alloc(Entry { tx, subpool: SubPool::Queued, seq: self.next_seq, arrival: now });
+        self.next_seq += 1;
+        self.accounts.entry(sender).or_insert_with(|| Account::new(state)).txs.insert(nonce, id);
+        let subpool = self.reevaluate(sender, Some(id)).expect("the new tx is placed");
+        Ok(Added { hash, subpool, replaced: replaced_hash })
+    }
+
+    /// Replacement needs fee cap and tip each raised by the price bump.
+    fn check_replacement(&self, old: &PooledTx, new: &PooledTx) -> Result<(), PoolError> {
+        let bump_percent =
+            if old.is_blob() { self.config.blob_price_bump_percent } else { self.config.price_bump_percent };
+        let bumped = |old: u128, new: u128| U256::from(new) * U256::from(100) >= U256::from(old) * U256::from(100 + bump_percent);
+        if bumped(old.max_fee_per_gas(), new.max_fee_per_gas())
+            && bumped(old.max_priority_fee_per_gas(), new.max_priority_fee_per_gas())
+        {
+            return Ok(());
+        }
+        Err(PoolError::ReplacementUnderpriced {
+            old_fee_cap: old.max_fee_per_gas(),
+            old_tip: old.max_priority_fee_per_gas(),
+            new_fee_cap: new.max_fee_per_gas(),
+            new_tip: new.max_priority_fee_per_gas(),
+            bump_percent,
+        })
+    }
+
+    /// Refuses a transaction that would land in a full subpool as its cheapest member: it would
+    /// be evicted at once, after costing everyone an event.
+    fn check_not_cheapest(&self, tx: &PooledTx, account: Option<&Account>, state: AccountState) -> Result<(), PoolError> {
+        let next_nonce = account.map_or(state.nonce, |a| a.next_contiguous_nonce(state.nonce));
+        let subpool = if tx.nonce() > next_nonce {
+            SubPool::Queued
+        } else if self.priced(tx) {
+            SubPool::Pending
+        } else {
+            SubPool::BaseFee
+        };
+        let size = self.sizes[subpool.index()];
+        if !self.limit(subpool).exceeded_by(size.count + 1, size.bytes + tx.size()) {
+            return Ok(());
+        }
+        let key = self.evict_key(tx, 0, self.next_seq);
+        match self.tails[subpool.index()].first() {
+            Some(cheapest) if (key.priority, key.fee_cap) > (cheapest.priority, cheapest.fee_cap) => Ok(()),
+            _ => Err(PoolError::Underpriced { subpool }),
+        }
+    }
+
+    /// Evicts account tails, cheapest first, until every subpool is within its limits.
+    fn enforce_limits(&mut self) {
+        for subpool in SubPool::ALL {
+            loop {
+                let size = self.sizes[subpool.index()];
+                let limit = self.limit(subpool);
+                let which = if size.count > limit.max_txs {
+                    Limit::SubPoolCount(subpool)
+                } else if size.bytes > limit.max_bytes {
+                    Limit::SubPoolBytes(subpool)
+                } else {
+                    break;
+                };
+                let victim = self.tails[subpool.index()].first().expect("a non-empty subpool has tails").id;
+                let (sender, nonce) = self.sender_nonce(victim);
+                self.remove(victim, RemovalReason::Evicted { limit: which });
+                let descendants: Vec<TxId> = self.accounts[&sender].txs.range(nonce..).map(|(_, &id)| id).collect();
+                for id in descendants {
+                    self.remove(id, RemovalReason::Evicted { limit: Limit::EvictedAncestor });
+                }
+                self.reevaluate(sender, None);
+            }
+        }
+    }
+
+    /// Accounts whose transactions' price crosses between `old` and `new` base fee.
+    fn touch_repriced(&self, index: &BTreeSet<(u128, TxId)>, old: u128, new: u128, touched: &mut HashSet<Address>) {
+        let (low, high) = if old <= new { (old, new) } else { (new, old) };
+        for &(_, id) in index.range((low, 0)..(high, 0)) {
+            touched.insert(self.entry(id).tx.sender());
+        }
+    }
+
+    /// Whether the transaction pays the current base fee and blob base fee.
+    fn priced(&self, tx: &PooledTx) -> bool {
+        tx.max_fee_per_gas() >= self.head.base_fee && (!tx.is_blob() || tx.max_fee_per_blob_gas() >= self.head.blob_base_fee)
+    }
+
+    fn evict_key(&self, tx: &PooledTx, id: TxId, seq: u64) -> EvictKey {
+        EvictKey {
+            priority: tx.effective_tip(self.head.base_fee).unwrap_or(0),
+            fee_cap: tx.max_fee_per_gas(),
+            newest_first: Reverse(seq),
+            id,
+        }
+    }
+
+    const fn limit(&self, subpool: SubPool) -> SubPoolLimit {
+        match subpool {
+            SubPool::Pending => self.config.pending,
+            SubPool::BaseFee => self.config.basefee,
+            SubPool::Queued => self.config.queued,
+        }
+    }
+
+    fn account_state(&self, sender: Address) -> AccountState {
+        self.accounts.get(&sender).map_or_else(|| self.state.account(&sender), |a| a.state)
+    }
+
+    fn entry(&self, id: TxId) -> &Entry {
+        self.slots[id as usize].as_ref().expect("live tx id")
+    }
+
+    fn sender_nonce(&self, id: TxId) -> (Address, u64) {
+        let tx = &self.entry(id).tx;
+        (tx.sender(), tx.nonce())
+    }
+
+    fn alloc(&mut self, entry: Entry) -> TxId {
+        let tx = &entry.tx;
+        let fee_key = tx.max_fee_per_gas();
+        let blob_key = tx.is_blob().then(|| tx.max_fee_per_blob_gas());
+        let hash = tx.hash();
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.slots[id as usize] = Some(entry);
+                id
+            }
+            None => {
+                self.slots.push(Some(entry));
+                TxId::try_from(self.slots.len() - 1).expect("fewer than 2^32 pooled txs")
+            }
+        };
+        self.by_hash.insert(hash, id);
+        self.by_fee_cap.insert((fee_key, id));
+        if let Some(blob_key) = blob_key {
+            self.by_blob_fee.insert((blob_key, id));
+        }
+        // Entered as queued (not yet counted); `reevaluate` places it and counts it.
+        id
+    }
+
+    /// Removes a transaction from every index and emits its `Removed` event. The caller
+    /// re-evaluates the account afterwards (its remaining transactions may move).
+    fn remove(&mut self, id: TxId, reason: RemovalReason) {
+        let entry = self.slots[id as usize].take().expect("live tx id");
+        self.free.push(id);
+        let tx = &entry.tx;
+        self.by_hash.remove(&tx.hash());
+        self.by_fee_cap.remove(&(tx.max_fee_per_gas(), id));
+        if tx.is_blob() {
+            self.by_blob_fee.remove(&(tx.max_fee_per_blob_gas(), id));
+        }
+        self.waiting.remove(&(entry.arrival, id));
+        let size = &mut self.sizes[entry.subpool.index()];
+        size.count -= 1;
+        size.bytes -= tx.size();
+        let account = self.accounts.get_mut(&tx.sender()).expect("a pooled tx's account exists");
+        account.txs.remove(&tx.nonce());
+        for (subpool, tail) in account.tails.iter_mut().enumerate() {
+            if tail.is_some_and(|t| t.id == id) {
+                self.tails[subpool].remove(&tail.take().expect("checked"));
+            }
+        }
+        self.events.push(PoolEvent::Removed { hash: tx.hash(), sender: tx.sender(), nonce: tx.nonce(), reason });
+    }
+}

@@ -1,0 +1,189 @@
+//! Reading the pool: lookups, sizes, a geth-shaped content dump, and the invariant check.
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::Arc,
+};
+
+use alloy_primitives::{Address, B256, U256};
+use serde::Serialize;
+
+use super::{Pool, SubPool, TxId};
+use crate::tx::PooledTx;
+
+/// Count and encoded bytes of one subpool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SubPoolSize {
+    pub count: usize,
+    pub bytes: usize,
+}
+
+/// Sizes of all three subpools.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PoolSizes {
+    pub pending: SubPoolSize,
+    pub basefee: SubPoolSize,
+    pub queued: SubPoolSize,
+}
+
+impl PoolSizes {
+    pub const fn total(&self) -> usize {
+        self.pending.count + self.basefee.count + self.queued.count
+    }
+}
+
+/// A pooled transaction and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PooledInfo {
+    pub tx: Arc<PooledTx>,
+    pub subpool: SubPool,
+}
+
+/// The pool's content by account and nonce, shaped like geth's `txpool_content`: `pending` holds
+/// executable transactions (our pending and basefee subpools, as geth counts executable-but-
+/// underpriced ones pending), `queued` the rest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolContent {
+    pub pending: BTreeMap<Address, BTreeMap<u64, Arc<PooledTx>>>,
+    pub queued: BTreeMap<Address, BTreeMap<u64, Arc<PooledTx>>>,
+}
+
+impl Pool {
+    /// The transaction with this hash, if pooled.
+    pub fn get(&self, hash: &B256) -> Option<PooledInfo> {
+        self.by_hash.get(hash).map(|&id| self.info(id))
+    }
+
+    /// One account's pooled transactions in nonce order.
+    pub fn account_txs(&self, sender: &Address) -> Vec<PooledInfo> {
+        self.accounts.get(sender).map_or_else(Vec::new, |a| a.txs.values().map(|&id| self.info(id)).collect())
+    }
+
+    /// The next nonce the account can use: its nonce, advanced over its contiguous pooled
+    /// transactions (what `eth_getTransactionCount(.., "pending")` reports).
+    pub fn pending_nonce(&self, sender: &Address) -> u64 {
+        match self.accounts.get(sender) {
+            Some(account) => account.next_contiguous_nonce(account.state.nonce),
+            None => self.state.account(sender).nonce,
+        }
+    }
+
+    pub fn sizes(&self) -> PoolSizes {
+        PoolSizes { pending: self.sizes[0], basefee: self.sizes[1], queued: self.sizes[2] }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_hash.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+
+    /// Content by account and nonce; `only` restricts it to one account (`txpool_contentFrom`).
+    pub fn content(&self, only: Option<&Address>) -> PoolContent {
+        let mut content = PoolContent::default();
+        let accounts: Vec<(&Address, _)> = match only {
+            Some(address) => self.accounts.get_key_value(address).into_iter().collect(),
+            None => self.accounts.iter().collect(),
+        };
+        for (address, account) in accounts {
+            for (&nonce, &id) in &account.txs {
+                let entry = self.entry(id);
+                let side = if entry.subpool == SubPool::Queued { &mut content.queued } else { &mut content.pending };
+                side.entry(*address).or_default().insert(nonce, Arc::clone(&entry.tx));
+            }
+        }
+        content
+    }
+
+    fn info(&self, id: TxId) -> PooledInfo {
+        let entry = self.entry(id);
+        PooledInfo { tx: Arc::clone(&entry.tx), subpool: entry.subpool }
+    }
+
+    /// Asserts the invariants in the module docs. Walks the whole pool: for tests.
+    ///
+    /// # Panics
+    /// When an invariant does not hold, naming it.
+    pub fn check_invariants(&self) {
+        let live: Vec<TxId> = (0..self.slots.len() as TxId).filter(|&id| self.slots[id as usize].is_some()).collect();
+        assert_eq!(live.len(), self.by_hash.len(), "1: slab and hash index agree");
+        assert_eq!(live.len(), self.by_fee_cap.len(), "1: fee index holds every tx once");
+        let mut sizes = [super::SubPoolSize::default(); 3];
+        let mut waiting = 0;
+        for &id in &live {
+            let entry = self.entry(id);
+            assert_eq!(self.by_hash.get(&entry.tx.hash()), Some(&id), "1: hash index");
+            assert!(self.by_fee_cap.contains(&(entry.tx.max_fee_per_gas(), id)), "1: fee index");
+            let account = &self.accounts[&entry.tx.sender()];
+            assert_eq!(account.txs.get(&entry.tx.nonce()), Some(&id), "1: account index");
+            let size = &mut sizes[entry.subpool.index()];
+            size.count += 1;
+            size.bytes += entry.tx.size();
+            let is_waiting = self.waiting.contains(&(entry.arrival, id));
+            assert_eq!(is_waiting, entry.subpool != SubPool::Pending, "1: expiry index holds exactly basefee+queued");
+            waiting += usize::from(is_waiting);
+        }
+        assert_eq!(waiting, self.waiting.len(), "1: no stale expiry entries");
+        assert_eq!(sizes, self.sizes, "3: counts and bytes equal the contents");
+
+        let mut tails = 0;
+        for account in self.accounts.values() {
+            assert!(!account.txs.is_empty(), "empty accounts are dropped");
+            let mut expected = account.state.nonce;
+            let mut spent = U256::ZERO;
+            let (mut executable, mut priced) = (true, true);
+            let mut last_in = [None; 3];
+            for (&nonce, &id) in &account.txs {
+                let entry = self.entry(id);
+                spent = spent.saturating_add(entry.tx.cost());
+                executable &= nonce == expected && spent <= account.state.balance;
+                priced &= self.priced(&entry.tx);
+                let want = if !executable {
+                    SubPool::Queued
+                } else if priced {
+                    SubPool::Pending
+                } else {
+                    SubPool::BaseFee
+                };
+                assert_eq!(entry.subpool, want, "2: subpool of nonce {nonce} follows the rules");
+                expected = nonce + 1;
+                last_in[want.index()] = Some(id);
+            }
+            for subpool in 0..3 {
+                assert_eq!(account.tails[subpool].map(|t| t.id), last_in[subpool], "tail of each subpool");
+                if let Some(tail) = account.tails[subpool] {
+                    assert!(self.tails[subpool].contains(&tail), "tail indexed");
+                    tails += 1;
+                }
+            }
+        }
+        assert_eq!(tails, self.tails.iter().map(|t| t.len()).sum::<usize>(), "no stale tails");
+        for subpool in SubPool::ALL {
+            let size = self.sizes[subpool.index()];
+            assert!(!self.limit(subpool).exceeded_by(size.count, size.bytes), "4: {} within limits", subpool.name());
+        }
+        let hashes: HashSet<B256> = self.by_hash.keys().copied().collect();
+        assert_eq!(hashes.len(), self.by_hash.len());
+    }
+}
+
+/// Read access for the builder feed: pending transactions per account, in nonce order.
+impl Pool {
+    /// Each account's lowest-nonce pending transaction, with its arrival order.
+    pub(crate) fn pending_heads(&self) -> impl Iterator<Item = (&Arc<PooledTx>, u64)> {
+        self.accounts.values().filter_map(|account| {
+            let (_, &id) = account.txs.first_key_value()?;
+            let entry = self.entry(id);
+            (entry.subpool == SubPool::Pending).then_some((&entry.tx, entry.seq))
+        })
+    }
+
+    /// The account's pending transaction at `nonce`, with its arrival order.
+    pub(crate) fn pending_at(&self, sender: &Address, nonce: u64) -> Option<(&Arc<PooledTx>, u64)> {
+        let &id = self.accounts.get(sender)?.txs.get(&nonce)?;
+        let entry = self.entry(id);
+        (entry.subpool == SubPool::Pending).then_some((&entry.tx, entry.seq))
+    }
+}

@@ -1,0 +1,172 @@
+//! The builder feed: best-first order, nonce order per account, packing, and pulling.
+
+mod common;
+
+use std::{sync::Arc, time::Duration};
+
+use common::world::{BASE_FEE, World, address, tx};
+use tidepool::{
+    builder::{BestTxs, BuilderFeed, next_block},
+    pool::{ChainHead, Pool, PoolConfig, PoolHandle},
+    validate::StateProvider,
+};
+
+fn order(w: &World, base_fee: u128) -> Vec<(u64, u64)> {
+    let accounts: Vec<_> = (0..10).map(address).collect();
+    BestTxs::new(&w.pool, base_fee)
+        .map(|tx| (accounts.iter().position(|a| *a == tx.sender()).unwrap() as u64, tx.nonce()))
+        .collect()
+}
+
+#[test]
+fn highest_effective_tip_first() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 0).tip(3), tx(2, 0).tip(9), tx(3, 0).tip(6)]);
+    assert_eq!(order(&w, BASE_FEE), vec![(2, 0), (3, 0), (1, 0)]);
+}
+
+#[test]
+fn effective_tip_is_capped_by_fee_cap_minus_base_fee() {
+    let mut w = World::default_config();
+    // Account 1: tip 50 but fee cap 30 → effective 20 at base fee 10. Account 2: tip 25.
+    w.add_all(&[tx(1, 0).fees(30, 30), tx(2, 0).fees(100, 25)]);
+    assert_eq!(order(&w, BASE_FEE), vec![(2, 0), (1, 0)]);
+}
+
+#[test]
+fn legacy_gas_price_is_both_fee_cap_and_tip() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 0).fees(40, 40).legacy(), tx(2, 0).fees(100, 20)]);
+    // Legacy: min(40, 40 - 10) = 30 beats 20.
+    assert_eq!(order(&w, BASE_FEE), vec![(1, 0), (2, 0)]);
+}
+
+#[test]
+fn each_account_in_nonce_order_even_when_later_nonces_pay_more() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 0).tip(1), tx(1, 1).tip(50), tx(2, 0).tip(10)]);
+    assert_eq!(order(&w, BASE_FEE), vec![(2, 0), (1, 0), (1, 1)]);
+}
+
+#[test]
+fn ties_go_to_the_earliest_arrival() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(3, 0).tip(5), tx(1, 0).tip(5), tx(2, 0).tip(5)]);
+    assert_eq!(order(&w, BASE_FEE), vec![(3, 0), (1, 0), (2, 0)]);
+}
+
+#[test]
+fn mark_invalid_skips_the_senders_remaining_txs() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 0).tip(9), tx(1, 1).tip(9), tx(2, 0).tip(5)]);
+    let mut best = BestTxs::new(&w.pool, BASE_FEE);
+    let first = best.next().unwrap();
+    assert_eq!(first.sender(), address(1));
+    best.mark_invalid(address(1));
+    let rest: Vec<_> = best.map(|t| t.sender()).collect();
+    assert_eq!(rest, vec![address(2)]);
+}
+
+#[test]
+fn a_higher_base_fee_skips_what_cannot_pay_and_its_successors() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 0).fees(15, 2), tx(1, 1).fees(100, 2), tx(2, 0).fees(100, 2)]);
+    assert_eq!(order(&w, 20), vec![(2, 0)]);
+}
+
+#[test]
+fn parked_and_queued_are_never_offered() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 0).fees(5, 1), tx(2, 1), tx(3, 0)]);
+    assert_eq!(order(&w, BASE_FEE), vec![(3, 0)]);
+}
+
+#[test]
+fn next_block_respects_the_gas_limit_and_packs_around_big_txs() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 0).tip(9).gas(60_000), tx(1, 1).tip(9), tx(2, 0).tip(5), tx(3, 0).tip(4)]);
+    let batch = next_block(&w.pool, BASE_FEE, 50_000, usize::MAX);
+    // Account 1's first tx does not fit, so its nonce 1 cannot go either; 2 and 3 fill the block.
+    let senders: Vec<_> = batch.txs.iter().map(|t| t.sender()).collect();
+    assert_eq!(senders, vec![address(2), address(3)]);
+    assert_eq!(batch.gas, 42_000);
+}
+
+#[test]
+fn next_block_respects_the_byte_limit() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 0).tip(9).calldata(500), tx(2, 0).tip(5)]);
+    let small = tx(2, 0).tip(5).signed().size();
+    let batch = next_block(&w.pool, BASE_FEE, 30_000_000, small + 10);
+    assert_eq!(batch.txs.len(), 1);
+    assert_eq!(batch.txs[0].sender(), address(2));
+    assert_eq!(batch.bytes, small);
+}
+
+#[test]
+fn next_block_is_nonce_consistent() {
+    let mut w = World::default_config();
+    let specs: Vec<_> = (0..5).flat_map(|a| (0..4).map(move |n| tx(a, n).tip(u128::from(10 - n as u32 + a as u32)))).collect();
+    w.add_all(&specs);
+    let batch = next_block(&w.pool, BASE_FEE, 30_000_000, usize::MAX);
+    assert_eq!(batch.txs.len(), 20);
+    let mut next = std::collections::HashMap::new();
+    for tx in &batch.txs {
+        let expected = next.entry(tx.sender()).or_insert(0);
+        assert_eq!(tx.nonce(), *expected);
+        *expected += 1;
+    }
+}
+
+fn shared_pool() -> (PoolHandle, Vec<Arc<tidepool::tx::PooledTx>>) {
+    let w = World::default_config();
+    let state: Arc<dyn StateProvider> = w.state.clone();
+    let pool = Pool::new(PoolConfig::default(), state, ChainHead { block: 0, base_fee: BASE_FEE, blob_base_fee: 1 });
+    (PoolHandle::new(pool), vec![tx(1, 0).signed(), tx(2, 0).signed()])
+}
+
+#[tokio::test]
+async fn batch_stream_answers_at_once_then_waits_for_new_pending() {
+    let (handle, txs) = shared_pool();
+    handle.add(Arc::clone(&txs[0])).unwrap();
+    let mut stream = BuilderFeed::new(handle.clone()).batches(30_000_000, usize::MAX);
+    assert_eq!(stream.next().await.unwrap().txs.len(), 1);
+    // Nothing new: the next pull waits.
+    assert!(tokio::time::timeout(Duration::from_millis(50), stream.next()).await.is_err());
+    handle.add(Arc::clone(&txs[1])).unwrap();
+    let batch = tokio::time::timeout(Duration::from_secs(5), stream.next()).await.unwrap().unwrap();
+    assert_eq!(batch.txs.len(), 2);
+}
+
+#[tokio::test]
+async fn a_builder_that_stops_pulling_costs_nothing_and_loses_nothing() {
+    let (handle, _) = shared_pool();
+    let mut stream = BuilderFeed::new(handle.clone()).batches(30_000_000, usize::MAX);
+    let specs: Vec<_> = (10..40).map(|a| tx(a, 0).signed()).collect();
+    for tx in specs {
+        handle.add(tx).unwrap();
+    }
+    // One pull after all those changes sees everything at once.
+    assert_eq!(stream.next().await.unwrap().txs.len(), 30);
+    assert_eq!(handle.sizes().pending.count, 30);
+}
+
+#[tokio::test]
+async fn slow_subscribers_count_what_they_missed_and_never_block() {
+    let (handle, txs) = shared_pool();
+    let mut events = handle.subscribe();
+    handle.add(Arc::clone(&txs[0])).unwrap();
+    assert_eq!(events.recv().await.unwrap().hash(), txs[0].hash());
+    // Flip a tx between pending and basefee more times than the buffer holds.
+    let flips = tidepool::pool::EVENT_BUFFER + 100;
+    for i in 0..flips {
+        let base_fee = if i % 2 == 0 { 1_000 } else { BASE_FEE };
+        handle.on_block(tidepool::pool::BlockUpdate { number: i as u64, base_fee, blob_base_fee: 1, ..Default::default() });
+    }
+    let mut received = 0;
+    while events.try_recv().is_some() {
+        received += 1;
+    }
+    assert_eq!(received, tidepool::pool::EVENT_BUFFER);
+    assert_eq!(events.missed() as usize, flips - tidepool::pool::EVENT_BUFFER);
+}

@@ -1,0 +1,205 @@
+//! A small world for pool scenarios: funded dev accounts, a pool at a known base fee, and
+//! transactions described by (account, nonce, fees) instead of bytes.
+#![allow(dead_code)]
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use alloy_consensus::{TxEip1559, TxEip4844, TxLegacy};
+use alloy_primitives::{Address, B256, TxKind, U256};
+use tidepool::{
+    pool::{Added, BlockUpdate, ChainHead, Pool, PoolConfig, PoolError, PoolEvent, RemovalReason, SubPool},
+    tx::{PooledTx, sign::Signer},
+    validate::{AccountState, Fork, InMemoryState, StateProvider, ValidationConfig, Validator},
+};
+
+pub const BASE_FEE: u128 = 10;
+pub const RICH: u64 = 1_000_000_000_000_000_000;
+
+/// What a test transaction looks like; signed on demand.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    pub account: u64,
+    pub nonce: u64,
+    pub fee_cap: u128,
+    pub tip: u128,
+    pub gas: u64,
+    pub value: u64,
+    pub calldata: usize,
+    pub blobs: Option<u128>,
+    pub legacy: bool,
+}
+
+/// A transaction from dev account `account` at `nonce`, fee cap 100, tip 5, 21,000 gas.
+pub const fn tx(account: u64, nonce: u64) -> Spec {
+    Spec { account, nonce, fee_cap: 100, tip: 5, gas: 21_000, value: 0, calldata: 0, blobs: None, legacy: false }
+}
+
+impl Spec {
+    pub const fn fees(mut self, fee_cap: u128, tip: u128) -> Self {
+        self.fee_cap = fee_cap;
+        self.tip = tip;
+        self
+    }
+    pub const fn tip(mut self, tip: u128) -> Self {
+        self.tip = tip;
+        self
+    }
+    pub const fn gas(mut self, gas: u64) -> Self {
+        self.gas = gas;
+        self
+    }
+    pub const fn value(mut self, value: u64) -> Self {
+        self.value = value;
+        self
+    }
+    /// Adds non-zero calldata (and the gas it needs).
+    pub const fn calldata(mut self, bytes: usize) -> Self {
+        self.calldata = bytes;
+        self.gas += 40 * bytes as u64;
+        self
+    }
+    /// A blob transaction with one blob and this blob fee cap.
+    pub const fn blob(mut self, blob_fee_cap: u128) -> Self {
+        self.blobs = Some(blob_fee_cap);
+        self
+    }
+    /// A legacy transaction with gas price `fee_cap`.
+    pub const fn legacy(mut self) -> Self {
+        self.legacy = true;
+        self
+    }
+
+    pub fn signed(&self) -> Arc<PooledTx> {
+        let signer = Signer::dev(self.account);
+        let to = Address::repeat_byte(0x22);
+        let input = vec![0xab; self.calldata].into();
+        let raw = if self.legacy {
+            signer.sign_tx(TxLegacy { chain_id: Some(1), nonce: self.nonce, gas_price: self.fee_cap, gas_limit: self.gas, to: TxKind::Call(to), value: U256::from(self.value), input })
+        } else if let Some(blob_fee) = self.blobs {
+            let mut hash = B256::repeat_byte(7);
+            hash.0[0] = 1;
+            signer.sign_tx(TxEip4844 {
+                chain_id: 1, nonce: self.nonce, gas_limit: self.gas, max_fee_per_gas: self.fee_cap,
+                max_priority_fee_per_gas: self.tip, to, value: U256::from(self.value), input,
+                blob_versioned_hashes: vec![hash], max_fee_per_blob_gas: blob_fee, access_list: Default::default(),
+            })
+        } else {
+            signer.sign_tx(TxEip1559 {
+                chain_id: 1, nonce: self.nonce, gas_limit: self.gas, max_fee_per_gas: self.fee_cap,
+                max_priority_fee_per_gas: self.tip, to: TxKind::Call(to), value: U256::from(self.value), input,
+                access_list: Default::default(),
+            })
+        };
+        let validator = Validator::new(ValidationConfig { fork: Fork::Osaka, min_priority_fee: 0, ..Default::default() });
+        Arc::new(validator.validate_stateless(raw).expect("test transactions are valid"))
+    }
+
+    pub fn hash(&self) -> B256 {
+        self.signed().hash()
+    }
+}
+
+pub fn address(account: u64) -> Address {
+    Signer::dev(account).address()
+}
+
+/// A pool over funded accounts 0..100, a clock, and every event so far.
+pub struct World {
+    pub pool: Pool,
+    pub state: Arc<InMemoryState>,
+    pub now: Instant,
+    pub events: Vec<PoolEvent>,
+    pub block: u64,
+}
+
+impl World {
+    pub fn new(config: PoolConfig) -> Self {
+        let state = Arc::new(InMemoryState::new());
+        for account in 0..100 {
+            state.set(address(account), AccountState { nonce: 0, balance: U256::from(RICH) });
+        }
+        let head = ChainHead { block: 0, base_fee: BASE_FEE, blob_base_fee: 1 };
+        let pool = Pool::new(config, Arc::clone(&state) as Arc<dyn StateProvider>, head);
+        Self { pool, state, now: Instant::now(), events: Vec::new(), block: 0 }
+    }
+
+    pub fn default_config() -> Self {
+        Self::new(PoolConfig::default())
+    }
+
+    pub fn add(&mut self, spec: Spec) -> Result<Added, PoolError> {
+        self.add_tx(spec.signed())
+    }
+
+    pub fn add_tx(&mut self, tx: Arc<PooledTx>) -> Result<Added, PoolError> {
+        let result = self.pool.add(tx, self.now);
+        self.after();
+        result
+    }
+
+    pub fn add_all(&mut self, specs: &[Spec]) {
+        for spec in specs {
+            self.add(*spec).unwrap_or_else(|e| panic!("{spec:?}: {e}"));
+        }
+    }
+
+    pub fn block(&mut self, update: BlockUpdate) {
+        self.block += 1;
+        let update = BlockUpdate { number: self.block, ..update };
+        self.pool.on_block(update, self.now);
+        self.after();
+    }
+
+    /// A block that only moves the base fee.
+    pub fn base_fee(&mut self, base_fee: u128) {
+        let blob_base_fee = self.pool.head().blob_base_fee;
+        self.block(BlockUpdate { base_fee, blob_base_fee, ..Default::default() });
+    }
+
+    pub fn set_account(&mut self, account: u64, nonce: u64, balance: U256) {
+        self.state.set(address(account), AccountState { nonce, balance });
+    }
+
+    pub fn advance(&mut self, by: Duration) {
+        self.now += by;
+    }
+
+    fn after(&mut self) {
+        self.events.extend(self.pool.take_events());
+        self.pool.check_invariants();
+    }
+
+    /// The subpool of `spec`'s transaction, or `None` if not pooled.
+    pub fn subpool(&self, spec: Spec) -> Option<SubPool> {
+        self.pool.get(&spec.hash()).map(|info| info.subpool)
+    }
+
+    /// Asserts where each listed transaction is.
+    pub fn expect(&self, placements: &[(Spec, Option<SubPool>)]) {
+        for (spec, want) in placements {
+            assert_eq!(self.subpool(*spec), *want, "account {} nonce {}", spec.account, spec.nonce);
+        }
+    }
+
+    /// The removal reason recorded for `spec`'s transaction, asserting there was exactly one.
+    pub fn removal(&self, spec: Spec) -> RemovalReason {
+        let hash = spec.hash();
+        let reasons: Vec<_> = self
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                PoolEvent::Removed { hash: h, reason, .. } if *h == hash => Some(*reason),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(reasons.len(), 1, "exactly one removal event for account {} nonce {}", spec.account, spec.nonce);
+        reasons[0]
+    }
+
+    pub fn count(&self, pred: impl Fn(&PoolEvent) -> bool) -> usize {
+        self.events.iter().filter(|e| pred(e)).count()
+    }
+}

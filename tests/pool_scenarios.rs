@@ -1,0 +1,528 @@
+//! Pool behaviour as scenarios: accounts, actions, and where each transaction must end up.
+//! Every step also runs `Pool::check_invariants` (see `common::world`).
+
+mod common;
+
+use std::time::Duration;
+
+use alloy_primitives::U256;
+use common::world::{BASE_FEE, RICH, Spec, World, address, tx};
+use tidepool::pool::{
+    BlockUpdate, Invalidation, Limit, PoolConfig, PoolError, PoolEvent, RemovalReason, SubPool, SubPoolLimit,
+};
+
+use SubPool::{BaseFee, Pending, Queued};
+
+fn limited(pending: usize, basefee: usize, queued: usize) -> PoolConfig {
+    let limit = |max_txs| SubPoolLimit { max_txs, max_bytes: 1 << 30 };
+    PoolConfig { pending: limit(pending), basefee: limit(basefee), queued: limit(queued), ..Default::default() }
+}
+
+// --- Placement by nonce ------------------------------------------------------------------------
+
+#[test]
+fn tx_at_account_nonce_is_pending() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 0)]);
+    w.expect(&[(tx(1, 0), Some(Pending))]);
+}
+
+#[test]
+fn nonce_gap_is_queued() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 1)]);
+    w.expect(&[(tx(1, 1), Some(Queued))]);
+}
+
+#[test]
+fn gap_filled_out_of_order_promotes_the_rest() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 0), tx(1, 2), tx(1, 3)]);
+    w.expect(&[(tx(1, 2), Some(Queued)), (tx(1, 3), Some(Queued))]);
+    w.add_all(&[tx(1, 1)]);
+    w.expect(&[(tx(1, 0), Some(Pending)), (tx(1, 1), Some(Pending)), (tx(1, 2), Some(Pending)), (tx(1, 3), Some(Pending))]);
+    assert_eq!(w.count(|e| matches!(e, PoolEvent::Promoted { from: Queued, to: Pending, .. })), 2);
+}
+
+#[test]
+fn nonces_arriving_in_reverse_all_end_pending() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(2, 3), tx(2, 2), tx(2, 1)]);
+    assert_eq!(w.pool.sizes().queued.count, 3);
+    w.add_all(&[tx(2, 0)]);
+    assert_eq!(w.pool.sizes().pending.count, 4);
+    assert_eq!(w.pool.sizes().queued.count, 0);
+}
+
+#[test]
+fn nonce_below_account_nonce_is_refused() {
+    let mut w = World::default_config();
+    w.set_account(3, 5, U256::from(RICH));
+    assert_eq!(w.add(tx(3, 4)), Err(PoolError::NonceTooLow { tx: 4, account: 5 }));
+    w.add_all(&[tx(3, 5)]);
+    w.expect(&[(tx(3, 5), Some(Pending))]);
+}
+
+#[test]
+fn duplicate_is_already_known_and_changes_nothing() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 0)]);
+    let events = w.events.len();
+    assert_eq!(w.add(tx(1, 0)), Err(PoolError::AlreadyKnown(tx(1, 0).hash())));
+    assert_eq!(w.events.len(), events);
+}
+
+#[test]
+fn pending_nonce_counts_contiguous_pooled_txs() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 0), tx(1, 1), tx(1, 3)]);
+    assert_eq!(w.pool.pending_nonce(&address(1)), 2);
+    assert_eq!(w.pool.pending_nonce(&address(9)), 0);
+}
+
+// --- Base fee ----------------------------------------------------------------------------------
+
+#[test]
+fn fee_cap_below_base_fee_is_parked() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 0).fees(BASE_FEE - 1, 1)]);
+    w.expect(&[(tx(1, 0).fees(BASE_FEE - 1, 1), Some(BaseFee))]);
+}
+
+#[test]
+fn fee_cap_equal_to_base_fee_is_pending() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 0).fees(BASE_FEE, 0)]);
+    w.expect(&[(tx(1, 0).fees(BASE_FEE, 0), Some(Pending))]);
+}
+
+#[test]
+fn a_well_priced_tx_behind_a_parked_one_is_parked_too() {
+    let mut w = World::default_config();
+    let cheap = tx(1, 0).fees(5, 1);
+    w.add_all(&[cheap, tx(1, 1).fees(1_000, 50)]);
+    w.expect(&[(cheap, Some(BaseFee)), (tx(1, 1).fees(1_000, 50), Some(BaseFee))]);
+}
+
+#[test]
+fn base_fee_rise_demotes_and_fall_promotes() {
+    let mut w = World::default_config();
+    let a = tx(1, 0).fees(50, 2);
+    let b = tx(1, 1).fees(200, 2);
+    w.add_all(&[a, b]);
+    w.expect(&[(a, Some(Pending)), (b, Some(Pending))]);
+    w.base_fee(60);
+    w.expect(&[(a, Some(BaseFee)), (b, Some(BaseFee))]);
+    assert_eq!(w.count(|e| matches!(e, PoolEvent::Demoted { from: Pending, to: BaseFee, .. })), 2);
+    w.base_fee(50);
+    w.expect(&[(a, Some(Pending)), (b, Some(Pending))]);
+}
+
+#[test]
+fn base_fee_move_touches_only_repriced_accounts() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 0).fees(1_000, 2), tx(2, 0).fees(55, 2)]);
+    let before = w.events.len();
+    w.base_fee(60); // only account 2's fee cap lies between 10 and 60
+    let moved: Vec<_> = w.events[before..].to_vec();
+    assert_eq!(moved.len(), 1);
+    assert_eq!(moved[0].hash(), tx(2, 0).fees(55, 2).hash());
+}
+
+#[test]
+fn blob_fee_cap_below_blob_base_fee_parks_until_it_falls() {
+    let mut w = World::default_config();
+    let blob = tx(4, 0).blob(5);
+    w.add_all(&[blob]);
+    w.expect(&[(blob, Some(Pending))]);
+    w.block(BlockUpdate { base_fee: BASE_FEE, blob_base_fee: 6, ..Default::default() });
+    w.expect(&[(blob, Some(BaseFee))]);
+    w.block(BlockUpdate { base_fee: BASE_FEE, blob_base_fee: 5, ..Default::default() });
+    w.expect(&[(blob, Some(Pending))]);
+}
+
+// --- Replacement -------------------------------------------------------------------------------
+
+#[test]
+fn replacement_at_exactly_the_price_bump_replaces() {
+    let mut w = World::default_config();
+    let old = tx(1, 0).fees(100, 10);
+    let new = tx(1, 0).fees(110, 11);
+    w.add_all(&[old]);
+    let added = w.add(new).unwrap();
+    assert_eq!(added.replaced, Some(old.hash()));
+    assert_eq!(w.removal(old), RemovalReason::Replaced { by: new.hash() });
+    w.expect(&[(old, None), (new, Some(Pending))]);
+}
+
+#[test]
+fn replacement_just_below_the_bump_on_fee_cap_is_underpriced() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 0).fees(100, 10)]);
+    let err = w.add(tx(1, 0).fees(109, 20)).unwrap_err();
+    assert_eq!(err.kind(), "replacement_underpriced");
+    w.expect(&[(tx(1, 0).fees(100, 10), Some(Pending))]);
+}
+
+#[test]
+fn replacement_just_below_the_bump_on_tip_is_underpriced() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 0).fees(100, 10)]);
+    assert!(matches!(w.add(tx(1, 0).fees(200, 10)), Err(PoolError::ReplacementUnderpriced { bump_percent: 10, .. })));
+}
+
+#[test]
+fn blob_replacement_needs_double_the_price() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 0).fees(100, 10).blob(10)]);
+    assert!(matches!(
+        w.add(tx(1, 0).fees(199, 20).blob(10)),
+        Err(PoolError::ReplacementUnderpriced { bump_percent: 100, .. })
+    ));
+    w.add(tx(1, 0).fees(200, 20).blob(10)).unwrap();
+}
+
+#[test]
+fn replacing_a_parked_tx_with_a_priced_one_promotes_its_successors() {
+    let mut w = World::default_config();
+    let parked = tx(1, 0).fees(5, 1);
+    let next = tx(1, 1).fees(100, 5);
+    w.add_all(&[parked, next]);
+    w.expect(&[(next, Some(BaseFee))]);
+    let better = tx(1, 0).fees(100, 2);
+    w.add_all(&[better]);
+    w.expect(&[(better, Some(Pending)), (next, Some(Pending))]);
+}
+
+#[test]
+fn configurable_price_bump() {
+    let mut w = World::new(PoolConfig { price_bump_percent: 25, ..Default::default() });
+    w.add_all(&[tx(1, 0).fees(100, 8)]);
+    assert!(w.add(tx(1, 0).fees(124, 10)).is_err());
+    w.add(tx(1, 0).fees(125, 10)).unwrap();
+}
+
+// --- Balance -----------------------------------------------------------------------------------
+
+#[test]
+fn cumulative_cost_must_fit_the_balance() {
+    let mut w = World::default_config();
+    // Each costs 21,000 x 100 = 2,100,000 wei; the balance covers two.
+    w.set_account(5, 0, U256::from(4_200_000u64));
+    w.add_all(&[tx(5, 0), tx(5, 1), tx(5, 2)]);
+    w.expect(&[(tx(5, 0), Some(Pending)), (tx(5, 1), Some(Pending)), (tx(5, 2), Some(Queued))]);
+}
+
+#[test]
+fn value_counts_towards_cost() {
+    let mut w = World::default_config();
+    w.set_account(5, 0, U256::from(2_100_000u64 + 999));
+    w.add_all(&[tx(5, 0).value(1_000)]);
+    w.expect(&[(tx(5, 0).value(1_000), Some(Queued))]);
+}
+
+#[test]
+fn balance_drop_demotes_and_rise_promotes() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(6, 0), tx(6, 1)]);
+    let update = |balance: u64| BlockUpdate {
+        base_fee: BASE_FEE,
+        blob_base_fee: 1,
+        accounts: vec![(address(6), tidepool::validate::AccountState { nonce: 0, balance: U256::from(balance) })],
+        ..Default::default()
+    };
+    w.block(update(2_100_000));
+    w.expect(&[(tx(6, 0), Some(Pending)), (tx(6, 1), Some(Queued))]);
+    w.block(update(4_200_000));
+    w.expect(&[(tx(6, 0), Some(Pending)), (tx(6, 1), Some(Pending))]);
+}
+
+// --- Per-account limit -------------------------------------------------------------------------
+
+#[test]
+fn account_slots_are_enforced() {
+    let mut w = World::new(PoolConfig { account_slots: 4, ..Default::default() });
+    w.add_all(&[tx(7, 0), tx(7, 1), tx(7, 2), tx(7, 3)]);
+    assert_eq!(w.add(tx(7, 4)), Err(PoolError::AccountFull { slots: 4 }));
+    // Replacing one of the four is still allowed.
+    w.add(tx(7, 2).fees(200, 10)).unwrap();
+}
+
+#[test]
+fn tx_at_account_nonce_is_admitted_even_when_the_account_is_full() {
+    let mut w = World::new(PoolConfig { account_slots: 2, ..Default::default() });
+    w.add_all(&[tx(7, 1), tx(7, 2)]);
+    assert_eq!(w.add(tx(7, 3)), Err(PoolError::AccountFull { slots: 2 }));
+    w.add_all(&[tx(7, 0)]);
+    w.expect(&[(tx(7, 0), Some(Pending)), (tx(7, 1), Some(Pending)), (tx(7, 2), Some(Pending))]);
+}
+
+// --- Subpool limits and eviction ---------------------------------------------------------------
+
+#[test]
+fn pending_over_capacity_evicts_the_cheapest_tail() {
+    let mut w = World::new(limited(3, 10, 10));
+    w.add_all(&[tx(1, 0).tip(5), tx(2, 0).tip(7), tx(3, 0).tip(9)]);
+    w.add_all(&[tx(4, 0).tip(8)]);
+    assert_eq!(w.removal(tx(1, 0).tip(5)), RemovalReason::Evicted { limit: Limit::SubPoolCount(Pending) });
+    assert_eq!(w.pool.sizes().pending.count, 3);
+}
+
+#[test]
+fn new_tx_that_would_be_the_cheapest_in_a_full_pool_is_underpriced() {
+    let mut w = World::new(limited(3, 10, 10));
+    w.add_all(&[tx(1, 0).tip(5), tx(2, 0).tip(7), tx(3, 0).tip(9)]);
+    let events = w.events.len();
+    assert_eq!(w.add(tx(4, 0).tip(4)), Err(PoolError::Underpriced { subpool: Pending }));
+    assert_eq!(w.add(tx(4, 0).tip(5)), Err(PoolError::Underpriced { subpool: Pending }), "a tie is not better");
+    assert_eq!(w.events.len(), events, "a refused tx changes nothing");
+}
+
+#[test]
+fn evicting_a_tail_takes_no_ancestors_and_leaves_no_gap() {
+    let mut w = World::new(limited(4, 10, 10));
+    // Account 1's tail (nonce 2) is the cheapest pending tx; its nonces 0 and 1 stay.
+    w.add_all(&[tx(1, 0).tip(50), tx(1, 1).tip(50), tx(1, 2).tip(1), tx(2, 0).tip(20)]);
+    w.add_all(&[tx(3, 0).tip(30)]);
+    assert_eq!(w.removal(tx(1, 2).tip(1)), RemovalReason::Evicted { limit: Limit::SubPoolCount(Pending) });
+    w.expect(&[(tx(1, 0).tip(50), Some(Pending)), (tx(1, 1).tip(50), Some(Pending))]);
+}
+
+#[test]
+fn evicting_a_pending_tail_evicts_its_descendants() {
+    let mut w = World::new(limited(2, 10, 10));
+    let parked = tx(1, 1).fees(5, 1);
+    w.add_all(&[tx(1, 0).tip(1), parked, tx(2, 0).tip(20)]);
+    w.expect(&[(parked, Some(BaseFee))]);
+    w.add_all(&[tx(3, 0).tip(30)]);
+    assert_eq!(w.removal(tx(1, 0).tip(1)), RemovalReason::Evicted { limit: Limit::SubPoolCount(Pending) });
+    assert_eq!(w.removal(parked), RemovalReason::Evicted { limit: Limit::EvictedAncestor });
+}
+
+#[test]
+fn byte_limit_evicts_until_it_fits() {
+    let config = PoolConfig { pending: SubPoolLimit { max_txs: 100, max_bytes: 2_000 }, ..Default::default() };
+    let mut w = World::new(config);
+    w.add_all(&[tx(1, 0).tip(1).calldata(700), tx(2, 0).tip(2).calldata(700)]);
+    w.add_all(&[tx(3, 0).tip(3).calldata(700)]);
+    assert_eq!(
+        w.removal(tx(1, 0).tip(1).calldata(700)),
+        RemovalReason::Evicted { limit: Limit::SubPoolBytes(Pending) }
+    );
+    assert!(w.pool.sizes().pending.bytes <= 2_000);
+}
+
+#[test]
+fn a_spammer_of_cheap_txs_loses_first() {
+    let mut w = World::new(limited(8, 10, 10));
+    let spam: Vec<Spec> = (0..6).map(|n| tx(9, n).tip(2)).collect();
+    w.add_all(&spam);
+    w.add_all(&[tx(1, 0).tip(10), tx(2, 0).tip(10)]);
+    w.add_all(&[tx(3, 0).tip(10), tx(4, 0).tip(10), tx(5, 0).tip(10)]);
+    // Three newcomers at tip 10 each push out one spam tail, newest nonce first.
+    for n in [5, 4, 3] {
+        assert_eq!(w.removal(tx(9, n).tip(2)), RemovalReason::Evicted { limit: Limit::SubPoolCount(Pending) });
+    }
+    w.expect(&[(tx(9, 2).tip(2), Some(Pending)), (tx(1, 0).tip(10), Some(Pending))]);
+}
+
+#[test]
+fn queued_over_capacity_evicts_the_cheapest() {
+    let mut w = World::new(limited(10, 10, 2));
+    w.add_all(&[tx(1, 5).tip(3), tx(2, 5).tip(1), tx(3, 5).tip(2)]);
+    assert_eq!(w.removal(tx(2, 5).tip(1)), RemovalReason::Evicted { limit: Limit::SubPoolCount(Queued) });
+    assert_eq!(w.pool.sizes().queued.count, 2);
+}
+
+#[test]
+fn basefee_over_capacity_evicts_the_lowest_fee_cap() {
+    let mut w = World::new(limited(10, 2, 10));
+    w.add_all(&[tx(1, 0).fees(8, 1), tx(2, 0).fees(6, 1), tx(3, 0).fees(9, 1)]);
+    assert_eq!(w.removal(tx(2, 0).fees(6, 1)), RemovalReason::Evicted { limit: Limit::SubPoolCount(BaseFee) });
+}
+
+// --- Blocks ------------------------------------------------------------------------------------
+
+fn mined(w: &World, specs: &[Spec], accounts: &[(u64, u64)]) -> BlockUpdate {
+    BlockUpdate {
+        base_fee: w.pool.head().base_fee,
+        blob_base_fee: w.pool.head().blob_base_fee,
+        mined: specs.iter().map(Spec::hash).collect(),
+        accounts: accounts
+            .iter()
+            .map(|&(a, nonce)| (address(a), tidepool::validate::AccountState { nonce, balance: U256::from(RICH) }))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn mined_txs_leave_with_a_mined_event() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 0), tx(1, 1), tx(1, 2)]);
+    let update = mined(&w, &[tx(1, 0), tx(1, 1)], &[(1, 2)]);
+    w.block(update);
+    assert_eq!(w.removal(tx(1, 0)), RemovalReason::Mined { block: 1 });
+    assert_eq!(w.removal(tx(1, 1)), RemovalReason::Mined { block: 1 });
+    w.expect(&[(tx(1, 2), Some(Pending))]);
+}
+
+#[test]
+fn mined_tx_without_account_update_still_advances_the_nonce() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 0), tx(1, 2)]);
+    let update = mined(&w, &[tx(1, 0)], &[]);
+    w.block(update);
+    w.expect(&[(tx(1, 2), Some(Queued))]);
+    assert_eq!(w.pool.pending_nonce(&address(1)), 1);
+}
+
+#[test]
+fn stale_nonce_after_a_block_is_invalidated() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(2, 0), tx(2, 1)]);
+    // Another transaction (not ours) used nonce 0.
+    let update = mined(&w, &[], &[(2, 1)]);
+    w.block(update);
+    assert_eq!(
+        w.removal(tx(2, 0)),
+        RemovalReason::Invalidated { why: Invalidation::NonceTooLow { account_nonce: 1 } }
+    );
+    w.expect(&[(tx(2, 1), Some(Pending))]);
+}
+
+#[test]
+fn nonce_jump_turns_a_gap_into_pending() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(2, 3)]);
+    let update = mined(&w, &[], &[(2, 3)]);
+    w.block(update);
+    w.expect(&[(tx(2, 3), Some(Pending))]);
+}
+
+#[test]
+fn reorg_reinjects_dropped_transactions() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 0), tx(1, 1)]);
+    let update = mined(&w, &[tx(1, 0), tx(1, 1)], &[(1, 2)]);
+    w.block(update);
+    assert!(w.pool.is_empty());
+    // The block is reorged out: the account is back at nonce 0 and both txs return.
+    let mut update = mined(&w, &[], &[]);
+    w.set_account(1, 0, U256::from(RICH));
+    update.reinject = vec![tx(1, 0).signed(), tx(1, 1).signed()];
+    w.block(update);
+    w.expect(&[(tx(1, 0), Some(Pending)), (tx(1, 1), Some(Pending))]);
+}
+
+#[test]
+fn reinjected_tx_already_in_the_new_chain_is_not_readded() {
+    let mut w = World::default_config();
+    w.set_account(1, 1, U256::from(RICH));
+    let mut update = mined(&w, &[], &[]);
+    update.reinject = vec![tx(1, 0).signed()];
+    w.block(update);
+    assert!(w.pool.is_empty());
+    assert_eq!(w.count(|_| true), 0, "nothing entered, nothing to report");
+}
+
+// --- Expiry ------------------------------------------------------------------------------------
+
+#[test]
+fn queued_and_parked_txs_expire_but_pending_do_not() {
+    let mut w = World::new(PoolConfig { lifetime: Duration::from_secs(60), ..Default::default() });
+    let queued = tx(1, 5);
+    let parked = tx(2, 0).fees(5, 1);
+    let pending = tx(3, 0);
+    w.add_all(&[queued, parked, pending]);
+    w.advance(Duration::from_secs(59));
+    w.pool.expire(w.now);
+    assert_eq!(w.pool.len(), 3);
+    w.advance(Duration::from_secs(2));
+    w.pool.expire(w.now);
+    w.events.extend(w.pool.take_events());
+    assert_eq!(w.removal(queued), RemovalReason::Expired);
+    assert_eq!(w.removal(parked), RemovalReason::Expired);
+    w.expect(&[(pending, Some(Pending))]);
+}
+
+#[test]
+fn block_updates_also_expire() {
+    let mut w = World::new(PoolConfig { lifetime: Duration::from_secs(60), ..Default::default() });
+    w.add_all(&[tx(1, 5)]);
+    w.advance(Duration::from_secs(61));
+    w.base_fee(BASE_FEE);
+    assert_eq!(w.removal(tx(1, 5)), RemovalReason::Expired);
+}
+
+// --- Events and queries ------------------------------------------------------------------------
+
+#[test]
+fn added_event_names_the_subpool() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 0), tx(1, 2), tx(2, 0).fees(5, 1)]);
+    let added: Vec<SubPool> = w
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            PoolEvent::Added { subpool, .. } => Some(*subpool),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(added, vec![Pending, Queued, BaseFee]);
+}
+
+#[test]
+fn content_is_shaped_like_geths() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 0), tx(1, 1).fees(5, 1), tx(1, 3), tx(2, 0)]);
+    let content = w.pool.content(None);
+    assert_eq!(content.pending[&address(1)].keys().copied().collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(content.queued[&address(1)].keys().copied().collect::<Vec<_>>(), vec![3]);
+    assert!(content.pending.contains_key(&address(2)));
+    let only = w.pool.content(Some(&address(2)));
+    assert_eq!(only.pending.len(), 1);
+    assert!(only.queued.is_empty());
+}
+
+#[test]
+fn lookups_by_hash_and_sender() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 0), tx(1, 1)]);
+    let info = w.pool.get(&tx(1, 1).hash()).unwrap();
+    assert_eq!((info.tx.nonce(), info.subpool), (1, Pending));
+    let by_sender: Vec<u64> = w.pool.account_txs(&address(1)).iter().map(|i| i.tx.nonce()).collect();
+    assert_eq!(by_sender, vec![0, 1]);
+    assert!(w.pool.get(&tx(1, 2).hash()).is_none());
+}
+
+#[test]
+fn sizes_count_and_weigh_each_subpool() {
+    let mut w = World::default_config();
+    let specs = [tx(1, 0), tx(1, 1).fees(5, 1), tx(2, 4)];
+    w.add_all(&specs);
+    let sizes = w.pool.sizes();
+    assert_eq!((sizes.pending.count, sizes.basefee.count, sizes.queued.count), (1, 1, 1));
+    assert_eq!(sizes.pending.bytes, specs[0].signed().size());
+    assert_eq!(sizes.total(), 3);
+}
+
+#[test]
+fn every_removal_has_exactly_one_event() {
+    let mut w = World::new(PoolConfig { account_slots: 4, ..limited(3, 2, 2) });
+    for account in 0..6 {
+        let _ = w.add(tx(account, 0).tip(u128::from(account as u32) + 1));
+        let _ = w.add(tx(account, 2).tip(1));
+    }
+    let update = mined(&w, &[tx(5, 0).tip(6)], &[(5, 1)]);
+    w.block(update);
+    let mut live = std::collections::HashSet::new();
+    for event in &w.events {
+        match event {
+            PoolEvent::Added { hash, .. } => assert!(live.insert(*hash)),
+            PoolEvent::Removed { hash, .. } => assert!(live.remove(hash)),
+            _ => {}
+        }
+    }
+    assert_eq!(live.len(), w.pool.len());
+}
