@@ -526,3 +526,18 @@ fn every_removal_has_exactly_one_event() {
     }
     assert_eq!(live.len(), w.pool.len());
 }
+
+#[test]
+fn expiry_that_opens_a_gap_still_respects_the_queued_limit() {
+    // Found by the property test: an expired parked tx drops its successors into queued.
+    let mut w = World::new(PoolConfig { lifetime: Duration::from_secs(60), ..limited(10, 10, 1) });
+    w.add_all(&[tx(1, 0).fees(5, 1)]);
+    w.advance(Duration::from_secs(30));
+    w.add_all(&[tx(1, 1).fees(5, 1), tx(1, 2).fees(5, 1)]);
+    w.advance(Duration::from_secs(31));
+    w.pool.expire(w.now);
+    w.events.extend(w.pool.take_events());
+    w.pool.check_invariants();
+    assert_eq!(w.removal(tx(1, 0).fees(5, 1)), RemovalReason::Expired);
+    assert_eq!(w.pool.sizes().queued.count, 1);
+}

@@ -234,12 +234,18 @@ impl Pool {
             // A reorged tx already in the new chain, or replaced meanwhile, is refused: fine.
             let _ = self.insert(tx, now);
         }
+        self.remove_expired(now);
         self.enforce_limits();
-        self.expire(now);
     }
 
-    /// Removes basefee and queued transactions older than the configured lifetime.
+    /// Removes basefee and queued transactions older than the configured lifetime, then
+    /// enforces the limits (an expired tx's successors may fall back into queued).
     pub fn expire(&mut self, now: Instant) {
+        self.remove_expired(now);
+        self.enforce_limits();
+    }
+
+    fn remove_expired(&mut self, now: Instant) {
         let Some(cutoff) = now.checked_sub(self.config.lifetime) else { return };
         let expired: Vec<TxId> = self.waiting.range(..(cutoff, TxId::MAX)).map(|&(_, id)| id).collect();
         let mut touched = HashSet::new();
