@@ -118,7 +118,7 @@ fn next_block_is_nonce_consistent() {
     }
 }
 
-fn shared_pool() -> (PoolHandle, Vec<Arc<tidepool::tx::PooledTx>>) {
+fn shared_pool() -> (PoolHandle, Vec<tidepool::tx::PooledTx>) {
     let w = World::default_config();
     let state: Arc<dyn StateProvider> = w.state.clone();
     let pool = Pool::new(PoolConfig::default(), state, ChainHead { block: 0, base_fee: BASE_FEE, blob_base_fee: 1 });
@@ -128,12 +128,12 @@ fn shared_pool() -> (PoolHandle, Vec<Arc<tidepool::tx::PooledTx>>) {
 #[tokio::test]
 async fn batch_stream_answers_at_once_then_waits_for_new_pending() {
     let (handle, txs) = shared_pool();
-    handle.add(Arc::clone(&txs[0])).unwrap();
+    handle.add(txs[0].clone()).unwrap();
     let mut stream = BuilderFeed::new(handle.clone()).batches(30_000_000, usize::MAX);
     assert_eq!(stream.next().await.unwrap().txs.len(), 1);
     // Nothing new: the next pull waits.
     assert!(tokio::time::timeout(Duration::from_millis(50), stream.next()).await.is_err());
-    handle.add(Arc::clone(&txs[1])).unwrap();
+    handle.add(txs[1].clone()).unwrap();
     let batch = tokio::time::timeout(Duration::from_secs(5), stream.next()).await.unwrap().unwrap();
     assert_eq!(batch.txs.len(), 2);
 }
@@ -155,7 +155,7 @@ async fn a_builder_that_stops_pulling_costs_nothing_and_loses_nothing() {
 async fn slow_subscribers_count_what_they_missed_and_never_block() {
     let (handle, txs) = shared_pool();
     let mut events = handle.subscribe();
-    handle.add(Arc::clone(&txs[0])).unwrap();
+    handle.add(txs[0].clone()).unwrap();
     assert_eq!(events.recv().await.unwrap().hash(), txs[0].hash());
     // Flip a tx between pending and basefee more times than the buffer holds.
     let flips = tidepool::pool::EVENT_BUFFER + 100;

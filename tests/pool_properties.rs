@@ -5,7 +5,7 @@ mod common;
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, Mutex, OnceLock},
+    sync::{Mutex, OnceLock},
     time::Duration,
 };
 
@@ -40,14 +40,14 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 /// Signed transactions are expensive; the same (account, nonce, fees, value) is signed once.
-fn signed(account: u64, nonce: u64, fee_cap: u128, tip: u128, value: u64) -> Arc<PooledTx> {
-    static CACHE: OnceLock<Mutex<HashMap<(u64, u64, u128, u128, u64), Arc<PooledTx>>>> = OnceLock::new();
+fn signed(account: u64, nonce: u64, fee_cap: u128, tip: u128, value: u64) -> PooledTx {
+    static CACHE: OnceLock<Mutex<HashMap<(u64, u64, u128, u128, u64), PooledTx>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     if let Some(tx) = cache.lock().unwrap().get(&(account, nonce, fee_cap, tip, value)) {
-        return Arc::clone(tx);
+        return tx.clone();
     }
     let tx = tx(account, nonce).fees(fee_cap, tip.min(fee_cap)).value(value).signed();
-    cache.lock().unwrap().insert((account, nonce, fee_cap, tip, value), Arc::clone(&tx));
+    cache.lock().unwrap().insert((account, nonce, fee_cap, tip, value), tx.clone());
     tx
 }
 

@@ -15,15 +15,14 @@ mod feed;
 
 pub use feed::{BatchStream, BuilderFeed};
 
-use std::{
-    cmp::Reverse,
-    collections::{BinaryHeap, HashSet},
-    sync::Arc,
+use std::{cmp::Reverse, collections::BinaryHeap};
+
+use alloy_primitives::{Address, map::HashSet};
+
+use crate::{
+    pool::Pool,
+    tx::{PooledTx, effective_tip},
 };
-
-use alloy_primitives::Address;
-
-use crate::{pool::Pool, tx::PooledTx};
 
 /// Gas every transaction uses at least; below this much room a block is full.
 const MIN_TX_GAS: u64 = 21_000;
@@ -51,9 +50,17 @@ impl<'a> BestTxs<'a> {
     pub fn new(pool: &'a Pool, base_fee: u128) -> Self {
         let heap = pool
             .pending_heads()
-            .filter_map(|(tx, seq)| candidate(tx, seq, base_fee))
+            .iter()
+            .filter_map(|head| {
+                Some(Candidate {
+                    tip: effective_tip(head.fee_cap, head.tip, base_fee)?,
+                    earliest_first: Reverse(head.seq),
+                    sender: head.sender,
+                    nonce: head.nonce,
+                })
+            })
             .collect();
-        Self { pool, base_fee, heap, invalid: HashSet::new() }
+        Self { pool, base_fee, heap, invalid: HashSet::default() }
     }
 
     /// Skips the rest of `sender`'s transactions: one of them failed, so the later nonces
@@ -72,10 +79,10 @@ fn candidate(tx: &PooledTx, seq: u64, base_fee: u128) -> Option<Candidate> {
     })
 }
 
-impl Iterator for BestTxs<'_> {
-    type Item = Arc<PooledTx>;
+impl<'a> Iterator for BestTxs<'a> {
+    type Item = &'a PooledTx;
 
-    fn next(&mut self) -> Option<Arc<PooledTx>> {
+    fn next(&mut self) -> Option<&'a PooledTx> {
         loop {
             let best = self.heap.pop()?;
             if self.invalid.contains(&best.sender) {
@@ -89,7 +96,7 @@ impl Iterator for BestTxs<'_> {
             {
                 self.heap.push(next);
             }
-            return Some(Arc::clone(tx));
+            return Some(tx);
         }
     }
 }
@@ -97,8 +104,9 @@ impl Iterator for BestTxs<'_> {
 /// A nonce-consistent, priority-packed set of transactions for one block.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Batch {
-    /// In inclusion order: best first, each account in nonce order.
-    pub txs: Vec<Arc<PooledTx>>,
+    /// In inclusion order: best first, each account in nonce order. Copies: their encoded bytes
+    /// are shared with the pool, and the pool keeps its own until the block is applied.
+    pub txs: Vec<PooledTx>,
     pub gas: u64,
     pub bytes: usize,
 }
@@ -117,7 +125,7 @@ pub fn next_block(pool: &Pool, base_fee: u128, gas_limit: u64, max_bytes: usize)
         }
         batch.gas += tx.gas_limit();
         batch.bytes += tx.size();
-        batch.txs.push(tx);
+        batch.txs.push(tx.clone());
     }
     batch
 }

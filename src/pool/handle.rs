@@ -50,7 +50,7 @@ impl PoolHandle {
     }
 
     /// Adds validated transactions as one batch under one lock.
-    pub fn add_batch(&self, txs: Vec<Arc<PooledTx>>) -> Vec<Result<Added, PoolError>> {
+    pub fn add_batch(&self, txs: Vec<PooledTx>) -> Vec<Result<Added, PoolError>> {
         self.mutate(|pool| pool.add_batch(txs, Instant::now()))
     }
 
@@ -58,7 +58,7 @@ impl PoolHandle {
     ///
     /// # Errors
     /// [`PoolError`] when the pool refuses it.
-    pub fn add(&self, tx: Arc<PooledTx>) -> Result<Added, PoolError> {
+    pub fn add(&self, tx: PooledTx) -> Result<Added, PoolError> {
         self.mutate(|pool| pool.add(tx, Instant::now()))
     }
 

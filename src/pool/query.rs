@@ -1,9 +1,6 @@
 //! Reading the pool: lookups, sizes, a geth-shaped content dump, and the invariant check.
 
-use std::{
-    collections::{BTreeMap, HashSet},
-    sync::Arc,
-};
+use std::collections::BTreeMap;
 
 use alloy_primitives::{Address, B256, U256};
 use serde::Serialize;
@@ -32,10 +29,10 @@ impl PoolSizes {
     }
 }
 
-/// A pooled transaction and where it is.
+/// A pooled transaction (a copy; its bytes are shared) and where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PooledInfo {
-    pub tx: Arc<PooledTx>,
+    pub tx: PooledTx,
     pub subpool: SubPool,
 }
 
@@ -44,19 +41,19 @@ pub struct PooledInfo {
 /// underpriced ones pending), `queued` the rest.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PoolContent {
-    pub pending: BTreeMap<Address, BTreeMap<u64, Arc<PooledTx>>>,
-    pub queued: BTreeMap<Address, BTreeMap<u64, Arc<PooledTx>>>,
+    pub pending: BTreeMap<Address, BTreeMap<u64, PooledTx>>,
+    pub queued: BTreeMap<Address, BTreeMap<u64, PooledTx>>,
 }
 
 impl Pool {
     /// The transaction with this hash, if pooled.
     pub fn get(&self, hash: &B256) -> Option<PooledInfo> {
-        self.by_hash.get(hash).map(|&id| self.info(id))
+        self.find(hash).map(|id| self.info(id))
     }
 
     /// One account's pooled transactions in nonce order.
     pub fn account_txs(&self, sender: &Address) -> Vec<PooledInfo> {
-        self.accounts.get(sender).map_or_else(Vec::new, |a| a.txs.values().map(|&id| self.info(id)).collect())
+        self.accounts.get(sender).map_or_else(Vec::new, |a| a.txs().iter().map(|&(_, id)| self.info(id)).collect())
     }
 
     /// The next nonce the account can use: its nonce, advanced over its contiguous pooled
@@ -88,10 +85,10 @@ impl Pool {
             None => self.accounts.iter().collect(),
         };
         for (address, account) in accounts {
-            for (&nonce, &id) in &account.txs {
+            for &(nonce, id) in account.txs() {
                 let entry = self.entry(id);
                 let side = if entry.subpool == SubPool::Queued { &mut content.queued } else { &mut content.pending };
-                side.entry(*address).or_default().insert(nonce, Arc::clone(&entry.tx));
+                side.entry(*address).or_default().insert(nonce, entry.tx.clone());
             }
         }
         content
@@ -99,7 +96,7 @@ impl Pool {
 
     fn info(&self, id: TxId) -> PooledInfo {
         let entry = self.entry(id);
-        PooledInfo { tx: Arc::clone(&entry.tx), subpool: entry.subpool }
+        PooledInfo { tx: entry.tx.clone(), subpool: entry.subpool }
     }
 
     /// Asserts the invariants in the module docs. Walks the whole pool: for tests.
@@ -107,17 +104,17 @@ impl Pool {
     /// # Panics
     /// When an invariant does not hold, naming it.
     pub fn check_invariants(&self) {
-        let live: Vec<TxId> = (0..self.slots.len() as TxId).filter(|&id| self.slots[id as usize].is_some()).collect();
+        let live: Vec<TxId> = self.slots.ids().collect();
         assert_eq!(live.len(), self.by_hash.len(), "1: slab and hash index agree");
         assert_eq!(live.len(), self.by_fee_cap.len(), "1: fee index holds every tx once");
         let mut sizes = [super::SubPoolSize::default(); 3];
         let mut waiting = 0;
         for &id in &live {
             let entry = self.entry(id);
-            assert_eq!(self.by_hash.get(&entry.tx.hash()), Some(&id), "1: hash index");
+            assert_eq!(self.find(&entry.tx.hash()), Some(id), "1: hash index");
             assert!(self.by_fee_cap.contains(&(entry.tx.max_fee_per_gas(), id)), "1: fee index");
             let account = &self.accounts[&entry.tx.sender()];
-            assert_eq!(account.txs.get(&entry.tx.nonce()), Some(&id), "1: account index");
+            assert_eq!(account.get(entry.tx.nonce()), Some(id), "1: account index");
             let size = &mut sizes[entry.subpool.index()];
             size.count += 1;
             size.bytes += entry.tx.size();
@@ -130,12 +127,13 @@ impl Pool {
 
         let mut tails = 0;
         for account in self.accounts.values() {
-            assert!(!account.txs.is_empty(), "empty accounts are dropped");
+            assert!(!account.is_empty(), "empty accounts are dropped");
+            assert!(account.txs().windows(2).all(|w| w[0].0 < w[1].0), "nonces sorted and unique");
             let mut expected = account.state.nonce;
             let mut spent = U256::ZERO;
             let (mut executable, mut priced) = (true, true);
             let mut last_in = [None; 3];
-            for (&nonce, &id) in &account.txs {
+            for &(nonce, id) in account.txs() {
                 let entry = self.entry(id);
                 spent = spent.saturating_add(entry.tx.cost());
                 executable &= nonce == expected && spent <= account.state.balance;
@@ -160,29 +158,30 @@ impl Pool {
             }
         }
         assert_eq!(tails, self.tails.iter().map(|t| t.len()).sum::<usize>(), "no stale tails");
+        let with_pending = self.accounts.values().filter(|a| self.entry(a.txs()[0].1).subpool == SubPool::Pending).count();
+        assert_eq!(self.heads.0.len(), with_pending, "one head per account with pending txs");
+        for (i, head) in self.heads.0.iter().enumerate() {
+            let account = &self.accounts[&head.sender];
+            assert_eq!(account.head, Some(i as u32), "head position");
+            assert_eq!(account.txs()[0].0, head.nonce, "head is the lowest nonce");
+        }
         for subpool in SubPool::ALL {
             let size = self.sizes[subpool.index()];
             assert!(!self.limit(subpool).exceeded_by(size.count, size.bytes), "4: {} within limits", subpool.name());
         }
-        let hashes: HashSet<B256> = self.by_hash.keys().copied().collect();
-        assert_eq!(hashes.len(), self.by_hash.len());
     }
 }
 
 /// Read access for the builder feed: pending transactions per account, in nonce order.
 impl Pool {
-    /// Each account's lowest-nonce pending transaction, with its arrival order.
-    pub(crate) fn pending_heads(&self) -> impl Iterator<Item = (&Arc<PooledTx>, u64)> {
-        self.accounts.values().filter_map(|account| {
-            let (_, &id) = account.txs.first_key_value()?;
-            let entry = self.entry(id);
-            (entry.subpool == SubPool::Pending).then_some((&entry.tx, entry.seq))
-        })
+    /// Each account's lowest-nonce pending transaction.
+    pub(crate) fn pending_heads(&self) -> &[super::PendingHead] {
+        &self.heads.0
     }
 
     /// The account's pending transaction at `nonce`, with its arrival order.
-    pub(crate) fn pending_at(&self, sender: &Address, nonce: u64) -> Option<(&Arc<PooledTx>, u64)> {
-        let &id = self.accounts.get(sender)?.txs.get(&nonce)?;
+    pub(crate) fn pending_at(&self, sender: &Address, nonce: u64) -> Option<(&PooledTx, u64)> {
+        let id = self.accounts.get(sender)?.get(nonce)?;
         let entry = self.entry(id);
         (entry.subpool == SubPool::Pending).then_some((&entry.tx, entry.seq))
     }

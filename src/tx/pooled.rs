@@ -105,11 +105,7 @@ impl PooledTx {
     /// The tip a block producer earns per gas at `base_fee`:
     /// `min(tip cap, fee cap - base fee)`, or `None` when the fee cap is below the base fee.
     pub const fn effective_tip(&self, base_fee: u128) -> Option<u128> {
-        if self.max_fee_per_gas < base_fee {
-            return None;
-        }
-        let headroom = self.max_fee_per_gas - base_fee;
-        Some(if headroom < self.max_priority_fee_per_gas { headroom } else { self.max_priority_fee_per_gas })
+        effective_tip(self.max_fee_per_gas, self.max_priority_fee_per_gas, base_fee)
     }
 
     /// Decodes the stored bytes again, for callers that need every field (RPC, block execution).
@@ -118,6 +114,15 @@ impl PooledTx {
             .expect("PooledTx bytes were decoded exactly when it was built")
             .envelope
     }
+}
+
+/// `min(tip, fee_cap - base_fee)`, or `None` when the fee cap is below the base fee.
+pub const fn effective_tip(fee_cap: u128, tip: u128, base_fee: u128) -> Option<u128> {
+    if fee_cap < base_fee {
+        return None;
+    }
+    let headroom = fee_cap - base_fee;
+    Some(if headroom < tip { headroom } else { tip })
 }
 
 /// Tip cap per gas; legacy gas price counts as both fee cap and tip.

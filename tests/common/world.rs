@@ -72,7 +72,7 @@ impl Spec {
         self
     }
 
-    pub fn signed(&self) -> Arc<PooledTx> {
+    pub fn signed(&self) -> PooledTx {
         let signer = Signer::dev(self.account);
         let to = Address::repeat_byte(0x22);
         let input = vec![0xab; self.calldata].into();
@@ -94,7 +94,7 @@ impl Spec {
             })
         };
         let validator = Validator::new(ValidationConfig { fork: Fork::Osaka, min_priority_fee: 0, ..Default::default() });
-        Arc::new(validator.validate_stateless(raw).expect("test transactions are valid"))
+        validator.validate_stateless(raw).expect("test transactions are valid")
     }
 
     pub fn hash(&self) -> B256 {
@@ -134,7 +134,7 @@ impl World {
         self.add_tx(spec.signed())
     }
 
-    pub fn add_tx(&mut self, tx: Arc<PooledTx>) -> Result<Added, PoolError> {
+    pub fn add_tx(&mut self, tx: PooledTx) -> Result<Added, PoolError> {
         let result = self.pool.add(tx, self.now);
         self.after();
         result
