@@ -172,10 +172,10 @@ fn eip7702_extract_agrees() {
 }
 
 fn check_valid(score: &mut Score, name: &str, tx: &PooledTx, hash: &Value, sender: &Value) {
-    if let Some(hash) = hash.as_str() {
-        if tx.hash() != hash.parse::<B256>().unwrap() {
-            score.fail(name, format!("hash {} != {hash}", tx.hash()));
-        }
+    if let Some(hash) = hash.as_str()
+        && tx.hash() != hash.parse::<B256>().unwrap()
+    {
+        score.fail(name, format!("hash {} != {hash}", tx.hash()));
     }
     let sender: Address = sender.as_str().expect("valid case names its sender").parse().unwrap();
     if tx.sender() != sender {

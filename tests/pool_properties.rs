@@ -41,7 +41,8 @@ fn op() -> impl Strategy<Value = Op> {
 
 /// Signed transactions are expensive; the same (account, nonce, fees, value) is signed once.
 fn signed(account: u64, nonce: u64, fee_cap: u128, tip: u128, value: u64) -> PooledTx {
-    static CACHE: OnceLock<Mutex<HashMap<(u64, u64, u128, u128, u64), PooledTx>>> = OnceLock::new();
+    type Key = (u64, u64, u128, u128, u64);
+    static CACHE: OnceLock<Mutex<HashMap<Key, PooledTx>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     if let Some(tx) = cache.lock().unwrap().get(&(account, nonce, fee_cap, tip, value)) {
         return tx.clone();

@@ -149,8 +149,8 @@ impl Pool {
                 expected = nonce + 1;
                 last_in[want.index()] = Some(id);
             }
-            for subpool in 0..3 {
-                assert_eq!(account.tails[subpool].map(|t| t.id), last_in[subpool], "tail of each subpool");
+            for (subpool, last) in last_in.iter().enumerate() {
+                assert_eq!(account.tails[subpool].map(|t| t.id), *last, "tail of each subpool");
                 if let Some(tail) = account.tails[subpool] {
                     assert!(self.tails[subpool].contains(&tail), "tail indexed");
                     tails += 1;
