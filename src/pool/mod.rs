@@ -462,7 +462,9 @@ impl Pool {
         if tx.is_blob() {
             self.by_blob_fee.remove(&(tx.max_fee_per_blob_gas(), id));
         }
-        self.waiting.remove(&(entry.arrival, id));
+        if entry.subpool != SubPool::Pending {
+            self.waiting.remove(&(entry.arrival, id));
+        }
         let size = &mut self.sizes[entry.subpool.index()];
         size.count -= 1;
         size.bytes -= tx.size();
