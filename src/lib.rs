@@ -47,6 +47,7 @@
 //! ```
 pub mod builder;
 pub mod fuzz_targets;
+pub mod gossip;
 pub mod pool;
 pub mod tx;
 pub mod validate;

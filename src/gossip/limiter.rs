@@ -1,0 +1,70 @@
+//! Token buckets with time passed in: a peer's budget of messages and bytes per second.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// A refill rate and a burst.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    /// Tokens added per second.
+    pub per_second: f64,
+    /// Bucket size: how much may arrive at once after a quiet period.
+    pub burst: f64,
+}
+
+/// One token bucket. Starts full.
+#[derive(Debug, Clone)]
+pub(super) struct Bucket {
+    rate: Rate,
+    tokens: f64,
+    updated: Instant,
+}
+
+impl Bucket {
+    pub fn new(rate: Rate, now: Instant) -> Self {
+        Self { rate, tokens: rate.burst, updated: now }
+    }
+
+    /// Takes `cost` tokens if the bucket holds them; refills by elapsed time first.
+    pub fn try_take(&mut self, now: Instant, cost: f64) -> bool {
+        let elapsed = now.saturating_duration_since(self.updated);
+        self.updated = now.max(self.updated);
+        self.tokens = (self.tokens + elapsed.as_secs_f64() * self.rate.per_second).min(self.rate.burst);
+        if self.tokens >= cost {
+            self.tokens -= cost;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// How long until `cost` tokens are available (zero if they are now).
+    #[cfg(test)]
+    pub fn wait_for(&self, cost: f64) -> Duration {
+        if self.tokens >= cost || self.rate.per_second <= 0.0 {
+            return Duration::ZERO;
+        }
+        Duration::from_secs_f64((cost - self.tokens) / self.rate.per_second)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_then_refill() {
+        let start = Instant::now();
+        let mut bucket = Bucket::new(Rate { per_second: 10.0, burst: 5.0 }, start);
+        for _ in 0..5 {
+            assert!(bucket.try_take(start, 1.0));
+        }
+        assert!(!bucket.try_take(start, 1.0), "burst spent");
+        assert_eq!(bucket.wait_for(1.0), Duration::from_millis(100));
+        assert!(bucket.try_take(start + Duration::from_millis(100), 1.0), "refilled at 10/s");
+        assert!(bucket.try_take(start + Duration::from_secs(60), 5.0), "refills up to the burst");
+        assert!(!bucket.try_take(start + Duration::from_secs(60), 1.0), "never beyond the burst");
+    }
+}

@@ -1,0 +1,212 @@
+//! The gossip core's decisions, driven directly with time passed in.
+
+use super::*;
+
+const A: PeerSlot = PeerSlot(1);
+const B: PeerSlot = PeerSlot(2);
+
+struct Harness {
+    core: GossipCore,
+    now: Instant,
+    next_msg: u64,
+}
+
+impl Harness {
+    fn new(config: GossipConfig) -> Self {
+        let mut h = Self { core: GossipCore::new(config, 7), now: Instant::now(), next_msg: 0 };
+        h.core.handle_peer(h.now, A, PeerChange::Connected);
+        h.core.handle_peer(h.now, B, PeerChange::Connected);
+        h
+    }
+
+    fn actions(&mut self) -> Vec<Action> {
+        std::iter::from_fn(|| self.core.poll_action()).collect()
+    }
+
+    fn tx(&mut self, from: PeerSlot, bytes: &[u8]) -> Vec<Action> {
+        self.next_msg += 1;
+        let msg = WireMsg::Tx { msg: MessageRef(self.next_msg), bytes: Bytes::copy_from_slice(bytes) };
+        self.core.handle_message(self.now, from, msg);
+        self.actions()
+    }
+
+    fn announce(&mut self, from: PeerSlot, txs: &[(&[u8], u32)]) -> Vec<Action> {
+        self.next_msg += 1;
+        let txs = txs.iter().map(|(bytes, size)| Announced { hash: keccak256(bytes), size: *size }).collect();
+        self.core.handle_message(self.now, from, WireMsg::Announce { msg: MessageRef(self.next_msg), txs });
+        self.actions()
+    }
+}
+
+fn validate_of(actions: &[Action]) -> Option<B256> {
+    actions.iter().find_map(|a| match a {
+        Action::Validate { tx, .. } => Some(*tx),
+        _ => None,
+    })
+}
+
+fn has_drop(actions: &[Action], reason: DropReason) -> bool {
+    actions.iter().any(|a| matches!(a, Action::Dropped { reason: r, .. } if *r == reason))
+}
+
+#[test]
+fn a_valid_tx_is_validated_then_accepted_for_relay() {
+    let mut h = Harness::new(GossipConfig::default());
+    let actions = h.tx(A, b"tx-1");
+    let hash = validate_of(&actions).expect("validate");
+    h.core.handle_verdict(h.now, A, hash, Verdict::Accepted);
+    let actions = h.actions();
+    assert_eq!(actions, vec![Action::Report { from: A, msg: MessageRef(1), outcome: Acceptance::Accept }]);
+    assert_eq!(h.core.stats().accepted, 1);
+}
+
+#[test]
+fn duplicates_are_ignored_and_only_excess_is_penalised() {
+    let mut h = Harness::new(GossipConfig {
+        duplicates: Rate { per_second: 0.0, burst: 2.0 },
+        ..Default::default()
+    });
+    let hash = validate_of(&h.tx(A, b"tx")).unwrap();
+    h.core.handle_verdict(h.now, A, hash, Verdict::Accepted);
+    h.actions();
+    for _ in 0..2 {
+        let actions = h.tx(B, b"tx");
+        assert!(has_drop(&actions, DropReason::Duplicate));
+        assert!(validate_of(&actions).is_none(), "never validated twice");
+    }
+    assert_eq!(h.core.stats().penalties.get(&Penalty::Duplicate), None, "within tolerance");
+    h.tx(B, b"tx");
+    assert_eq!(h.core.stats().penalties[&Penalty::Duplicate], 1);
+}
+
+#[test]
+fn invalid_signatures_get_a_peer_disconnected_then_banned() {
+    let mut h = Harness::new(GossipConfig::default());
+    let mut disconnects = Vec::new();
+    for i in 0..20u8 {
+        let actions = h.tx(A, &[0xde, i]);
+        if let Some(hash) = validate_of(&actions) {
+            h.core.handle_verdict(h.now, A, hash, Verdict::Rejected(Penalty::InvalidSignature));
+        }
+        disconnects.extend(h.actions().into_iter().filter(|a| matches!(a, Action::Disconnect { .. })));
+        if !disconnects.is_empty() {
+            // The driver reconnects it (a fresh connection from the same peer).
+            h.core.handle_peer(h.now, A, PeerChange::Disconnected);
+            h.core.handle_peer(h.now, A, PeerChange::Connected);
+            disconnects.extend(h.actions().into_iter().filter(|a| matches!(a, Action::Disconnect { .. })));
+        }
+        if h.core.is_banned(h.now, A) {
+            break;
+        }
+    }
+    assert!(h.core.is_banned(h.now, A), "repeat offender is banned: {disconnects:?}");
+    assert!(disconnects.iter().any(|a| matches!(a, Action::Disconnect { peer: A, ban_until: Some(_) })));
+    // While banned, reconnecting is refused at once.
+    h.core.handle_peer(h.now, A, PeerChange::Connected);
+    assert!(matches!(h.actions()[..], [Action::Disconnect { peer: A, ban_until: Some(_) }]));
+    // B was never affected.
+    assert!(validate_of(&h.tx(B, b"honest")).is_some());
+}
+
+#[test]
+fn rate_limits_are_per_peer() {
+    let mut h = Harness::new(GossipConfig {
+        messages: Rate { per_second: 1.0, burst: 3.0 },
+        ..Default::default()
+    });
+    for i in 0..3u8 {
+        assert!(validate_of(&h.tx(A, &[1, i])).is_some());
+    }
+    let actions = h.tx(A, &[1, 9]);
+    assert!(has_drop(&actions, DropReason::RateLimited));
+    assert!(actions.iter().any(|a| matches!(a, Action::Report { outcome: Acceptance::Ignore, .. })));
+    assert!(validate_of(&h.tx(B, &[2, 0])).is_some(), "B has its own budget");
+    h.now += Duration::from_secs(1);
+    assert!(validate_of(&h.tx(A, &[1, 10])).is_some(), "A's budget refills");
+}
+
+#[test]
+fn oversized_transactions_are_rejected_unread() {
+    let mut h = Harness::new(GossipConfig { max_tx_size: 10, ..Default::default() });
+    let actions = h.tx(A, &[0u8; 11]);
+    assert!(has_drop(&actions, DropReason::Oversized));
+    assert!(actions.iter().any(|a| matches!(a, Action::Report { outcome: Acceptance::Reject, .. })));
+    assert_eq!(h.core.stats().penalties[&Penalty::Oversized], 1);
+}
+
+#[test]
+fn busy_validation_is_a_counted_drop_and_the_tx_may_come_again() {
+    let mut h = Harness::new(GossipConfig::default());
+    let hash = validate_of(&h.tx(A, b"tx")).unwrap();
+    h.core.handle_verdict(h.now, A, hash, Verdict::Busy);
+    let actions = h.actions();
+    assert!(has_drop(&actions, DropReason::ValidationBusy));
+    assert!(validate_of(&h.tx(B, b"tx")).is_some(), "not marked seen while we were busy");
+}
+
+#[test]
+fn announced_txs_are_fetched_validated_and_reannounced() {
+    let mut h = Harness::new(GossipConfig::default());
+    let big = vec![7u8; 5_000];
+    let actions = h.announce(A, &[(&big, 5_000)]);
+    let (id, hashes) = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Fetch { from: A, id, hashes } => Some((*id, hashes.clone())),
+            _ => None,
+        })
+        .expect("fetch from the announcer");
+    assert_eq!(hashes, vec![keccak256(&big)]);
+    h.core.handle_message(h.now, A, WireMsg::Response { id, txs: vec![Bytes::from(big.clone())] });
+    let hash = validate_of(&h.actions()).expect("validate fetched");
+    h.core.handle_verdict(h.now, A, hash, Verdict::Accepted);
+    assert!(matches!(&h.actions()[..], [Action::Announce { txs }] if txs[0].hash == hash));
+}
+
+#[test]
+fn a_silent_announcer_is_penalised_and_another_is_asked() {
+    let mut h = Harness::new(GossipConfig::default());
+    let big = vec![9u8; 6_000];
+    h.announce(A, &[(&big, 6_000)]);
+    h.announce(B, &[(&big, 6_000)]);
+    let first = h.core.stats().fetches;
+    assert_eq!(first, 1, "one fetch while the first is in flight");
+    let deadline = h.core.poll_timeout().expect("fetch deadline");
+    h.now = deadline;
+    h.core.handle_timeout(h.now);
+    let actions = h.actions();
+    assert_eq!(h.core.stats().fetch_timeouts, 1);
+    assert_eq!(h.core.stats().penalties[&Penalty::BrokenPromise], 1);
+    assert!(actions.iter().any(|a| matches!(a, Action::Fetch { .. })), "retried: {actions:?}");
+}
+
+#[test]
+fn serving_the_wrong_bytes_is_a_broken_promise() {
+    let mut h = Harness::new(GossipConfig::default());
+    let big = vec![3u8; 5_000];
+    let actions = h.announce(A, &[(&big, 5_000)]);
+    let id = actions.iter().find_map(|a| if let Action::Fetch { id, .. } = a { Some(*id) } else { None }).unwrap();
+    h.core.handle_message(h.now, A, WireMsg::Response { id, txs: vec![Bytes::from(vec![4u8; 5_000])] });
+    assert!(validate_of(&h.actions()).is_none());
+    assert_eq!(h.core.stats().penalties[&Penalty::BrokenPromise], 1);
+}
+
+#[test]
+fn local_txs_are_published_small_and_announced_large() {
+    let mut h = Harness::new(GossipConfig::default());
+    h.core.handle_local(h.now, B256::repeat_byte(1), Bytes::from(vec![0u8; 100]));
+    h.core.handle_local(h.now, B256::repeat_byte(2), Bytes::from(vec![0u8; 5_000]));
+    let actions = h.actions();
+    assert!(matches!(actions[0], Action::Publish { .. }));
+    assert!(matches!(actions[1], Action::Announce { .. }));
+}
+
+#[test]
+fn the_seen_cache_is_bounded() {
+    let mut h = Harness::new(GossipConfig { seen_capacity: 4, ..Default::default() });
+    for i in 0..10u8 {
+        h.core.handle_local(h.now, B256::repeat_byte(i), Bytes::from(vec![i]));
+    }
+    assert_eq!(h.core.seen.len(), 4);
+    assert_eq!(h.core.seen_order.len(), 4);
+}
