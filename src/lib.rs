@@ -48,6 +48,9 @@
 pub mod builder;
 pub mod fuzz_targets;
 pub mod gossip;
+pub mod ingest;
+pub mod net;
+pub mod node;
 pub mod pool;
 pub mod tx;
 pub mod validate;

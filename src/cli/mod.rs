@@ -1,6 +1,8 @@
 //! The `tidepool` command line. Each subcommand is a thin shell over the library.
 
 mod decode;
+mod load;
+mod node;
 
 use std::process::ExitCode;
 
@@ -16,6 +18,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a mempool node on the embedded dev chain: gossip, JSON-RPC, metrics, dev blocks.
+    Node(node::NodeArgs),
+    /// Sign transfers for N accounts and submit them to a node over JSON-RPC at a target rate.
+    Load(load::LoadArgs),
     /// Work with raw transactions.
     #[command(subcommand)]
     Tx(TxCommand),
@@ -31,6 +37,14 @@ enum TxCommand {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Node(args) => node::run(args),
+        Command::Load(args) => load::run(args),
         Command::Tx(TxCommand::Decode(args)) => decode::run(&args),
     }
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }

@@ -1,6 +1,6 @@
 //! Token buckets with time passed in: a peer's budget of messages and bytes per second.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -42,11 +42,11 @@ impl Bucket {
 
     /// How long until `cost` tokens are available (zero if they are now).
     #[cfg(test)]
-    pub fn wait_for(&self, cost: f64) -> Duration {
+    pub fn wait_for(&self, cost: f64) -> std::time::Duration {
         if self.tokens >= cost || self.rate.per_second <= 0.0 {
-            return Duration::ZERO;
+            return std::time::Duration::ZERO;
         }
-        Duration::from_secs_f64((cost - self.tokens) / self.rate.per_second)
+        std::time::Duration::from_secs_f64((cost - self.tokens) / self.rate.per_second)
     }
 }
 

@@ -1,0 +1,156 @@
+//! `tidepool load`: signs transfers for N accounts and submits them over JSON-RPC at a rate.
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    process::ExitCode,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use alloy_consensus::TxEip1559;
+use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
+use indicatif::{ProgressBar, ProgressStyle};
+use jsonrpsee::{
+    core::{client::ClientT, ClientError},
+    http_client::{HttpClient, HttpClientBuilder},
+    rpc_params,
+};
+use tidepool::tx::sign::Signer;
+
+/// Submissions in flight at once: enough to saturate a local node, bounded so a slow node
+/// slows the generator instead of growing its memory.
+const MAX_IN_FLIGHT: usize = 256;
+
+#[derive(Debug, clap::Args)]
+pub struct LoadArgs {
+    /// JSON-RPC endpoint of the node.
+    #[arg(long, default_value = "http://127.0.0.1:8545")]
+    rpc: String,
+    /// Sending accounts (dev keys 0..N unless --keys is given).
+    #[arg(long, default_value_t = 10)]
+    accounts: usize,
+    /// Target submissions per second.
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// File with one hex private key per line, instead of dev keys.
+    #[arg(long)]
+    keys: Option<PathBuf>,
+    /// Index of the first dev key (to run several generators side by side).
+    #[arg(long, default_value_t = 0)]
+    first_account: u64,
+    /// No progress bar (for logs and CI).
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub fn run(args: LoadArgs) -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(load(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tidepool load: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn signers(args: &LoadArgs) -> Result<Vec<Signer>, String> {
+    let Some(path) = &args.keys else {
+        return Ok((args.first_account..args.first_account + args.accounts as u64).map(Signer::dev).collect());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(args.accounts)
+        .map(|line| {
+            let secret: B256 = line.trim().parse().map_err(|e| format!("bad key: {e}"))?;
+            Signer::from_bytes(secret).map_err(|e| format!("bad key: {e}"))
+        })
+        .collect()
+}
+
+async fn load(args: LoadArgs) -> Result<(), String> {
+    if !(args.rate > 0.0 && args.duration > 0.0 && args.accounts > 0) {
+        return Err("--rate, --duration and --accounts must be positive".into());
+    }
+    let client = HttpClientBuilder::default().build(&args.rpc).map_err(|e| e.to_string())?;
+    let call_err = |e: ClientError| format!("{}: {e}", args.rpc);
+    let chain_id: U256 = client.request("eth_chainId", rpc_params![]).await.map_err(call_err)?;
+    let gas_price: U256 = client.request("eth_gasPrice", rpc_params![]).await.map_err(call_err)?;
+    let tip: U256 = client.request("eth_maxPriorityFeePerGas", rpc_params![]).await.map_err(call_err)?;
+    let signers = signers(&args)?;
+    let mut nonces = Vec::with_capacity(signers.len());
+    for signer in &signers {
+        let nonce: U256 = client.request("eth_getTransactionCount", rpc_params![signer.address(), "pending"]).await.map_err(call_err)?;
+        nonces.push(nonce.to::<u64>());
+    }
+    // Twice the current price leaves room for the base fee to rise while the load runs.
+    let fee_cap = gas_price.to::<u128>() * 2;
+    let total = (args.rate * args.duration).ceil() as u64;
+    let progress = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
+    progress.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} {per_sec} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let outcomes = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+    let start = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    for i in 0..total {
+        ticker.tick().await;
+        let account = (i as usize) % signers.len();
+        let tx = TxEip1559 {
+            chain_id: chain_id.to::<u64>(),
+            nonce: nonces[account],
+            gas_limit: 21_000,
+            max_fee_per_gas: fee_cap,
+            max_priority_fee_per_gas: tip.to::<u128>(),
+            to: TxKind::Call(Address::with_last_byte(0xee)),
+            value: U256::from(1),
+            input: Bytes::new(),
+            access_list: Default::default(),
+        };
+        nonces[account] += 1;
+        let raw = signers[account].sign_tx(tx);
+        let permit = Arc::clone(&in_flight).acquire_owned().await.expect("semaphore open");
+        let (client, outcomes, progress) = (client.clone(), outcomes.clone(), progress.clone());
+        tokio::spawn(async move {
+            let kind = submit(&client, raw).await;
+            *outcomes.lock().expect("outcomes").entry(kind).or_default() += 1;
+            progress.inc(1);
+            drop(permit);
+        });
+    }
+    let _ = in_flight.acquire_many(MAX_IN_FLIGHT as u32).await;
+    progress.finish_and_clear();
+    let elapsed = start.elapsed().as_secs_f64();
+    let outcomes = outcomes.lock().expect("outcomes").clone();
+    let accepted = outcomes.get("accepted").copied().unwrap_or(0);
+    println!(
+        "sent {total} in {elapsed:.2}s: {:.1} tx/s submitted, {:.1} tx/s accepted (target {:.1})",
+        total as f64 / elapsed,
+        accepted as f64 / elapsed,
+        args.rate
+    );
+    println!("{}", serde_json::json!({ "sent": total, "seconds": elapsed, "outcomes": outcomes }));
+    Ok(())
+}
+
+/// Submits one transaction; the outcome kind: `accepted`, the node's error kind, or a transport error.
+async fn submit(client: &HttpClient, raw: Bytes) -> String {
+    match client.request::<B256, _>("eth_sendRawTransaction", rpc_params![raw]).await {
+        Ok(_) => "accepted".into(),
+        Err(ClientError::Call(error)) => error
+            .data()
+            .and_then(|data| serde_json::from_str::<serde_json::Value>(data.get()).ok())
+            .and_then(|data| data["kind"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| error.message().to_owned()),
+        Err(e) => format!("transport: {e}"),
+    }
+}

@@ -1,0 +1,121 @@
+//! `tidepool node`: a mempool node on the embedded dev chain.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use libp2p::Multiaddr;
+use tidepool::node::{Node, NodeConfig};
+
+#[derive(Debug, clap::Args)]
+pub struct NodeArgs {
+    /// TOML config file; its keys are these flags' names with `_` for `-`. Flags win.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Chain id of the dev chain [default: 1337].
+    #[arg(long)]
+    chain_id: Option<u64>,
+    /// geth-style genesis file (its `alloc` section); default: the built-in dev genesis.
+    #[arg(long)]
+    genesis: Option<PathBuf>,
+    /// Funded development accounts in the built-in genesis [default: 10].
+    #[arg(long)]
+    dev_accounts: Option<u64>,
+    /// Seconds between dev blocks [default: 2].
+    #[arg(long)]
+    block_time: Option<f64>,
+    /// Gas limit of dev blocks [default: 30000000].
+    #[arg(long)]
+    block_gas_limit: Option<u64>,
+    /// Directory for the node key [default: tidepool-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Peer-to-peer listen address, repeatable [default: /ip4/0.0.0.0/tcp/30340 and /ip4/0.0.0.0/udp/30340/quic-v1].
+    #[arg(long)]
+    listen: Vec<Multiaddr>,
+    /// Peers to dial at start (multiaddrs with /p2p/<peer id>), repeatable or comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    bootnodes: Vec<Multiaddr>,
+    /// Most peer connections [default: 50].
+    #[arg(long)]
+    max_peers: Option<u32>,
+    /// JSON-RPC (HTTP and WebSocket) address [default: 127.0.0.1:8545].
+    #[arg(long)]
+    rpc_addr: Option<SocketAddr>,
+    /// Prometheus metrics address [default: 127.0.0.1:9545].
+    #[arg(long)]
+    metrics_addr: Option<SocketAddr>,
+}
+
+impl NodeArgs {
+    fn into_config(self) -> Result<NodeConfig, String> {
+        let mut config = match &self.config {
+            Some(path) => NodeConfig::from_file(path).map_err(|e| e.to_string())?,
+            None => NodeConfig::default(),
+        };
+        if let Some(chain_id) = self.chain_id {
+            config.chain_id = chain_id;
+            config.validation.chain_id = chain_id;
+        }
+        config.genesis = self.genesis.or(config.genesis);
+        config.dev_accounts = self.dev_accounts.unwrap_or(config.dev_accounts);
+        config.block_time = self.block_time.unwrap_or(config.block_time);
+        config.block_gas_limit = self.block_gas_limit.unwrap_or(config.block_gas_limit);
+        config.data_dir = self.data_dir.unwrap_or(config.data_dir);
+        if !self.listen.is_empty() {
+            config.listen = self.listen;
+        }
+        if !self.bootnodes.is_empty() {
+            config.bootnodes = self.bootnodes;
+        }
+        config.max_peers = self.max_peers.unwrap_or(config.max_peers);
+        config.rpc_addr = self.rpc_addr.unwrap_or(config.rpc_addr);
+        config.metrics_addr = self.metrics_addr.unwrap_or(config.metrics_addr);
+        config.validate().map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+}
+
+pub fn run(args: NodeArgs) -> ExitCode {
+    super::init_logging();
+    let config = match args.into_config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("tidepool: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    runtime.block_on(async move {
+        let node = match Node::start(config).await {
+            Ok(node) => node,
+            Err(e) => {
+                eprintln!("tidepool: cannot start the node: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        print_banner(&node);
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            eprintln!("tidepool: cannot listen for Ctrl-C: {e}");
+        }
+        eprintln!("shutting down");
+        node.stop().await;
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_banner(node: &Node) {
+    let config = node.config();
+    println!("Tidepool node — chain id {}, a dev block every {}s (plain transfers, not an EVM)", config.chain_id, config.block_time);
+    println!("  JSON-RPC  http://{0}  (WebSocket ws://{0})", node.rpc_addr());
+    println!("  metrics   http://{}/metrics", node.metrics_addr());
+    println!("  peer id   {}", node.peer_id());
+    for address in node.listen_addrs() {
+        println!("  listening {address}/p2p/{}", node.peer_id());
+    }
+    if !node.dev_signers().is_empty() {
+        println!("Funded dev accounts (public test keys: never use them on a real network):");
+        for (i, signer) in node.dev_signers().iter().enumerate() {
+            println!("  [{i}] {}  key {}", signer.address(), signer.secret_bytes());
+        }
+    }
+    println!("Try: tidepool load --accounts 5 --rate 50 --duration 10");
+}

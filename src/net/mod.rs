@@ -1,0 +1,398 @@
+//! The network driver: a rust-libp2p swarm that carries out the gossip core's decisions.
+//!
+//! Owns: the swarm (TCP and QUIC, noise, yamux, identify, ping, connection limits, a block list,
+//! gossipsub for transactions and announcements, request-response for fetches), the mapping of
+//! libp2p peer ids to [`PeerSlot`]s, and the hand-off of gossiped bytes to [`Ingest`].
+//! Does not: decide anything about peers ([`GossipCore`] does), or validate (`validate` does).
+//!
+//! The loop reads the clock once per wake-up and feeds the core; then it drains the core's
+//! actions. Validation runs off the loop: `Ingest::enqueue` answers `Busy` at once (reported to
+//! the core as a counted drop and to gossipsub as Ignore), otherwise a task awaits the verdict
+//! and sends it back on a bounded channel.
+
+pub mod protocol;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use alloy_primitives::{B256, Bytes};
+use futures::StreamExt as _;
+use libp2p::{
+    Multiaddr, PeerId, Swarm, gossipsub, identity::Keypair, request_response, swarm::SwarmEvent,
+};
+use tokio::{
+    sync::{mpsc, watch},
+    task::JoinHandle,
+};
+
+use crate::{
+    gossip::{Action, GossipConfig, GossipCore, GossipStats, MessageRef, PeerChange, PeerSlot, Verdict, WireMsg},
+    ingest::{Ingest, gossip_verdict},
+};
+use protocol::{Behaviour, BehaviourEvent, FetchRequest, FetchResponse, Limits};
+
+/// Local transactions waiting to be gossiped. A full queue drops the announcement (counted), not
+/// the transaction: it is already pooled and will reach peers through them or the next block.
+const LOCAL_QUEUE: usize = 4_096;
+/// Verdicts travelling back to the loop; one per validation in flight, which the pipeline's
+/// queue already bounds.
+const VERDICT_QUEUE: usize = 8_192;
+
+/// Network settings.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    pub chain_id: u64,
+    pub listen: Vec<Multiaddr>,
+    pub bootnodes: Vec<Multiaddr>,
+    pub max_connections: u32,
+    pub gossip: GossipConfig,
+    /// Seed of the gossip core's randomness.
+    pub seed: u64,
+}
+
+/// Network counters for metrics, refreshed by the loop twice a second.
+#[derive(Debug, Clone, Default)]
+pub struct NetStats {
+    pub gossip: GossipStats,
+    pub connected_peers: usize,
+    pub banned_peers: usize,
+    pub malformed_announcements: u64,
+    pub local_dropped: u64,
+    pub publish_failures: u64,
+}
+
+enum Command {
+    Local { tx: B256, bytes: Bytes },
+    Dial(Multiaddr),
+}
+
+/// A running network. Dropping it stops the swarm.
+pub struct NetworkHandle {
+    peer_id: PeerId,
+    commands: mpsc::Sender<Command>,
+    listen: watch::Receiver<Vec<Multiaddr>>,
+    stats: Arc<Mutex<NetStats>>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for NetworkHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetworkHandle").field("peer_id", &self.peer_id).finish_non_exhaustive()
+    }
+}
+
+impl Drop for NetworkHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl NetworkHandle {
+    /// Starts the swarm on the current tokio runtime.
+    ///
+    /// # Errors
+    /// When the transports cannot be built or a listen address cannot be bound.
+    pub fn start(key: Keypair, config: NetConfig, ingest: Ingest) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let limits = Limits {
+            max_message: config.gossip.max_tx_size + 1024,
+            max_connections: config.max_connections,
+        };
+        let peer_id = key.public().to_peer_id();
+        let mut swarm = protocol::build_swarm(key, limits)?;
+        let tx_topic = protocol::tx_topic(config.chain_id);
+        let announce_topic = protocol::announce_topic(config.chain_id);
+        swarm.behaviour_mut().gossipsub.subscribe(&tx_topic)?;
+        swarm.behaviour_mut().gossipsub.subscribe(&announce_topic)?;
+        for address in &config.listen {
+            swarm.listen_on(address.clone())?;
+        }
+        for address in &config.bootnodes {
+            // A bootnode that is down is not fatal: the node runs alone until peers appear.
+            if let Err(e) = swarm.dial(address.clone()) {
+                tracing::warn!(%address, error = %e, "cannot dial bootnode");
+            }
+        }
+        let (commands, command_rx) = mpsc::channel(LOCAL_QUEUE);
+        let (listen_tx, listen) = watch::channel(Vec::new());
+        let stats = Arc::new(Mutex::new(NetStats::default()));
+        let (verdict_tx, verdict_rx) = mpsc::channel(VERDICT_QUEUE);
+        let driver = Driver {
+            core: GossipCore::new(config.gossip.clone(), config.seed),
+            swarm,
+            ingest,
+            tx_topic,
+            announce_topic,
+            slots: HashMap::new(),
+            peers: Vec::new(),
+            pending_messages: HashMap::new(),
+            pending_serves: HashMap::new(),
+            outbound: HashMap::new(),
+            next_ref: 0,
+            verdict_tx,
+            bans: Vec::new(),
+            listen_tx,
+            stats: Arc::clone(&stats),
+            counters: NetStats::default(),
+        };
+        let task = tokio::spawn(driver.run(command_rx, verdict_rx));
+        Ok(Self { peer_id, commands, listen, stats, task })
+    }
+
+    pub const fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// The addresses the swarm listens on (filled in once the listeners are up).
+    pub fn listen_addrs(&self) -> Vec<Multiaddr> {
+        self.listen.borrow().clone()
+    }
+
+    /// Waits until the swarm listens on at least one address.
+    pub async fn wait_listening(&mut self) -> Vec<Multiaddr> {
+        let _ = self.listen.wait_for(|addrs| !addrs.is_empty()).await;
+        self.listen_addrs()
+    }
+
+    /// Gossips a transaction this node accepted from a local source. Never waits.
+    pub fn publish_local(&self, tx: B256, bytes: Bytes) {
+        if self.commands.try_send(Command::Local { tx, bytes }).is_err() {
+            self.stats.lock().expect("stats lock").local_dropped += 1;
+        }
+    }
+
+    /// Dials a peer.
+    pub fn dial(&self, address: Multiaddr) {
+        let _ = self.commands.try_send(Command::Dial(address));
+    }
+
+    pub fn stats(&self) -> NetStats {
+        self.stats.lock().expect("stats lock").clone()
+    }
+}
+
+struct VerdictMsg {
+    from: PeerSlot,
+    tx: B256,
+    verdict: Verdict,
+}
+
+struct Driver {
+    core: GossipCore,
+    swarm: Swarm<Behaviour>,
+    ingest: Ingest,
+    tx_topic: gossipsub::IdentTopic,
+    announce_topic: gossipsub::IdentTopic,
+    slots: HashMap<PeerId, PeerSlot>,
+    peers: Vec<PeerId>,
+    pending_messages: HashMap<MessageRef, (gossipsub::MessageId, PeerId)>,
+    pending_serves: HashMap<u64, request_response::ResponseChannel<FetchResponse>>,
+    outbound: HashMap<request_response::OutboundRequestId, (u64, PeerSlot)>,
+    next_ref: u64,
+    verdict_tx: mpsc::Sender<VerdictMsg>,
+    bans: Vec<(Instant, PeerId)>,
+    listen_tx: watch::Sender<Vec<Multiaddr>>,
+    stats: Arc<Mutex<NetStats>>,
+    counters: NetStats,
+}
+
+impl Driver {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut verdicts: mpsc::Receiver<VerdictMsg>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            let deadline = self.core.poll_timeout().map_or_else(
+                || tokio::time::Instant::now() + Duration::from_secs(3_600),
+                tokio::time::Instant::from_std,
+            );
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                Some(v) = verdicts.recv() => self.core.handle_verdict(Instant::now(), v.from, v.tx, v.verdict),
+                command = commands.recv() => match command {
+                    None => break,
+                    Some(Command::Local { tx, bytes }) => self.core.handle_local(Instant::now(), tx, bytes),
+                    Some(Command::Dial(address)) => {
+                        if let Err(e) = self.swarm.dial(address) {
+                            tracing::debug!(error = %e, "dial failed");
+                        }
+                    }
+                },
+                () = tokio::time::sleep_until(deadline) => self.core.handle_timeout(Instant::now()),
+                _ = tick.tick() => self.on_tick(),
+            }
+            self.apply_actions();
+        }
+    }
+
+    fn apply_actions(&mut self) {
+        while let Some(action) = self.core.poll_action() {
+            match action {
+                Action::Validate { from, tx, bytes } => self.validate(from, tx, bytes),
+                Action::Report { msg, outcome, .. } => {
+                    if let Some((id, source)) = self.pending_messages.remove(&msg) {
+                        let acceptance = match outcome {
+                            crate::gossip::Acceptance::Accept => gossipsub::MessageAcceptance::Accept,
+                            crate::gossip::Acceptance::Reject => gossipsub::MessageAcceptance::Reject,
+                            crate::gossip::Acceptance::Ignore => gossipsub::MessageAcceptance::Ignore,
+                        };
+                        self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &source, acceptance);
+                    }
+                }
+                Action::Fetch { from, id, hashes } => match self.peers.get(from.0 as usize) {
+                    Some(peer) => {
+                        let request = self.swarm.behaviour_mut().fetch.send_request(peer, FetchRequest { hashes });
+                        self.outbound.insert(request, (id, from));
+                    }
+                    None => self.core.handle_message(Instant::now(), from, WireMsg::Response { id, txs: Vec::new() }),
+                },
+                Action::Serve { id, hashes, .. } => {
+                    if let Some(channel) = self.pending_serves.remove(&id) {
+                        let pool = self.ingest.pool();
+                        let txs = hashes.iter().filter_map(|h| pool.get(h)).map(|info| info.tx.encoded().clone()).collect();
+                        let _ = self.swarm.behaviour_mut().fetch.send_response(channel, FetchResponse { txs });
+                    }
+                }
+                Action::Publish { bytes, .. } => {
+                    let topic = self.tx_topic.clone();
+                    self.publish(topic, bytes.to_vec());
+                }
+                Action::Announce { txs } => {
+                    let topic = self.announce_topic.clone();
+                    self.publish(topic, protocol::encode_announcements(&txs));
+                }
+                Action::Disconnect { peer, ban_until } => {
+                    let Some(&peer_id) = self.peers.get(peer.0 as usize) else { continue };
+                    if let Some(until) = ban_until {
+                        tracing::info!(%peer_id, "banning peer");
+                        self.swarm.behaviour_mut().blocked.block_peer(peer_id);
+                        self.bans.push((until, peer_id));
+                    } else {
+                        tracing::info!(%peer_id, "disconnecting peer");
+                    }
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                }
+                Action::Dropped { .. } => {} // counted in the core's stats
+            }
+        }
+    }
+
+    fn validate(&mut self, from: PeerSlot, tx: B256, bytes: Bytes) {
+        match self.ingest.enqueue(bytes) {
+            Ok(outcome) => {
+                let verdicts = self.verdict_tx.clone();
+                tokio::spawn(async move {
+                    let verdict = gossip_verdict(&outcome.await);
+                    let _ = verdicts.send(VerdictMsg { from, tx, verdict }).await;
+                });
+            }
+            Err(busy) => self.core.handle_verdict(Instant::now(), from, tx, gossip_verdict(&Err(busy))),
+        }
+    }
+
+    fn publish(&mut self, topic: gossipsub::IdentTopic, data: Vec<u8>) {
+        if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(topic, data) {
+            // No peers yet, or a duplicate of what gossipsub already relayed: nothing lost,
+            // the transaction is pooled; counted.
+            tracing::debug!(error = %e, "publish");
+            self.counters.publish_failures += 1;
+        }
+    }
+
+    fn slot(&mut self, peer: PeerId) -> PeerSlot {
+        *self.slots.entry(peer).or_insert_with(|| {
+            self.peers.push(peer);
+            PeerSlot(u32::try_from(self.peers.len() - 1).expect("fewer than 2^32 peers"))
+        })
+    }
+
+    fn message_ref(&mut self, id: gossipsub::MessageId, source: PeerId) -> MessageRef {
+        self.next_ref += 1;
+        let msg = MessageRef(self.next_ref);
+        self.pending_messages.insert(msg, (id, source));
+        msg
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        let now = Instant::now();
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => {
+                let from = self.slot(propagation_source);
+                let msg = self.message_ref(message_id, propagation_source);
+                if message.topic == self.tx_topic.hash() {
+                    self.core.handle_message(now, from, WireMsg::Tx { msg, bytes: message.data.into() });
+                } else if let Some(txs) = protocol::decode_announcements(&message.data) {
+                    self.core.handle_message(now, from, WireMsg::Announce { msg, txs });
+                } else {
+                    self.counters.malformed_announcements += 1;
+                    let (id, source) = self.pending_messages.remove(&msg).expect("just inserted");
+                    let reject = gossipsub::MessageAcceptance::Reject;
+                    self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &source, reject);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Fetch(request_response::Event::Message { peer, message, .. })) => {
+                let from = self.slot(peer);
+                match message {
+                    request_response::Message::Request { request, channel, .. } => {
+                        self.next_ref += 1;
+                        let id = self.next_ref;
+                        self.pending_serves.insert(id, channel);
+                        self.core.handle_message(now, from, WireMsg::Request { id, hashes: request.hashes });
+                        self.apply_actions();
+                        // Not served (rate-limited or throttled): drop the channel, the peer times out.
+                        self.pending_serves.remove(&id);
+                    }
+                    request_response::Message::Response { request_id, response } => {
+                        if let Some((id, from)) = self.outbound.remove(&request_id) {
+                            self.core.handle_message(now, from, WireMsg::Response { id, txs: response.txs });
+                        }
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Fetch(request_response::Event::OutboundFailure {
+                request_id, ..
+            })) => {
+                if let Some((id, from)) = self.outbound.remove(&request_id) {
+                    self.core.handle_message(now, from, WireMsg::Response { id, txs: Vec::new() });
+                }
+            }
+            SwarmEvent::ConnectionEstablished { peer_id, num_established, .. } if num_established.get() == 1 => {
+                let slot = self.slot(peer_id);
+                self.core.handle_peer(now, slot, PeerChange::Connected);
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                let slot = self.slot(peer_id);
+                self.core.handle_peer(now, slot, PeerChange::Disconnected);
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                self.listen_tx.send_modify(|addrs| addrs.push(address));
+            }
+            _ => {}
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        let blocked = &mut self.swarm.behaviour_mut().blocked;
+        self.bans.retain(|&(until, peer)| {
+            let active = until > now;
+            if !active {
+                blocked.unblock_peer(peer);
+            }
+            active
+        });
+        let mut stats = self.stats.lock().expect("stats lock");
+        let local_dropped = stats.local_dropped;
+        *stats = NetStats {
+            gossip: self.core.stats().clone(),
+            connected_peers: self.swarm.connected_peers().count(),
+            banned_peers: self.bans.len(),
+            local_dropped,
+            ..self.counters.clone()
+        };
+    }
+}

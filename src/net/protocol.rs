@@ -1,0 +1,150 @@
+//! Tidepool's wire protocol on libp2p: topics, message encodings, the fetch protocol, and the
+//! composed behaviour. Shared by the node's driver and by test clients that play a peer.
+
+use std::time::Duration;
+
+use alloy_primitives::{B256, Bytes, keccak256};
+use libp2p::{
+    StreamProtocol, allow_block_list, connection_limits, gossipsub, identify, identity::Keypair, ping,
+    request_response::{self, ProtocolSupport},
+    swarm::NetworkBehaviour,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::gossip::Announced;
+
+/// The fetch protocol for announced transactions.
+pub const FETCH_PROTOCOL: StreamProtocol = StreamProtocol::new("/tidepool/fetch/1");
+/// Bytes of one announcement entry: 32-byte hash, 4-byte big-endian size.
+const ANNOUNCED_LEN: usize = 36;
+
+/// Gossip topic for full transactions on `chain_id`.
+pub fn tx_topic(chain_id: u64) -> gossipsub::IdentTopic {
+    gossipsub::IdentTopic::new(format!("/tidepool/{chain_id}/txs/1"))
+}
+
+/// Gossip topic for announcements of large transactions on `chain_id`.
+pub fn announce_topic(chain_id: u64) -> gossipsub::IdentTopic {
+    gossipsub::IdentTopic::new(format!("/tidepool/{chain_id}/announce/1"))
+}
+
+/// A request for announced transactions, by hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchRequest {
+    pub hashes: Vec<B256>,
+}
+
+/// The transactions of a [`FetchRequest`] that the peer holds, as canonical bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchResponse {
+    pub txs: Vec<Bytes>,
+}
+
+/// Encodes announcements as consecutive `hash ‖ size` entries.
+pub fn encode_announcements(txs: &[Announced]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(txs.len() * ANNOUNCED_LEN);
+    for tx in txs {
+        out.extend_from_slice(tx.hash.as_slice());
+        out.extend_from_slice(&tx.size.to_be_bytes());
+    }
+    out
+}
+
+/// Decodes announcements; `None` if the length is not a whole number of entries.
+pub fn decode_announcements(data: &[u8]) -> Option<Vec<Announced>> {
+    if data.is_empty() || data.len() % ANNOUNCED_LEN != 0 {
+        return None;
+    }
+    Some(
+        data.chunks_exact(ANNOUNCED_LEN)
+            .map(|entry| Announced {
+                hash: B256::from_slice(&entry[..32]),
+                size: u32::from_be_bytes(entry[32..].try_into().expect("4 bytes")),
+            })
+            .collect(),
+    )
+}
+
+/// Sizes of the network layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest gossip message (a transaction at the validation size limit, plus framing).
+    pub max_message: usize,
+    /// Connections in total and per peer.
+    pub max_connections: u32,
+}
+
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    pub gossipsub: gossipsub::Behaviour,
+    pub fetch: request_response::cbor::Behaviour<FetchRequest, FetchResponse>,
+    pub identify: identify::Behaviour,
+    pub ping: ping::Behaviour,
+    pub limits: connection_limits::Behaviour,
+    pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+}
+
+impl Behaviour {
+    /// Gossipsub in anonymous mode (transactions carry their own signatures), message id = the
+    /// keccak hash of the data (a transaction's hash for full transactions), and application
+    /// validation: nothing is relayed before the validation stage accepts it.
+    ///
+    /// # Panics
+    /// Never with the constant settings used here.
+    pub fn new(key: &Keypair, limits: Limits) -> Self {
+        let gossip_config = gossipsub::ConfigBuilder::default()
+            .validation_mode(gossipsub::ValidationMode::Anonymous)
+            .validate_messages()
+            .message_id_fn(|message: &gossipsub::Message| gossipsub::MessageId::from(keccak256(&message.data).to_vec()))
+            .max_transmit_size(limits.max_message)
+            .heartbeat_interval(Duration::from_millis(700))
+            .build()
+            .expect("valid gossipsub config");
+        let gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)
+            .expect("anonymous gossipsub");
+        let fetch = request_response::cbor::Behaviour::new(
+            [(FETCH_PROTOCOL, ProtocolSupport::Full)],
+            request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
+        );
+        let identify = identify::Behaviour::new(identify::Config::new("/tidepool/1".into(), key.public()));
+        let connection_limits = connection_limits::ConnectionLimits::default()
+            .with_max_established(Some(limits.max_connections))
+            .with_max_established_per_peer(Some(2))
+            .with_max_pending_incoming(Some(limits.max_connections));
+        Self {
+            gossipsub,
+            fetch,
+            identify,
+            ping: ping::Behaviour::default(),
+            limits: connection_limits::Behaviour::new(connection_limits),
+            blocked: allow_block_list::Behaviour::default(),
+        }
+    }
+}
+
+/// Builds a swarm over TCP (noise, yamux) and QUIC with Tidepool's behaviour.
+///
+/// # Errors
+/// When the transports cannot be set up.
+pub fn build_swarm(key: Keypair, limits: Limits) -> Result<libp2p::Swarm<Behaviour>, Box<dyn std::error::Error + Send + Sync>> {
+    Ok(libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(libp2p::tcp::Config::default().nodelay(true), libp2p::noise::Config::new, libp2p::yamux::Config::default)?
+        .with_quic()
+        .with_behaviour(|key| Behaviour::new(key, limits))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announcements_round_trip_and_reject_bad_lengths() {
+        let txs = vec![Announced { hash: B256::repeat_byte(1), size: 5_000 }, Announced { hash: B256::repeat_byte(2), size: 9 }];
+        assert_eq!(decode_announcements(&encode_announcements(&txs)), Some(txs));
+        assert_eq!(decode_announcements(&[0u8; 35]), None);
+        assert_eq!(decode_announcements(&[]), None);
+    }
+}

@@ -1,0 +1,122 @@
+//! Node configuration: a TOML file whose keys match the command-line flags, flags winning.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use libp2p::Multiaddr;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    gossip::GossipConfig,
+    pool::PoolConfig,
+    validate::{PipelineConfig, ValidationConfig},
+};
+
+/// Everything `tidepool node` needs. `Default` is the embedded dev chain on localhost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Chain id of the dev chain (and of accepted transactions).
+    pub chain_id: u64,
+    /// A geth-style genesis file; without one, the built-in dev genesis funds `dev_accounts`
+    /// development keys.
+    pub genesis: Option<PathBuf>,
+    /// Development accounts funded by the built-in genesis.
+    pub dev_accounts: u64,
+    /// Seconds between dev blocks.
+    pub block_time: f64,
+    /// Gas limit of dev blocks.
+    pub block_gas_limit: u64,
+    /// Base fee of the first block, in wei.
+    pub initial_base_fee: u128,
+    /// Where the node key (and later the journal) live. Default `./tidepool-data`.
+    pub data_dir: PathBuf,
+    /// Peer-to-peer listen addresses (TCP and QUIC).
+    pub listen: Vec<Multiaddr>,
+    pub bootnodes: Vec<Multiaddr>,
+    /// Most peer connections.
+    pub max_peers: u32,
+    /// JSON-RPC over HTTP and WebSocket on one port.
+    pub rpc_addr: SocketAddr,
+    /// Prometheus metrics at `/metrics`.
+    pub metrics_addr: SocketAddr,
+    pub validation: ValidationConfig,
+    pub pipeline: PipelineConfig,
+    pub pool: PoolConfig,
+    pub gossip: GossipConfig,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            chain_id: 1337,
+            genesis: None,
+            dev_accounts: 10,
+            block_time: 2.0,
+            block_gas_limit: 30_000_000,
+            initial_base_fee: 1_000_000_000,
+            data_dir: PathBuf::from("tidepool-data"),
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/30340".parse().expect("valid multiaddr"),
+                "/ip4/0.0.0.0/udp/30340/quic-v1".parse().expect("valid multiaddr"),
+            ],
+            bootnodes: Vec::new(),
+            max_peers: 50,
+            rpc_addr: "127.0.0.1:8545".parse().expect("valid address"),
+            metrics_addr: "127.0.0.1:9545".parse().expect("valid address"),
+            validation: ValidationConfig { chain_id: 1337, min_priority_fee: 0, ..ValidationConfig::default() },
+            pipeline: PipelineConfig::default(),
+            pool: PoolConfig::default(),
+            gossip: GossipConfig::default(),
+        }
+    }
+}
+
+/// Why a configuration cannot start a node.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {source}")]
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    #[error("invalid setting {key}: {why}")]
+    Invalid { key: &'static str, why: String },
+}
+
+impl NodeConfig {
+    /// Reads a TOML config file.
+    ///
+    /// # Errors
+    /// Unreadable file, malformed TOML, unknown keys.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source: Box::new(source) })
+    }
+
+    pub fn block_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.block_time)
+    }
+
+    /// Checks values a node cannot run with, naming the setting.
+    ///
+    /// # Errors
+    /// The first invalid setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, why: &str| Err(ConfigError::Invalid { key, why: why.to_owned() });
+        if !(self.block_time.is_finite() && self.block_time >= 0.05) {
+            return invalid("block_time", "must be at least 0.05 seconds");
+        }
+        if self.block_gas_limit < 21_000 {
+            return invalid("block_gas_limit", "must fit one transaction (21000)");
+        }
+        if self.pipeline.workers == 0 || self.pipeline.queue_capacity == 0 {
+            return invalid("pipeline", "workers and queue_capacity must be positive");
+        }
+        if self.validation.chain_id != self.chain_id {
+            return invalid("validation.chain_id", "must equal chain_id");
+        }
+        if self.genesis.is_none() && self.dev_accounts == 0 {
+            return invalid("dev_accounts", "the built-in genesis needs at least one account");
+        }
+        Ok(())
+    }
+}

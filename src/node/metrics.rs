@@ -1,0 +1,187 @@
+//! Prometheus metrics at `/metrics`, on their own port. Counters owned elsewhere (pipeline,
+//! gossip core, ingest) are read as snapshots at scrape time; pool removals are counted from the
+//! pool's event stream.
+
+use std::{
+    convert::Infallible,
+    net::SocketAddr,
+    sync::{Arc, atomic::{AtomicU64, Ordering}},
+};
+
+use http_body_util::Full;
+use hyper::{Request, Response, body::Incoming, server::conn::http1, service::service_fn};
+use hyper_util::rt::TokioIo;
+use prometheus::{Encoder as _, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+
+use crate::{gossip::DropReason, ingest::Ingest, net::NetworkHandle, pool::PoolEvent};
+
+/// Every metric the node exports.
+pub struct Metrics {
+    registry: Registry,
+    pub received: IntCounterVec,
+    pub outcomes: IntCounterVec,
+    pub pool_txs: IntGaugeVec,
+    pub pool_bytes: IntGaugeVec,
+    pub removed: IntCounterVec,
+    pub events_missed: IntCounter,
+    pub queue_depth: IntGauge,
+    pub validation_busy: IntCounter,
+    pub peers: IntGauge,
+    pub banned_peers: IntGauge,
+    pub bans: IntCounter,
+    pub disconnects: IntCounter,
+    pub gossip_dropped: IntCounterVec,
+    pub penalties: IntCounterVec,
+    pub fetches: IntCounter,
+    pub fetch_timeouts: IntCounter,
+    pub builder_pulls: IntCounter,
+    pub blocks: IntCounter,
+    pub base_fee: IntGauge,
+    /// Bumped by the RPC layer for each `eth_sendRawTransaction`.
+    pub rpc_submissions: AtomicU64,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let metric = IntCounter::new(name, help).expect("valid metric");
+    registry.register(Box::new(metric.clone())).expect("unique metric");
+    metric
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let metric = IntGauge::new(name, help).expect("valid metric");
+    registry.register(Box::new(metric.clone())).expect("unique metric");
+    metric
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, label: &str) -> IntCounterVec {
+    let metric = IntCounterVec::new(Opts::new(name, help), &[label]).expect("valid metric");
+    registry.register(Box::new(metric.clone())).expect("unique metric");
+    metric
+}
+
+fn gauge_vec(registry: &Registry, name: &str, help: &str, label: &str) -> IntGaugeVec {
+    let metric = IntGaugeVec::new(Opts::new(name, help), &[label]).expect("valid metric");
+    registry.register(Box::new(metric.clone())).expect("unique metric");
+    metric
+}
+
+/// Raises a counter to a snapshot value (counters only go up).
+fn sync(counter: &IntCounter, value: u64) {
+    let current = counter.get();
+    if value > current {
+        counter.inc_by(value - current);
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let r = Registry::new_custom(Some("tidepool".into()), None).expect("valid prefix");
+        Self {
+            received: counter_vec(&r, "received_total", "Transactions received, by source", "source"),
+            outcomes: counter_vec(&r, "ingest_outcomes_total", "Submissions by outcome: added or the refusal kind", "outcome"),
+            pool_txs: gauge_vec(&r, "pool_transactions", "Pooled transactions per subpool", "subpool"),
+            pool_bytes: gauge_vec(&r, "pool_bytes", "Encoded bytes per subpool", "subpool"),
+            removed: counter_vec(&r, "pool_removed_total", "Transactions that left the pool, by reason", "reason"),
+            events_missed: counter(&r, "pool_events_missed_total", "Pool events the metrics subscriber fell behind on"),
+            queue_depth: gauge(&r, "validation_queue_depth", "Transactions waiting for a validation worker"),
+            validation_busy: counter(&r, "validation_busy_total", "Submissions refused because the validation queue was full"),
+            peers: gauge(&r, "peers", "Connected peers"),
+            banned_peers: gauge(&r, "banned_peers", "Peers currently banned"),
+            bans: counter(&r, "peer_bans_total", "Peers banned"),
+            disconnects: counter(&r, "peer_disconnects_total", "Peers disconnected for misbehaviour"),
+            gossip_dropped: counter_vec(&r, "gossip_dropped_total", "Gossip messages dropped, by reason", "reason"),
+            penalties: counter_vec(&r, "gossip_penalties_total", "Peer penalties, by kind", "penalty"),
+            fetches: counter(&r, "gossip_fetches_total", "Fetch requests for announced transactions"),
+            fetch_timeouts: counter(&r, "gossip_fetch_timeouts_total", "Fetch requests that timed out"),
+            builder_pulls: counter(&r, "builder_pulls_total", "Batches pulled from the builder feed"),
+            blocks: counter(&r, "blocks_total", "Dev blocks produced"),
+            base_fee: gauge(&r, "base_fee_wei", "Base fee of the next block"),
+            rpc_submissions: AtomicU64::new(0),
+            registry: r,
+        }
+    }
+}
+
+impl Metrics {
+    /// Reads every snapshot source into the registry.
+    pub fn refresh(&self, ingest: &Ingest, network: Option<&NetworkHandle>, base_fee: u128) {
+        let sizes = ingest.pool().sizes();
+        for (name, size) in [("pending", sizes.pending), ("basefee", sizes.basefee), ("queued", sizes.queued)] {
+            self.pool_txs.with_label_values(&[name]).set(size.count as i64);
+            self.pool_bytes.with_label_values(&[name]).set(size.bytes as i64);
+        }
+        let pipeline = ingest.pipeline().stats();
+        self.queue_depth.set(pipeline.queue_depth as i64);
+        sync(&self.validation_busy, pipeline.busy);
+        for (outcome, count) in ingest.outcomes() {
+            sync(&self.outcomes.with_label_values(&[outcome]), count);
+        }
+        sync(&self.received.with_label_values(&["rpc"]), self.rpc_submissions.load(Ordering::Relaxed));
+        self.base_fee.set(i64::try_from(base_fee).unwrap_or(i64::MAX));
+        if let Some(network) = network {
+            let stats = network.stats();
+            sync(&self.received.with_label_values(&["gossip"]), stats.gossip.received_messages);
+            self.peers.set(stats.connected_peers as i64);
+            self.banned_peers.set(stats.banned_peers as i64);
+            sync(&self.bans, stats.gossip.bans);
+            sync(&self.disconnects, stats.gossip.disconnects);
+            sync(&self.fetches, stats.gossip.fetches);
+            sync(&self.fetch_timeouts, stats.gossip.fetch_timeouts);
+            for reason in DropReason::ALL {
+                let count = stats.gossip.dropped.get(&reason).copied().unwrap_or(0);
+                sync(&self.gossip_dropped.with_label_values(&[reason.kind()]), count);
+            }
+            sync(&self.gossip_dropped.with_label_values(&["malformed_announcement"]), stats.malformed_announcements);
+            sync(&self.gossip_dropped.with_label_values(&["local_queue_full"]), stats.local_dropped);
+            for (penalty, count) in &stats.gossip.penalties {
+                sync(&self.penalties.with_label_values(&[penalty.kind()]), *count);
+            }
+        }
+    }
+
+    /// Counts a pool event (removals by reason).
+    pub fn observe(&self, event: &PoolEvent) {
+        if let PoolEvent::Removed { reason, .. } = event {
+            self.removed.with_label_values(&[reason.kind()]).inc();
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("text encoding");
+        String::from_utf8(out).expect("utf-8")
+    }
+}
+
+/// Serves `render()` of the metrics `refresh` produces on every GET of `/metrics`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    render: Arc<dyn Fn() -> String + Send + Sync>,
+) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let render = Arc::clone(&render);
+        tokio::spawn(async move {
+            let service = service_fn(move |request: Request<Incoming>| {
+                let render = Arc::clone(&render);
+                async move {
+                    let response = if request.uri().path() == "/metrics" {
+                        Response::builder()
+                            .header("content-type", "text/plain; version=0.0.4")
+                            .body(Full::new(hyper::body::Bytes::from(render())))
+                    } else {
+                        Response::builder().status(404).body(Full::new(hyper::body::Bytes::from_static(b"not found\n")))
+                    };
+                    Ok::<_, Infallible>(response.expect("valid response"))
+                }
+            });
+            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
+/// The address a listener is bound to (for port 0 in tests).
+pub fn local_addr(listener: &tokio::net::TcpListener) -> SocketAddr {
+    listener.local_addr().expect("bound listener")
+}

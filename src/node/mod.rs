@@ -1,0 +1,214 @@
+//! The node: everything wired together around an embedded dev chain.
+//!
+//! Owns: start-up and shut-down order, the dev chain and its block producer, the JSON-RPC and
+//! metrics servers, and the node key on disk.
+//! Does not: make network decisions (`gossip`), validate (`validate`) or order (`builder`); it only
+//! connects them.
+
+mod config;
+pub mod devchain;
+pub mod metrics;
+pub mod rpc;
+
+pub use config::{ConfigError, NodeConfig};
+
+use std::{net::SocketAddr, path::Path, sync::Arc};
+
+use libp2p::{Multiaddr, PeerId, identity::Keypair};
+use tokio::task::JoinHandle;
+
+use crate::{
+    builder::BuilderFeed,
+    ingest::Ingest,
+    net::{NetConfig, NetworkHandle},
+    pool::{Pool, PoolHandle},
+    tx::sign::Signer,
+    validate::{GenesisError, InMemoryState, ValidationConfig, ValidationPipeline, Validator},
+};
+use devchain::DevChain;
+use metrics::Metrics;
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Genesis(#[from] GenesisError),
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    #[error("node key {path}: {why}")]
+    NodeKey { path: String, why: String },
+    #[error("network: {0}")]
+    Network(String),
+}
+
+/// A running node. [`Node::stop`] shuts it down in order.
+pub struct Node {
+    config: NodeConfig,
+    chain: Arc<DevChain>,
+    ingest: Ingest,
+    network: Arc<NetworkHandle>,
+    metrics: Arc<Metrics>,
+    dev_signers: Vec<Signer>,
+    rpc_addr: SocketAddr,
+    metrics_addr: SocketAddr,
+    rpc: jsonrpsee::server::ServerHandle,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Node {
+    /// Starts a node on the current tokio runtime.
+    ///
+    /// # Errors
+    /// Invalid config, unreadable genesis, ports in use, an unusable node key or listen address.
+    pub async fn start(config: NodeConfig) -> Result<Self, NodeError> {
+        config.validate()?;
+        let (state, dev_signers) = match &config.genesis {
+            Some(path) => (Arc::new(InMemoryState::from_genesis_file(path)?), Vec::new()),
+            None => DevChain::dev_genesis(config.dev_accounts),
+        };
+        let validation = ValidationConfig { block_gas_limit: config.block_gas_limit, ..config.validation.clone() };
+        let chain = Arc::new(DevChain::new(Arc::clone(&state), config.block_gas_limit, config.initial_base_fee, validation.fork));
+        let pipeline = Arc::new(ValidationPipeline::new(Validator::new(validation), state.clone(), config.pipeline));
+        let pool = PoolHandle::new(Pool::new(config.pool.clone(), state, chain.head()));
+        let ingest = Ingest::new(pipeline, pool.clone());
+
+        let key = load_or_create_key(&config.data_dir)?;
+        let net_config = NetConfig {
+            chain_id: config.chain_id,
+            listen: config.listen.clone(),
+            bootnodes: config.bootnodes.clone(),
+            max_connections: config.max_peers,
+            gossip: config.gossip.clone(),
+            seed: u64::from_le_bytes(key.public().to_peer_id().to_bytes()[2..10].try_into().expect("8 bytes")),
+        };
+        let mut network = NetworkHandle::start(key, net_config, ingest.clone()).map_err(|e| NodeError::Network(e.to_string()))?;
+        if !config.listen.is_empty() {
+            network.wait_listening().await;
+        }
+        let network = Arc::new(network);
+
+        let metrics = Arc::new(Metrics::default());
+        let metrics_listener = tokio::net::TcpListener::bind(config.metrics_addr)
+            .await
+            .map_err(|source| NodeError::Io { what: format!("cannot bind metrics address {}", config.metrics_addr), source })?;
+        let metrics_addr = metrics::local_addr(&metrics_listener);
+        let render = {
+            let (metrics, ingest, network, chain) = (metrics.clone(), ingest.clone(), network.clone(), chain.clone());
+            Arc::new(move || {
+                metrics.refresh(&ingest, Some(&network), chain.head().base_fee);
+                metrics.render()
+            })
+        };
+
+        let server = jsonrpsee::server::Server::builder()
+            .build(config.rpc_addr)
+            .await
+            .map_err(|source| NodeError::Io { what: format!("cannot bind RPC address {}", config.rpc_addr), source })?;
+        let rpc_addr = server.local_addr().map_err(|source| NodeError::Io { what: "RPC address".into(), source })?;
+        let context = rpc::RpcContext {
+            ingest: ingest.clone(),
+            chain: chain.clone(),
+            network: Some(network.clone()),
+            chain_id: config.chain_id,
+            metrics: metrics.clone(),
+        };
+        let rpc = server.start(rpc::module(context));
+
+        let mut tasks = vec![tokio::spawn(metrics::serve(metrics_listener, render))];
+        tasks.push(tokio::spawn(count_events(pool.clone(), metrics.clone())));
+        tasks.push(tokio::spawn(produce_blocks(config.clone(), chain.clone(), pool, metrics.clone())));
+        tracing::info!(%rpc_addr, %metrics_addr, peer_id = %network.peer_id(), "node started");
+        Ok(Self { config, chain, ingest, network, metrics, dev_signers, rpc_addr, metrics_addr, rpc, tasks })
+    }
+
+    pub const fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+    pub const fn rpc_addr(&self) -> SocketAddr {
+        self.rpc_addr
+    }
+    pub const fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_addr
+    }
+    pub fn peer_id(&self) -> PeerId {
+        self.network.peer_id()
+    }
+    pub fn listen_addrs(&self) -> Vec<Multiaddr> {
+        self.network.listen_addrs()
+    }
+    pub const fn ingest(&self) -> &Ingest {
+        &self.ingest
+    }
+    pub fn pool(&self) -> &PoolHandle {
+        self.ingest.pool()
+    }
+    pub fn chain(&self) -> &DevChain {
+        &self.chain
+    }
+    pub fn network(&self) -> &NetworkHandle {
+        &self.network
+    }
+    /// The funded development keys of the built-in genesis (empty with `--genesis`).
+    pub fn dev_signers(&self) -> &[Signer] {
+        &self.dev_signers
+    }
+    /// The metrics page as a scrape would see it now.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.refresh(&self.ingest, Some(&self.network), self.chain.head().base_fee);
+        self.metrics.render()
+    }
+
+    /// Stops the RPC server, the block producer and the network, in that order.
+    pub async fn stop(self) {
+        let _ = self.rpc.stop();
+        self.rpc.stopped().await;
+        for task in &self.tasks {
+            task.abort();
+        }
+        drop(self.network);
+    }
+}
+
+/// The node key lives in `<data_dir>/node.key` so the peer id survives restarts.
+fn load_or_create_key(data_dir: &Path) -> Result<Keypair, NodeError> {
+    let path = data_dir.join("node.key");
+    let key_error = |why: String| NodeError::NodeKey { path: path.display().to_string(), why };
+    match std::fs::read(&path) {
+        Ok(bytes) => Keypair::from_protobuf_encoding(&bytes).map_err(|e| key_error(e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(data_dir).map_err(|e| key_error(e.to_string()))?;
+            let key = Keypair::generate_ed25519();
+            let bytes = key.to_protobuf_encoding().map_err(|e| key_error(e.to_string()))?;
+            std::fs::write(&path, bytes).map_err(|e| key_error(e.to_string()))?;
+            Ok(key)
+        }
+        Err(e) => Err(key_error(e.to_string())),
+    }
+}
+
+async fn count_events(pool: PoolHandle, metrics: Arc<Metrics>) {
+    let mut events = pool.subscribe();
+    let mut missed = 0;
+    while let Some(event) = events.recv().await {
+        metrics.observe(&event);
+        if events.missed() > missed {
+            metrics.events_missed.inc_by(events.missed() - missed);
+            missed = events.missed();
+        }
+    }
+}
+
+async fn produce_blocks(config: NodeConfig, chain: Arc<DevChain>, pool: PoolHandle, metrics: Arc<Metrics>) {
+    let feed = BuilderFeed::new(pool.clone());
+    let mut interval = tokio::time::interval(config.block_interval());
+    interval.tick().await; // the first tick is immediate; the first block comes one interval in
+    loop {
+        interval.tick().await;
+        let produced = chain.produce(&feed, &pool);
+        metrics.builder_pulls.inc();
+        metrics.blocks.inc();
+        tracing::info!(block = produced.number, txs = produced.txs.len(), gas = produced.gas_used, base_fee = produced.base_fee, "block");
+    }
+}

@@ -1,0 +1,254 @@
+//! JSON-RPC in Ethereum's conventions (`eth_`, `txpool_` namespaces) over HTTP and WebSocket.
+
+use std::sync::Arc;
+
+use alloy_consensus::Transaction as _;
+use alloy_primitives::{Address, B256, Bytes, U256};
+use jsonrpsee::{
+    RpcModule,
+    core::SubscriptionError,
+    types::{ErrorObjectOwned, Params},
+};
+use serde_json::{Value, json};
+
+use crate::{
+    ingest::{Ingest, IngestError},
+    net::NetworkHandle,
+    pool::{PoolError, PoolEvent, SubPool},
+    tx::{PooledTx, TxError},
+    validate::StateProvider,
+};
+
+use super::devchain::DevChain;
+
+/// The tip `eth_maxPriorityFeePerGas` suggests: 1 gwei, enough to be mined on the dev chain.
+const SUGGESTED_TIP: u128 = 1_000_000_000;
+/// Error code for transaction errors (as geth).
+const TX_ERROR: i32 = -32000;
+/// Error code for "busy, try later" (EIP-1474's "limit exceeded").
+const BUSY: i32 = -32005;
+
+/// What the RPC methods read and write.
+pub struct RpcContext {
+    pub ingest: Ingest,
+    pub chain: Arc<DevChain>,
+    pub network: Option<Arc<NetworkHandle>>,
+    pub chain_id: u64,
+    pub metrics: Arc<super::metrics::Metrics>,
+}
+
+/// All methods, ready to serve.
+///
+/// # Panics
+/// Never: method names are distinct constants.
+pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
+    let mut module = RpcModule::new(context);
+    module
+        .register_async_method("eth_sendRawTransaction", |params, ctx, _| async move {
+            let raw: Bytes = params.one().map_err(invalid_params)?;
+            ctx.metrics.rpc_submissions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let added = ctx.ingest.submit(raw.clone()).await.map_err(|e| rpc_error(&e))?;
+            if let Some(network) = &ctx.network {
+                network.publish_local(added.hash, raw);
+            }
+            Ok::<B256, ErrorObjectOwned>(added.hash)
+        })
+        .expect("unique");
+    module.register_method("eth_chainId", |_, ctx, _| quantity(ctx.chain_id)).expect("unique");
+    module.register_method("eth_blockNumber", |_, ctx, _| quantity(ctx.chain.head().block)).expect("unique");
+    module
+        .register_method("eth_getTransactionCount", |params, ctx, _| {
+            let (address, tag) = address_and_tag(&params)?;
+            let nonce = if tag == "pending" {
+                ctx.ingest.pool().pending_nonce(&address)
+            } else {
+                ctx.chain.state().account(&address).nonce
+            };
+            Ok::<_, ErrorObjectOwned>(quantity(nonce))
+        })
+        .expect("unique");
+    module
+        .register_method("eth_getBalance", |params, ctx, _| {
+            let (address, _) = address_and_tag(&params)?;
+            Ok::<_, ErrorObjectOwned>(format!("{:#x}", ctx.chain.state().account(&address).balance))
+        })
+        .expect("unique");
+    module
+        .register_method("eth_getTransactionByHash", |params, ctx, _| {
+            let hash: B256 = params.one().map_err(invalid_params)?;
+            Ok::<_, ErrorObjectOwned>(ctx.ingest.pool().get(&hash).map_or(Value::Null, |info| tx_json(&info.tx)))
+        })
+        .expect("unique");
+    module
+        .register_method("eth_gasPrice", |_, ctx, _| quantity(ctx.chain.head().base_fee + SUGGESTED_TIP))
+        .expect("unique");
+    module.register_method("eth_maxPriorityFeePerGas", |_, _, _| quantity(SUGGESTED_TIP)).expect("unique");
+    module
+        .register_method("txpool_status", |_, ctx, _| {
+            let sizes = ctx.ingest.pool().sizes();
+            json!({
+                "pending": quantity((sizes.pending.count + sizes.basefee.count) as u64),
+                "queued": quantity(sizes.queued.count as u64),
+            })
+        })
+        .expect("unique");
+    module.register_method("txpool_content", |_, ctx, _| content(ctx, None, tx_json)).expect("unique");
+    module
+        .register_method("txpool_contentFrom", |params, ctx, _| {
+            let address: Address = params.one().map_err(invalid_params)?;
+            let content = ctx.ingest.pool().content(Some(&address));
+            let side = |txs: Option<&std::collections::BTreeMap<u64, PooledTx>>| {
+                txs.map_or_else(|| json!({}), |txs| txs.iter().map(|(n, tx)| (n.to_string(), tx_json(tx))).collect())
+            };
+            Ok::<_, ErrorObjectOwned>(json!({
+                "pending": side(content.pending.get(&address)),
+                "queued": side(content.queued.get(&address)),
+            }))
+        })
+        .expect("unique");
+    module.register_method("txpool_inspect", |_, ctx, _| content(ctx, None, inspect)).expect("unique");
+    module
+        .register_subscription(
+            "eth_subscribe",
+            "eth_subscription",
+            "eth_unsubscribe",
+            |params, pending, ctx, _| async move {
+                let kind: String = match params.one() {
+                    Ok(kind) => kind,
+                    Err(e) => {
+                        pending.reject(ErrorObjectOwned::from(e)).await;
+                        return Ok(());
+                    }
+                };
+                if kind != "newPendingTransactions" {
+                    pending.reject(ErrorObjectOwned::owned(-32602, format!("unsupported subscription {kind}"), None::<()>)).await;
+                    return Ok(());
+                }
+                let mut events = ctx.ingest.pool().subscribe();
+                let sink = pending.accept().await.map_err(|e| SubscriptionError::from(e.to_string()))?;
+                while let Some(event) = events.recv().await {
+                    let hash = match event {
+                        PoolEvent::Added { hash, subpool: SubPool::Pending, .. }
+                        | PoolEvent::Promoted { hash, to: SubPool::Pending, .. } => hash,
+                        _ => continue,
+                    };
+                    let message = serde_json::value::to_raw_value(&hash).map_err(|e| SubscriptionError::from(e.to_string()))?;
+                    if sink.send(message).await.is_err() {
+                        break;
+                    }
+                }
+                Ok::<(), SubscriptionError>(())
+            },
+        )
+        .expect("unique");
+    module
+}
+
+fn content(ctx: &RpcContext, only: Option<&Address>, render: fn(&PooledTx) -> Value) -> Value {
+    let content = ctx.ingest.pool().content(only);
+    let side = |map: &std::collections::BTreeMap<Address, std::collections::BTreeMap<u64, PooledTx>>| -> Value {
+        map.iter()
+            .map(|(address, txs)| {
+                let by_nonce: serde_json::Map<String, Value> = txs.iter().map(|(n, tx)| (n.to_string(), render(tx))).collect();
+                (address.to_checksum(None), Value::Object(by_nonce))
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    json!({ "pending": side(&content.pending), "queued": side(&content.queued) })
+}
+
+fn quantity(value: impl Into<u128>) -> String {
+    format!("{:#x}", value.into())
+}
+
+fn address_and_tag(params: &Params<'_>) -> Result<(Address, String), ErrorObjectOwned> {
+    let mut seq = params.sequence();
+    let address: Address = seq.next().map_err(invalid_params)?;
+    let tag: Option<String> = seq.optional_next().map_err(invalid_params)?;
+    Ok((address, tag.unwrap_or_else(|| "latest".into())))
+}
+
+fn invalid_params(e: impl std::fmt::Display) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(-32602, format!("invalid params: {e}"), None::<()>)
+}
+
+/// geth's messages for the errors clients match on; the stable kind in `data.kind`.
+pub fn rpc_error(error: &IngestError) -> ErrorObjectOwned {
+    let message = match error {
+        IngestError::Busy(_) => "busy: the validation queue is full, try again later".to_owned(),
+        IngestError::Invalid(e) => match e {
+            TxError::NonceTooLow { .. } => "nonce too low".into(),
+            TxError::InsufficientFunds { .. } => "insufficient funds for gas * price + value".into(),
+            TxError::IntrinsicGasTooLow { .. } => "intrinsic gas too low".into(),
+            TxError::FloorGasTooLow { .. } => "insufficient gas for floor data gas cost".into(),
+            TxError::GasLimitAboveBlock { .. } => "exceeds block gas limit".into(),
+            TxError::GasLimitAboveCap { .. } => "transaction gas limit too high".into(),
+            TxError::Oversized { .. } => "oversized data".into(),
+            TxError::TipAboveFeeCap { .. } => "max priority fee per gas higher than max fee per gas".into(),
+            TxError::InvalidSignature | TxError::HighS => "invalid sender".into(),
+            TxError::WrongChainId { .. } => "invalid chain id".into(),
+            TxError::TipBelowMinimum { .. } => "transaction underpriced".into(),
+            TxError::TypeNotSupported(_) | TxError::TypeNotEnabled { .. } => "transaction type not supported".into(),
+            TxError::InitcodeTooLarge { .. } => "max initcode size exceeded".into(),
+            other => format!("invalid transaction: {other}"),
+        },
+        IngestError::Pool(e) => match e {
+            PoolError::AlreadyKnown(_) => "already known".into(),
+            PoolError::ReplacementUnderpriced { .. } => "replacement transaction underpriced".into(),
+            PoolError::Underpriced { .. } => "transaction underpriced".into(),
+            PoolError::AccountFull { .. } => "account limit exceeded".into(),
+            PoolError::NonceTooLow { .. } => "nonce too low".into(),
+        },
+    };
+    let code = if matches!(error, IngestError::Busy(_)) { BUSY } else { TX_ERROR };
+    ErrorObjectOwned::owned(code, message, Some(json!({ "kind": error.kind(), "detail": error.to_string() })))
+}
+
+/// A pooled transaction as Ethereum's RPC transaction object (not yet in a block).
+pub fn tx_json(pooled: &PooledTx) -> Value {
+    let tx = pooled.decode();
+    let signature = tx.signature();
+    let mut object = json!({
+        "hash": pooled.hash(),
+        "from": pooled.sender(),
+        "type": quantity(pooled.tx_type()),
+        "nonce": quantity(pooled.nonce()),
+        "gas": quantity(pooled.gas_limit()),
+        "to": tx.to(),
+        "value": format!("{:#x}", tx.value()),
+        "input": tx.input(),
+        "chainId": tx.chain_id().map(quantity),
+        "v": quantity(u64::from(signature.v())),
+        "r": format!("{:#x}", signature.r()),
+        "s": format!("{:#x}", signature.s()),
+        "blockHash": Value::Null,
+        "blockNumber": Value::Null,
+        "transactionIndex": Value::Null,
+    });
+    let fields = object.as_object_mut().expect("object");
+    if pooled.tx_type() >= 2 {
+        fields.insert("maxFeePerGas".into(), quantity(pooled.max_fee_per_gas()).into());
+        fields.insert("maxPriorityFeePerGas".into(), quantity(pooled.max_priority_fee_per_gas()).into());
+        fields.insert("yParity".into(), quantity(u64::from(signature.v())).into());
+    } else {
+        fields.insert("gasPrice".into(), quantity(pooled.max_fee_per_gas()).into());
+    }
+    if pooled.is_blob() {
+        fields.insert("maxFeePerBlobGas".into(), quantity(pooled.max_fee_per_blob_gas()).into());
+        fields.insert("blobVersionedHashes".into(), json!(tx.blob_versioned_hashes()));
+    }
+    object
+}
+
+/// geth's `txpool_inspect` one-line summary.
+fn inspect(pooled: &PooledTx) -> Value {
+    let tx = pooled.decode();
+    let to = tx.to().map_or_else(|| "contract creation".to_owned(), |a| a.to_checksum(None));
+    Value::String(format!(
+        "{to}: {} wei + {} gas × {} wei",
+        U256::from(tx.value()),
+        pooled.gas_limit(),
+        pooled.max_fee_per_gas()
+    ))
+}
