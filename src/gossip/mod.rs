@@ -530,12 +530,14 @@ impl GossipCore {
                 }
             }
         }
+        // Announcements are never relayed as they are: a node announces only what it holds and
+        // has validated (see `handle_verdict`), so every announcer can serve what it announced.
         let outcome = if oversized {
             self.penalise(now, from, Penalty::Oversized);
             self.drop_msg(from, DropReason::Oversized);
             Acceptance::Reject
         } else {
-            Acceptance::Accept
+            Acceptance::Ignore
         };
         self.actions.push_back(Action::Report { from, msg, outcome });
         self.schedule_fetches(now);
@@ -707,9 +709,13 @@ impl GossipCore {
         match state.score.add(now, delta, config) {
             Standing::Good | Standing::Throttled => {}
             Standing::Disconnect => {
+                // A cool-off: without it a disconnected peer would be back in a second.
+                let until = now + config.cool_off;
                 self.stats.disconnects += 1;
+                self.stats.bans += 1;
                 self.forget(peer);
-                self.actions.push_back(Action::Disconnect { peer, ban_until: None });
+                self.banned.insert(peer, until);
+                self.actions.push_back(Action::Disconnect { peer, ban_until: Some(until) });
             }
             Standing::Ban => {
                 let until = now + config.ban_period;

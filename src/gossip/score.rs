@@ -57,12 +57,14 @@ pub struct ScoreConfig {
     pub max_score: f64,
     /// Below this, each of the peer's messages costs four times its rate budget.
     pub throttle_below: f64,
-    /// Below this, the peer is disconnected.
+    /// Below this, the peer is disconnected and refused for `cool_off`.
     pub disconnect_below: f64,
     /// Below this, the peer is disconnected and refused for `ban_period`.
     pub ban_below: f64,
     #[serde(with = "super::secs")]
     pub ban_period: Duration,
+    #[serde(with = "super::secs")]
+    pub cool_off: Duration,
     /// Negative scores halve every `recovery_half_life`.
     #[serde(with = "super::secs")]
     pub recovery_half_life: Duration,
@@ -84,6 +86,7 @@ impl Default for ScoreConfig {
             disconnect_below: -50.0,
             ban_below: -100.0,
             ban_period: Duration::from_secs(3_600),
+            cool_off: Duration::from_secs(300),
             recovery_half_life: Duration::from_secs(60),
         }
     }

@@ -133,6 +133,7 @@ impl NetworkHandle {
             next_ref: 0,
             verdict_tx,
             bans: Vec::new(),
+            announce_salt: config.seed.rotate_left(32),
             listen_tx,
             stats: Arc::clone(&stats),
             counters: NetStats::default(),
@@ -193,6 +194,8 @@ struct Driver {
     next_ref: u64,
     verdict_tx: mpsc::Sender<VerdictMsg>,
     bans: Vec<(Instant, PeerId)>,
+    /// Makes each of our announcement messages unique (see `protocol::encode_announcements`).
+    announce_salt: u64,
     listen_tx: watch::Sender<Vec<Multiaddr>>,
     stats: Arc<Mutex<NetStats>>,
     counters: NetStats,
@@ -259,7 +262,8 @@ impl Driver {
                 }
                 Action::Announce { txs } => {
                     let topic = self.announce_topic.clone();
-                    self.publish(topic, protocol::encode_announcements(&txs));
+                    self.announce_salt = self.announce_salt.wrapping_add(1);
+                    self.publish(topic, protocol::encode_announcements(self.announce_salt, &txs));
                 }
                 Action::Disconnect { peer, ban_until } => {
                     let Some(&peer_id) = self.peers.get(peer.0 as usize) else { continue };

@@ -17,6 +17,8 @@ use crate::gossip::Announced;
 pub const FETCH_PROTOCOL: StreamProtocol = StreamProtocol::new("/tidepool/fetch/1");
 /// Bytes of one announcement entry: 32-byte hash, 4-byte big-endian size.
 const ANNOUNCED_LEN: usize = 36;
+/// Bytes of the salt that opens every announcement message.
+const SALT_LEN: usize = 8;
 
 /// Gossip topic for full transactions on `chain_id`.
 pub fn tx_topic(chain_id: u64) -> gossipsub::IdentTopic {
@@ -40,9 +42,15 @@ pub struct FetchResponse {
     pub txs: Vec<Bytes>,
 }
 
-/// Encodes announcements as consecutive `hash ‖ size` entries.
-pub fn encode_announcements(txs: &[Announced]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(txs.len() * ANNOUNCED_LEN);
+/// Encodes announcements as a salt followed by consecutive `hash ‖ size` entries.
+///
+/// Announcements are not relayed: every node announces what it holds, once it has validated it,
+/// so an announcer can always serve what it announced. The salt (unique per message from one
+/// node) keeps two nodes' announcements of the same transaction from sharing a gossipsub
+/// message id, which is the hash of the data.
+pub fn encode_announcements(salt: u64, txs: &[Announced]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(SALT_LEN + txs.len() * ANNOUNCED_LEN);
+    out.extend_from_slice(&salt.to_be_bytes());
     for tx in txs {
         out.extend_from_slice(tx.hash.as_slice());
         out.extend_from_slice(&tx.size.to_be_bytes());
@@ -52,11 +60,13 @@ pub fn encode_announcements(txs: &[Announced]) -> Vec<u8> {
 
 /// Decodes announcements; `None` if the length is not a whole number of entries.
 pub fn decode_announcements(data: &[u8]) -> Option<Vec<Announced>> {
-    if data.is_empty() || data.len() % ANNOUNCED_LEN != 0 {
+    let entries = data.get(SALT_LEN..)?;
+    if entries.is_empty() || entries.len() % ANNOUNCED_LEN != 0 {
         return None;
     }
     Some(
-        data.chunks_exact(ANNOUNCED_LEN)
+        entries
+            .chunks_exact(ANNOUNCED_LEN)
             .map(|entry| Announced {
                 hash: B256::from_slice(&entry[..32]),
                 size: u32::from_be_bytes(entry[32..].try_into().expect("4 bytes")),
@@ -143,8 +153,10 @@ mod tests {
     #[test]
     fn announcements_round_trip_and_reject_bad_lengths() {
         let txs = vec![Announced { hash: B256::repeat_byte(1), size: 5_000 }, Announced { hash: B256::repeat_byte(2), size: 9 }];
-        assert_eq!(decode_announcements(&encode_announcements(&txs)), Some(txs));
-        assert_eq!(decode_announcements(&[0u8; 35]), None);
+        assert_eq!(decode_announcements(&encode_announcements(7, &txs)), Some(txs.clone()));
+        assert_ne!(encode_announcements(1, &txs), encode_announcements(2, &txs), "salted");
+        assert_eq!(decode_announcements(&[0u8; 8 + 35]), None);
+        assert_eq!(decode_announcements(&[0u8; 8]), None);
         assert_eq!(decode_announcements(&[]), None);
     }
 }

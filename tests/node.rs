@@ -1,0 +1,248 @@
+//! The node as users and peers meet it: JSON-RPC, gossip between nodes, restarts, misbehaving
+//! peers and overload. Every node runs in-process on loopback with ephemeral ports.
+
+mod common;
+
+use std::time::Duration;
+
+use alloy_consensus::{SignableTransaction as _, TxEip1559};
+use alloy_eips::eip2718::Encodable2718 as _;
+use alloy_primitives::{Address, B256, Bytes, Signature, TxKind, U256};
+use common::node::{CHAIN_ID, RawPeer, dial_addr, eventually, metric, pending_nonce, rpc, send_raw, start_node};
+use jsonrpsee::{core::client::ClientT, rpc_params};
+use serde_json::Value;
+use tidepool::{
+    gossip::Rate,
+    node::Node,
+    tx::{Envelope, sign::Signer},
+};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A transfer from dev account `account` at `nonce` with `calldata` bytes of input.
+fn transfer(account: u64, nonce: u64, calldata: usize) -> Bytes {
+    Signer::dev(account).sign_tx(TxEip1559 {
+        chain_id: CHAIN_ID,
+        nonce,
+        gas_limit: 21_000 + 40 * calldata as u64,
+        max_fee_per_gas: 10_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: TxKind::Call(Address::with_last_byte(0xaa)),
+        value: U256::from(1),
+        input: vec![0x5a; calldata].into(),
+        access_list: Default::default(),
+    })
+}
+
+fn hash_of(raw: &Bytes) -> B256 {
+    alloy_primitives::keccak256(raw)
+}
+
+/// A well-formed transaction whose signature recovers no sender (r = 0).
+fn bad_signature(nonce: u64) -> Bytes {
+    let tx = TxEip1559 {
+        chain_id: CHAIN_ID,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: 1,
+        to: TxKind::Call(Address::with_last_byte(0xbb)),
+        ..Default::default()
+    };
+    Envelope::from(tx.into_signed(Signature::new(U256::ZERO, U256::from(1), false))).encoded_2718().into()
+}
+
+async fn in_pool(node: &Node, hash: B256) -> bool {
+    node.pool().get(&hash).is_some()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_client_submits_reads_the_pool_and_sees_the_tx_mined() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_node(dir.path(), |c| c.block_time = 1.0).await;
+    let client = rpc(&node);
+    let sender = Signer::dev(3).address();
+    let raw = transfer(3, 0, 0);
+    let hash = send_raw(&client, &raw).await.unwrap();
+    assert_eq!(hash, hash_of(&raw));
+
+    let content: Value = client.request("txpool_content", rpc_params![]).await.unwrap();
+    let entry = &content["pending"][sender.to_checksum(None)]["0"];
+    assert_eq!(entry["hash"], format!("{hash:#x}"), "{content}");
+    assert_eq!(pending_nonce(&client, sender).await, 1);
+
+    // A duplicate and a stale nonce get geth's messages and our kinds.
+    let error = send_raw(&client, &raw).await.unwrap_err().to_string();
+    assert!(error.contains("already known") && error.contains("already_known"), "{error}");
+
+    eventually("the tx is mined out of the pool", WAIT, || async {
+        let tx: Value = client.request("eth_getTransactionByHash", rpc_params![hash]).await.unwrap();
+        tx.is_null()
+    })
+    .await;
+    let latest: U256 = client.request("eth_getTransactionCount", rpc_params![sender, "latest"]).await.unwrap();
+    assert_eq!(latest, U256::from(1));
+    let error = send_raw(&client, &raw).await.unwrap_err().to_string();
+    assert!(error.contains("nonce too low"), "{error}");
+    assert!(metric(&node, "tidepool_pool_removed_total{reason=\"mined\"}") >= 1.0);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_nodes_share_small_and_large_transactions() {
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let first = start_node(dirs[0].path(), |_| {}).await;
+    let boot = dial_addr(&first);
+    let mut nodes = vec![first];
+    for dir in &dirs[1..] {
+        let boot = boot.clone();
+        nodes.push(start_node(dir.path(), move |c| c.bootnodes = vec![boot]).await);
+    }
+    for node in &nodes {
+        eventually("peers connect", WAIT, || async { node.network().stats().connected_peers >= 1 }).await;
+    }
+    // Give gossipsub a few heartbeats to build its mesh.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let small = transfer(1, 0, 0);
+    let large = transfer(2, 0, 6_000); // above the 4 KiB announce threshold
+    let client = rpc(&nodes[3]);
+    send_raw(&client, &small).await.unwrap();
+    send_raw(&client, &large).await.unwrap();
+    for (i, node) in nodes.iter().enumerate() {
+        eventually(&format!("node {i} pools the small tx"), WAIT, || in_pool(node, hash_of(&small))).await;
+        eventually(&format!("node {i} pools the large tx"), WAIT, || in_pool(node, hash_of(&large))).await;
+    }
+    eventually("the large tx travelled by announce/fetch", WAIT, || async {
+        nodes[..3].iter().map(|n| metric(n, "tidepool_gossip_fetches_total")).sum::<f64>() >= 3.0
+    })
+    .await;
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_keeps_its_peer_id_and_rejoins() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start_node(dir_a.path(), |_| {}).await;
+    let b = start_node(dir_b.path(), |c| c.bootnodes = vec![dial_addr(&a)]).await;
+    eventually("b connects", WAIT, || async { a.network().stats().connected_peers == 1 }).await;
+    let peer_id = b.peer_id();
+    b.stop().await;
+    eventually("a sees b leave", WAIT, || async { a.network().stats().connected_peers == 0 }).await;
+
+    let b = start_node(dir_b.path(), |c| c.bootnodes = vec![dial_addr(&a)]).await;
+    assert_eq!(b.peer_id(), peer_id, "the node key is kept in the data directory");
+    eventually("b rejoins", WAIT, || async { a.network().stats().connected_peers == 1 }).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let raw = transfer(4, 0, 0);
+    send_raw(&rpc(&b), &raw).await.unwrap();
+    eventually("a receives b's tx after the restart", WAIT, || in_pool(&a, hash_of(&raw))).await;
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_junk_gets_the_peer_banned_while_honest_txs_flow() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start_node(dir_a.path(), |_| {}).await;
+    let b = start_node(dir_b.path(), |c| c.bootnodes = vec![dial_addr(&a)]).await;
+    let mut attacker = RawPeer::connect(&a).await;
+    for i in 0..200u64 {
+        let junk = if i % 2 == 0 { bad_signature(i) } else { Bytes::from(vec![0xc1, i as u8, 0xff]) };
+        attacker.publish(&junk);
+        attacker.run_until(Duration::from_millis(20), |_| false).await;
+        if !attacker.is_connected() {
+            break;
+        }
+    }
+    attacker.run_until(Duration::from_secs(2), |_| false).await;
+    assert!(!attacker.is_connected(), "the flooder is disconnected");
+    eventually("the ban shows in the metrics", WAIT, || async { metric(&a, "tidepool_peer_bans_total") >= 1.0 }).await;
+    assert!(metric(&a, "tidepool_gossip_penalties_total{penalty=\"invalid_signature\"}") >= 1.0);
+    assert!(metric(&a, "tidepool_gossip_penalties_total{penalty=\"undecodable\"}") >= 1.0);
+
+    // Banned: a new connection from the same peer is refused.
+    attacker.swarm.dial(dial_addr(&a)).unwrap();
+    attacker.run_until(Duration::from_secs(2), |_| false).await;
+    assert!(!attacker.is_connected(), "the banned peer cannot reconnect");
+
+    // Honest traffic from b still reaches a.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let raw = transfer(5, 0, 0);
+    send_raw(&rpc(&b), &raw).await.unwrap();
+    eventually("honest tx reaches a", WAIT, || in_pool(&a, hash_of(&raw))).await;
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_sending_valid_txs_too_fast_is_throttled_and_others_are_not() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start_node(dir_a.path(), |c| c.gossip.messages = Rate { per_second: 5.0, burst: 10.0 }).await;
+    let b = start_node(dir_b.path(), |c| c.bootnodes = vec![dial_addr(&a)]).await;
+    eventually("b connects", WAIT, || async { a.network().stats().connected_peers == 1 }).await;
+    let mut spammer = RawPeer::connect(&a).await;
+    for nonce in 0..60 {
+        spammer.publish(&transfer(10, nonce, 0));
+    }
+    spammer.run_until(Duration::from_secs(2), |_| false).await;
+    eventually("rate-limited drops are counted", WAIT, || async {
+        metric(&a, "tidepool_gossip_dropped_total{reason=\"rate_limited\"}") >= 1.0
+    })
+    .await;
+    let admitted = a.pool().account_txs(&Signer::dev(10).address()).len();
+    assert!(admitted < 60, "the spammer got only its budget through ({admitted})");
+
+    let raw = transfer(11, 0, 0);
+    send_raw(&rpc(&b), &raw).await.unwrap();
+    eventually("b's tx is unaffected", WAIT, || in_pool(&a, hash_of(&raw))).await;
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_validation_queue_means_busy_over_rpc_and_ignore_over_gossip() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_node(dir.path(), |c| {
+        c.pipeline.workers = 1;
+        c.pipeline.queue_capacity = 2;
+        c.gossip.messages = Rate { per_second: 10_000.0, burst: 10_000.0 };
+    })
+    .await;
+    let rss_before = resident_bytes();
+
+    // RPC: many concurrent submissions against a 2-slot queue.
+    let client = rpc(&node);
+    let submissions = (0..64u64).map(|i| {
+        let client = client.clone();
+        async move { send_raw(&client, &transfer(20 + i % 8, i / 8, 0)).await }
+    });
+    let results = futures::future::join_all(submissions).await;
+    let busy = results.iter().filter(|r| r.as_ref().is_err_and(|e| e.to_string().contains("busy"))).count();
+    assert!(busy > 0, "some submissions are answered busy");
+    assert!(results.iter().any(Result::is_ok), "the rest get in");
+
+    // Gossip: a burst of valid txs; what the queue cannot take is ignored and counted.
+    let mut peer = RawPeer::connect(&node).await;
+    for nonce in 0..200 {
+        peer.publish(&transfer(40, nonce, 0));
+    }
+    peer.run_until(Duration::from_secs(2), |_| false).await;
+    eventually("gossip drops for a busy queue are counted", WAIT, || async {
+        metric(&node, "tidepool_gossip_dropped_total{reason=\"validation_busy\"}") >= 1.0
+    })
+    .await;
+    assert!(metric(&node, "tidepool_validation_queue_depth") <= 2.0);
+    let growth = resident_bytes().saturating_sub(rss_before);
+    assert!(growth < 64 << 20, "resident memory grew by {growth} bytes");
+    node.stop().await;
+}
+
+/// Resident set size of this process, from /proc (0 where unavailable).
+fn resident_bytes() -> usize {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
