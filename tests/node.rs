@@ -246,3 +246,37 @@ fn resident_bytes() -> usize {
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok())
         .map_or(0, |pages| pages * 4096)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_pending_transactions_subscription_streams_hashes() {
+    use jsonrpsee::{core::client::SubscriptionClientT, ws_client::WsClientBuilder};
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_node(dir.path(), |_| {}).await;
+    let ws = WsClientBuilder::default().build(format!("ws://{}", node.rpc_addr())).await.unwrap();
+    let mut hashes = ws
+        .subscribe::<B256, _>("eth_subscribe", rpc_params!["newPendingTransactions"], "eth_unsubscribe")
+        .await
+        .unwrap();
+    let raw = transfer(6, 0, 0);
+    send_raw(&rpc(&node), &raw).await.unwrap();
+    let next = tokio::time::timeout(WAIT, hashes.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(next, hash_of(&raw));
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_in_use_is_a_clear_start_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = tidepool::node::NodeConfig {
+        data_dir: dir.path().to_path_buf(),
+        listen: Vec::new(),
+        rpc_addr: address,
+        metrics_addr: "127.0.0.1:0".parse().unwrap(),
+        ..Default::default()
+    };
+    config.block_time = 3_600.0;
+    let error = Node::start(config).await.err().expect("refused").to_string();
+    assert!(error.contains("cannot bind RPC address") && error.contains(&address.to_string()), "{error}");
+}

@@ -120,3 +120,43 @@ impl NodeConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_keys_match_the_flags() {
+        let config: NodeConfig = toml::from_str(
+            r#"
+            chain_id = 7
+            block_time = 0.5
+            block_gas_limit = 15000000
+            listen = ["/ip4/127.0.0.1/tcp/4001"]
+            bootnodes = []
+            rpc_addr = "127.0.0.1:18545"
+            [validation]
+            chain_id = 7
+            [pool]
+            account_slots = 32
+            [gossip.messages]
+            per_second = 50.0
+            burst = 100.0
+            "#,
+        )
+        .unwrap();
+        assert_eq!((config.chain_id, config.block_time, config.block_gas_limit), (7, 0.5, 15_000_000));
+        assert_eq!(config.pool.account_slots, 32);
+        assert_eq!(config.gossip.messages.per_second, 50.0);
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused_with_their_name() {
+        assert!(toml::from_str::<NodeConfig>("block_tme = 2").is_err(), "typo in a key");
+        let bad = NodeConfig { block_time: 0.0, ..NodeConfig::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("block_time"));
+        let mismatch = NodeConfig { chain_id: 5, ..NodeConfig::default() };
+        assert!(mismatch.validate().unwrap_err().to_string().contains("validation.chain_id"));
+    }
+}
