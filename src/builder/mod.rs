@@ -27,10 +27,18 @@ use crate::{
 /// Gas every transaction uses at least; below this much room a block is full.
 const MIN_TX_GAS: u64 = 21_000;
 
+/// An account's next transaction in the heap. Small on purpose (32 bytes): the heap moves these
+/// around on every pop; the account and nonce live in `BestTxs::cursors`.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Candidate {
     tip: u128,
     earliest_first: Reverse<u64>,
+    cursor: u32,
+}
+
+/// Where an account's iteration stands: its next nonce.
+#[derive(Debug)]
+struct Cursor {
     sender: Address,
     nonce: u64,
 }
@@ -41,6 +49,7 @@ pub struct BestTxs<'a> {
     pool: &'a Pool,
     base_fee: u128,
     heap: BinaryHeap<Candidate>,
+    cursors: Vec<Cursor>,
     invalid: HashSet<Address>,
 }
 
@@ -48,19 +57,16 @@ impl<'a> BestTxs<'a> {
     /// Pending transactions ordered at `base_fee` (normally the next block's). Transactions that
     /// cannot pay it are skipped, with their account's later nonces.
     pub fn new(pool: &'a Pool, base_fee: u128) -> Self {
-        let heap = pool
-            .pending_heads()
-            .iter()
-            .filter_map(|head| {
-                Some(Candidate {
-                    tip: effective_tip(head.fee_cap, head.tip, base_fee)?,
-                    earliest_first: Reverse(head.seq),
-                    sender: head.sender,
-                    nonce: head.nonce,
-                })
-            })
-            .collect();
-        Self { pool, base_fee, heap, invalid: HashSet::default() }
+        let heads = pool.pending_heads();
+        let mut cursors = Vec::with_capacity(heads.len());
+        let mut candidates = Vec::with_capacity(heads.len());
+        for head in heads {
+            let Some(tip) = effective_tip(head.fee_cap, head.tip, base_fee) else { continue };
+            let cursor = u32::try_from(cursors.len()).expect("fewer than 2^32 accounts");
+            cursors.push(Cursor { sender: head.sender, nonce: head.nonce });
+            candidates.push(Candidate { tip, earliest_first: Reverse(head.seq), cursor });
+        }
+        Self { pool, base_fee, heap: BinaryHeap::from(candidates), cursors, invalid: HashSet::default() }
     }
 
     /// Skips the rest of `sender`'s transactions: one of them failed, so the later nonces
@@ -70,14 +76,6 @@ impl<'a> BestTxs<'a> {
     }
 }
 
-fn candidate(tx: &PooledTx, seq: u64, base_fee: u128) -> Option<Candidate> {
-    Some(Candidate {
-        tip: tx.effective_tip(base_fee)?,
-        earliest_first: Reverse(seq),
-        sender: tx.sender(),
-        nonce: tx.nonce(),
-    })
-}
 
 impl<'a> Iterator for BestTxs<'a> {
     type Item = &'a PooledTx;
@@ -85,16 +83,16 @@ impl<'a> Iterator for BestTxs<'a> {
     fn next(&mut self) -> Option<&'a PooledTx> {
         loop {
             let best = self.heap.pop()?;
-            if self.invalid.contains(&best.sender) {
+            let cursor = &mut self.cursors[best.cursor as usize];
+            if !self.invalid.is_empty() && self.invalid.contains(&cursor.sender) {
                 continue;
             }
-            let (tx, _) = self.pool.pending_at(&best.sender, best.nonce).expect("candidates are pending");
-            if let Some(next) = self
-                .pool
-                .pending_at(&best.sender, best.nonce + 1)
-                .and_then(|(next, seq)| candidate(next, seq, self.base_fee))
+            let (tx, _) = self.pool.pending_at(&cursor.sender, cursor.nonce).expect("candidates are pending");
+            cursor.nonce += 1;
+            if let Some((next, seq)) = self.pool.pending_at(&cursor.sender, cursor.nonce)
+                && let Some(tip) = next.effective_tip(self.base_fee)
             {
-                self.heap.push(next);
+                self.heap.push(Candidate { tip, earliest_first: Reverse(seq), cursor: best.cursor });
             }
             return Some(tx);
         }
@@ -115,7 +113,7 @@ pub struct Batch {
 /// not fit is skipped with its account's later nonces (they depend on it); packing goes on with
 /// other accounts until less than 21,000 gas is left or nothing remains.
 pub fn next_block(pool: &Pool, base_fee: u128, gas_limit: u64, max_bytes: usize) -> Batch {
-    let mut batch = Batch::default();
+    let mut batch = Batch { txs: Vec::with_capacity(512), ..Batch::default() };
     let mut best = BestTxs::new(pool, base_fee);
     while gas_limit - batch.gas >= MIN_TX_GAS {
         let Some(tx) = best.next() else { break };

@@ -205,7 +205,7 @@ impl Pool {
             return;
         }
         entry.subpool = target;
-        let arrival = entry.arrival;
+        let seq = entry.seq;
         let (hash, sender, nonce, bytes) = (entry.tx.hash(), entry.tx.sender(), entry.tx.nonce(), entry.tx.size());
         if !fresh {
             let size = &mut self.sizes[from.index()];
@@ -218,10 +218,10 @@ impl Pool {
         let was_waiting = !fresh && from != SubPool::Pending;
         match (was_waiting, target != SubPool::Pending) {
             (false, true) => {
-                self.waiting.insert((arrival, id));
+                self.waiting.insert((seq, id));
             }
             (true, false) => {
-                self.waiting.remove(&(arrival, id));
+                self.waiting.remove(&(seq, id));
             }
             _ => {}
         }

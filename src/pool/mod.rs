@@ -54,7 +54,7 @@ use std::{
 
 use alloy_primitives::{
     Address, B256, U256,
-    map::{DefaultHashBuilder, HashMap, HashSet},
+    map::{DefaultHashBuilder, HashMap},
 };
 use hashbrown::HashTable;
 
@@ -146,8 +146,9 @@ pub struct Pool {
     by_fee_cap: BTreeSet<(u128, TxId)>,
     /// Blob transactions by blob fee cap: the same for the blob base fee.
     by_blob_fee: BTreeSet<(u128, TxId)>,
-    /// Basefee and queued transactions by arrival: finds the expired.
-    waiting: BTreeSet<(Instant, TxId)>,
+    /// Basefee and queued transactions in arrival order (`seq`): finds the expired. Arrival
+    /// times grow with `seq` because `now` never goes backwards, so the expired are a prefix.
+    waiting: BTreeSet<(u64, TxId)>,
     /// Account tails per subpool, in eviction order.
     tails: [BTreeSet<EvictKey>; 3],
     /// Each account's lowest-nonce pending transaction, densely: where the builder starts.
@@ -220,7 +221,7 @@ impl Pool {
     /// applies the accounts' new state, re-injects reorged transactions, promotes and demotes,
     /// enforces limits and expires the overdue. Work is proportional to what changed.
     pub fn on_block(&mut self, update: BlockUpdate, now: Instant) {
-        let mut touched = HashSet::<Address>::default();
+        let mut touched = Vec::new();
         let old = self.head;
         self.head = ChainHead { block: update.number, base_fee: update.base_fee, blob_base_fee: update.blob_base_fee };
         self.touch_repriced(&self.by_fee_cap, old.base_fee, update.base_fee, &mut touched);
@@ -234,7 +235,7 @@ impl Pool {
                 // It executed, so the account nonce is past it even if the update forgot to say.
                 account.state.nonce = account.state.nonce.max(nonce + 1);
             }
-            touched.insert(sender);
+            touched.push(sender);
         }
         for (address, state) in update.accounts {
             let Some(account) = self.accounts.get_mut(&address) else { continue };
@@ -244,8 +245,10 @@ impl Pool {
                 let why = Invalidation::NonceTooLow { account_nonce: state.nonce };
                 self.remove(id, RemovalReason::Invalidated { why });
             }
-            touched.insert(address);
+            touched.push(address);
         }
+        touched.sort_unstable();
+        touched.dedup();
         for address in touched {
             self.reevaluate(address, None);
         }
@@ -266,12 +269,19 @@ impl Pool {
 
     fn remove_expired(&mut self, now: Instant) {
         let Some(cutoff) = now.checked_sub(self.config.lifetime) else { return };
-        let expired: Vec<TxId> = self.waiting.range(..(cutoff, TxId::MAX)).map(|&(_, id)| id).collect();
-        let mut touched = HashSet::<Address>::default();
+        let expired: Vec<TxId> = self
+            .waiting
+            .iter()
+            .map(|&(_, id)| id)
+            .take_while(|&id| self.entry(id).arrival <= cutoff)
+            .collect();
+        let mut touched = Vec::with_capacity(expired.len());
         for id in expired {
-            touched.insert(self.sender_nonce(id).0);
+            touched.push(self.sender_nonce(id).0);
             self.remove(id, RemovalReason::Expired);
         }
+        touched.sort_unstable();
+        touched.dedup();
         for address in touched {
             self.reevaluate(address, None);
         }
@@ -380,11 +390,9 @@ impl Pool {
     }
 
     /// Accounts whose transactions' price crosses between `old` and `new` base fee.
-    fn touch_repriced(&self, index: &BTreeSet<(u128, TxId)>, old: u128, new: u128, touched: &mut HashSet<Address>) {
+    fn touch_repriced(&self, index: &BTreeSet<(u128, TxId)>, old: u128, new: u128, touched: &mut Vec<Address>) {
         let (low, high) = if old <= new { (old, new) } else { (new, old) };
-        for &(_, id) in index.range((low, 0)..(high, 0)) {
-            touched.insert(self.entry(id).tx.sender());
-        }
+        touched.extend(index.range((low, 0)..(high, 0)).map(|&(_, id)| self.entry(id).tx.sender()));
     }
 
     /// Whether the transaction pays the current base fee and blob base fee.
@@ -463,7 +471,7 @@ impl Pool {
             self.by_blob_fee.remove(&(tx.max_fee_per_blob_gas(), id));
         }
         if entry.subpool != SubPool::Pending {
-            self.waiting.remove(&(entry.arrival, id));
+            self.waiting.remove(&(entry.seq, id));
         }
         let size = &mut self.sizes[entry.subpool.index()];
         size.count -= 1;

@@ -118,7 +118,7 @@ impl Pool {
             let size = &mut sizes[entry.subpool.index()];
             size.count += 1;
             size.bytes += entry.tx.size();
-            let is_waiting = self.waiting.contains(&(entry.arrival, id));
+            let is_waiting = self.waiting.contains(&(entry.seq, id));
             assert_eq!(is_waiting, entry.subpool != SubPool::Pending, "1: expiry index holds exactly basefee+queued");
             waiting += usize::from(is_waiting);
         }
