@@ -706,25 +706,19 @@ impl GossipCore {
     fn adjust_score(&mut self, now: Instant, peer: PeerSlot, delta: f64) {
         let config = &self.config.score;
         let Some(state) = self.peers.get_mut(&peer) else { return };
-        match state.score.add(now, delta, config) {
-            Standing::Good | Standing::Throttled => {}
-            Standing::Disconnect => {
-                // A cool-off: without it a disconnected peer would be back in a second.
-                let until = now + config.cool_off;
-                self.stats.disconnects += 1;
-                self.stats.bans += 1;
-                self.forget(peer);
-                self.banned.insert(peer, until);
-                self.actions.push_back(Action::Disconnect { peer, ban_until: Some(until) });
-            }
-            Standing::Ban => {
-                let until = now + config.ban_period;
-                self.stats.disconnects += 1;
-                self.stats.bans += 1;
-                self.forget(peer);
-                self.banned.insert(peer, until);
-                self.actions.push_back(Action::Disconnect { peer, ban_until: Some(until) });
-            }
+        let refused_for = match state.score.add(now, delta, config) {
+            Standing::Good | Standing::Throttled => None,
+            // A cool-off: without it a disconnected peer would be back in a second.
+            Standing::Disconnect => Some(config.cool_off),
+            Standing::Ban => Some(config.ban_period),
+        };
+        if let Some(period) = refused_for {
+            let until = now + period;
+            self.stats.disconnects += 1;
+            self.stats.bans += 1;
+            self.forget(peer);
+            self.banned.insert(peer, until);
+            self.actions.push_back(Action::Disconnect { peer, ban_until: Some(until) });
         }
         self.stats.peers = self.peers.len() as u64;
     }
