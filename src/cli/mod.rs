@@ -3,6 +3,7 @@
 mod decode;
 mod load;
 mod node;
+mod sim;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,8 @@ enum Command {
     Node(node::NodeArgs),
     /// Sign transfers for N accounts and submit them to a node over JSON-RPC at a target rate.
     Load(load::LoadArgs),
+    /// Simulate transaction gossip over many nodes in one process (deterministic, virtual time).
+    Sim(sim::SimArgs),
     /// Work with raw transactions.
     #[command(subcommand)]
     Tx(TxCommand),
@@ -39,6 +42,7 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Node(args) => node::run(args),
         Command::Load(args) => load::run(args),
+        Command::Sim(args) => sim::run(args),
         Command::Tx(TxCommand::Decode(args)) => decode::run(&args),
     }
 }

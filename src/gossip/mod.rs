@@ -20,11 +20,11 @@ pub use limiter::Rate;
 pub use score::{Penalty, ScoreConfig};
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
+    collections::{BTreeMap, BTreeSet, VecDeque},
     time::{Duration, Instant},
 };
 
-use alloy_primitives::{B256, Bytes, keccak256};
+use alloy_primitives::{B256, Bytes, map::HashMap};
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
@@ -53,8 +53,9 @@ pub struct Announced {
 /// What a peer sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WireMsg {
-    /// A full transaction, gossiped.
-    Tx { msg: MessageRef, bytes: Bytes },
+    /// A full transaction, gossiped. `hash` is keccak256 of `bytes`, which the driver already
+    /// has (gossipsub's message id is that hash), so the core does not hash again.
+    Tx { msg: MessageRef, hash: B256, bytes: Bytes },
     /// Hashes of large transactions the peer holds, gossiped.
     Announce { msg: MessageRef, txs: Vec<Announced> },
     /// The peer asks us for transactions it saw announced.
@@ -292,16 +293,16 @@ impl GossipCore {
         Self {
             config,
             rng: StdRng::seed_from_u64(seed),
-            peers: HashMap::new(),
-            banned: HashMap::new(),
-            past_scores: HashMap::new(),
+            peers: HashMap::default(),
+            banned: HashMap::default(),
+            past_scores: HashMap::default(),
             past_order: VecDeque::new(),
-            seen: HashMap::new(),
+            seen: HashMap::default(),
             seen_order: VecDeque::new(),
-            validating: HashMap::new(),
-            wanted: HashMap::new(),
+            validating: HashMap::default(),
+            wanted: HashMap::default(),
             fetch_queue: VecDeque::new(),
-            requests: HashMap::new(),
+            requests: HashMap::default(),
             deadlines: BTreeSet::new(),
             next_request: 0,
             actions: VecDeque::new(),
@@ -321,6 +322,11 @@ impl GossipCore {
     pub fn score(&mut self, now: Instant, peer: PeerSlot) -> Option<f64> {
         let config = &self.config.score;
         self.peers.get_mut(&peer).map(|p| p.score.value(now, config))
+    }
+
+    /// Whether this transaction hash is in the seen-cache (for lazy-gossip models: IHAVE/IWANT).
+    pub fn has_seen(&self, tx: &B256) -> bool {
+        self.seen.contains_key(tx)
     }
 
     /// Whether `peer` is banned at `now`.
@@ -349,7 +355,8 @@ impl GossipCore {
             }
             PeerChange::Disconnected => {
                 self.forget(peer);
-                let lost: Vec<u64> = self.requests.iter().filter(|(_, r)| r.peer == peer).map(|(&id, _)| id).collect();
+                let mut lost: Vec<u64> = self.requests.iter().filter(|(_, r)| r.peer == peer).map(|(&id, _)| id).collect();
+                lost.sort_unstable(); // hash-map order must not reach the fetch queue (determinism)
                 for id in lost {
                     self.fail_request(id, false);
                 }
@@ -379,7 +386,7 @@ impl GossipCore {
             return;
         }
         match msg {
-            WireMsg::Tx { msg, bytes } => self.on_tx(now, from, Some(msg), bytes),
+            WireMsg::Tx { msg, hash, bytes } => self.on_tx(now, from, Some(msg), hash, bytes),
             WireMsg::Announce { msg, txs } => self.on_announce(now, from, msg, &txs),
             WireMsg::Request { id, hashes } => self.actions.push_back(Action::Serve { to: from, id, hashes }),
             WireMsg::Response { id, txs } => self.on_response(now, from, id, txs),
@@ -479,7 +486,7 @@ impl GossipCore {
         true
     }
 
-    fn on_tx(&mut self, now: Instant, from: PeerSlot, msg: Option<MessageRef>, bytes: Bytes) {
+    fn on_tx(&mut self, now: Instant, from: PeerSlot, msg: Option<MessageRef>, hash: B256, bytes: Bytes) {
         if bytes.len() > self.config.max_tx_size {
             self.penalise(now, from, Penalty::Oversized);
             self.drop_msg(from, DropReason::Oversized);
@@ -488,7 +495,6 @@ impl GossipCore {
             }
             return;
         }
-        let hash = keccak256(&bytes);
         if self.seen.contains_key(&hash) {
             self.duplicate(now, from);
             if let Some(msg) = msg {
@@ -552,7 +558,7 @@ impl GossipCore {
         let mut delivered = Vec::with_capacity(txs.len());
         let mut broken = false;
         for bytes in txs {
-            let hash = keccak256(&bytes);
+            let hash = alloy_primitives::keccak256(&bytes);
             if requested.contains(&hash) && !delivered.contains(&hash) {
                 delivered.push(hash);
                 if let Some(wanted) = self.wanted.remove(&hash) {
@@ -562,7 +568,7 @@ impl GossipCore {
                         continue;
                     }
                 }
-                self.on_tx(now, from, None, bytes);
+                self.on_tx(now, from, None, hash, bytes);
             } else {
                 broken = true; // unrequested or repeated
             }

@@ -1,5 +1,7 @@
 //! The gossip core's decisions, driven directly with time passed in.
 
+use alloy_primitives::keccak256;
+
 use super::*;
 
 const A: PeerSlot = PeerSlot(1);
@@ -25,7 +27,7 @@ impl Harness {
 
     fn tx(&mut self, from: PeerSlot, bytes: &[u8]) -> Vec<Action> {
         self.next_msg += 1;
-        let msg = WireMsg::Tx { msg: MessageRef(self.next_msg), bytes: Bytes::copy_from_slice(bytes) };
+        let msg = WireMsg::Tx { msg: MessageRef(self.next_msg), hash: keccak256(bytes), bytes: Bytes::copy_from_slice(bytes) };
         self.core.handle_message(self.now, from, msg);
         self.actions()
     }

@@ -326,9 +326,11 @@ impl Driver {
                 message,
             })) => {
                 let from = self.slot(propagation_source);
+                // Our message id function makes the id keccak256(data): the tx hash, for free.
+                let hash = B256::try_from(message_id.0.as_slice()).expect("message ids are 32-byte hashes");
                 let msg = self.message_ref(message_id, propagation_source);
                 if message.topic == self.tx_topic.hash() {
-                    self.core.handle_message(now, from, WireMsg::Tx { msg, bytes: message.data.into() });
+                    self.core.handle_message(now, from, WireMsg::Tx { msg, hash, bytes: message.data.into() });
                 } else if let Some(txs) = protocol::decode_announcements(&message.data) {
                     self.core.handle_message(now, from, WireMsg::Announce { msg, txs });
                 } else {

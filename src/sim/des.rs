@@ -1,0 +1,649 @@
+//! The deterministic discrete-event engine: every node's decisions are made by the real
+//! [`GossipCore`] and the real [`Validator`]; the engine models links (region latency, jitter,
+//! loss, per-node upload bandwidth), CPU time for validation, and gossipsub's relaying (eager push
+//! to mesh peers on Accept, lazy IHAVE/IWANT at each heartbeat) in virtual time.
+//!
+//! Determinism: one master seed; events ordered by (time, insertion sequence); ordered containers
+//! wherever iteration reaches output; the clock is virtual nanoseconds since start.
+
+use std::{
+    cmp::Reverse,
+    collections::{BTreeMap, BinaryHeap},
+    time::{Duration, Instant},
+};
+
+use alloy_consensus::{SignableTransaction as _, TxEip1559};
+use alloy_eips::eip2718::Encodable2718 as _;
+use alloy_primitives::{
+    Address, B256, Bytes, Signature, TxKind, U256, keccak256,
+    map::{HashMap, HashSet},
+};
+use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
+
+use super::{
+    model::{self, Regions},
+    report::TxRecord,
+    scenario::{AttackKind, Scenario},
+};
+use crate::{
+    gossip::{Action, Acceptance, Announced, DropReason, GossipCore, MessageRef, PeerChange, PeerSlot, Verdict, WireMsg},
+    ingest::{IngestError, gossip_verdict},
+    tx::{Envelope, generate::TxMix},
+    validate::{ValidationConfig, Validator},
+};
+
+const SECOND: u64 = 1_000_000_000;
+/// Framing added to every message (gossipsub/protobuf/noise overhead, roughly).
+const FRAMING: usize = 40;
+/// Size claimed by announce-never-serve attackers for their fake transactions.
+const FAKE_SIZE: u32 = 10_000;
+
+#[derive(Debug, Clone)]
+enum SimMsg {
+    Tx(u32),
+    Announce(u32),
+    Request { id: u64, txs: Vec<u32> },
+    Response { id: u64, txs: Vec<u32> },
+    IHave(Vec<u32>),
+    IWant(Vec<u32>),
+}
+
+#[derive(Debug)]
+enum Event {
+    Deliver { to: u32, from: u32, msg: SimMsg },
+    Verdict { node: u32, from: PeerSlot, tx: u32, verdict: Verdict },
+    Timeout { node: u32 },
+    Heartbeat { node: u32 },
+    Inject { tx: u32 },
+    Attack { node: u32 },
+}
+
+/// A heap entry: (time, insertion sequence, slot of the event in `Des::slots`). Kept to 24 bytes
+/// so the heap, which every event passes through twice, moves little memory.
+type Scheduled = (u64, u64, u32);
+
+/// A transaction (or attacker junk) the simulation knows.
+struct SimTx {
+    bytes: Bytes,
+    hash: B256,
+    size: u32,
+    honest: bool,
+}
+
+/// Per-node traffic and work counters.
+#[derive(Debug, Clone, Default)]
+pub struct NodeStats {
+    pub up_payload: u64,
+    pub up_control: u64,
+    pub down_payload: u64,
+    pub down_control: u64,
+    pub duplicates: u64,
+    pub validations: u64,
+}
+
+struct Node {
+    core: GossipCore,
+    region: usize,
+    uplink_bytes_per_ns: f64,
+    uplink_free: u64,
+    cpu_free: u64,
+    neighbours: Vec<u32>,
+    mesh_degree: usize,
+    have: HashSet<u32>,
+    recent: Vec<u32>,
+    attack: Option<AttackKind>,
+    stats: NodeStats,
+    timeout_at: Option<u64>,
+}
+
+/// A finished run's raw material, turned into reports by `report`.
+pub struct Run {
+    pub txs: Vec<TxRecord>,
+    /// Per node: region, attack (if an attacker), honest peers at the end, traffic.
+    pub nodes: Vec<(usize, Option<AttackKind>, usize, NodeStats)>,
+    pub drops: BTreeMap<DropReason, u64>,
+    pub lost_messages: u64,
+    pub attack_start: u64,
+    /// (attacker, neighbour, time) of each neighbour's disconnect of an attacker.
+    pub attacker_bans: Vec<(u32, u32, u64)>,
+    /// Honest nodes disconnected by honest neighbours.
+    pub honest_disconnects: u64,
+    pub virtual_ns: u64,
+    pub events: u64,
+    pub region_names: Vec<String>,
+}
+
+/// The engine.
+pub struct Des {
+    scenario: Scenario,
+    rng: StdRng,
+    nodes: Vec<Node>,
+    regions: Regions,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    slots: Vec<Option<Event>>,
+    free_slots: Vec<u32>,
+    seq: u64,
+    now: u64,
+    epoch: Instant,
+    txs: Vec<SimTx>,
+    by_hash: HashMap<B256, u32>,
+    verdicts: HashMap<u32, Verdict>,
+    validator: Validator,
+    deliveries: Vec<Vec<u64>>,
+    injected_at: Vec<u64>,
+    origin: Vec<u32>,
+    drops: BTreeMap<DropReason, u64>,
+    lost: u64,
+    attacker_bans: Vec<(u32, u32, u64)>,
+    honest_disconnects: u64,
+    events: u64,
+    junk_counter: u64,
+}
+
+impl Des {
+    /// Builds the network and schedules the workload.
+    ///
+    /// # Errors
+    /// A regions CSV that cannot be read, or a scenario without nodes.
+    pub fn new(scenario: Scenario) -> Result<Self, String> {
+        if scenario.nodes < 2 {
+            return Err("a simulation needs at least 2 nodes".into());
+        }
+        let regions = match &scenario.regions_csv {
+            Some(path) => Regions::from_csv(&std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?)?,
+            None => Regions::default(),
+        };
+        let mut rng = StdRng::seed_from_u64(scenario.seed);
+        let graph = model::topology(&mut rng, scenario.nodes, &scenario.topology);
+        let class_weights: Vec<f64> = scenario.bandwidth_classes.iter().map(|c| c.1).collect();
+        let mut attackers: Vec<Option<AttackKind>> = vec![None; scenario.nodes];
+        for adversary in &scenario.adversaries {
+            let count = (adversary.fraction * scenario.nodes as f64).round() as usize;
+            let mut placed = 0;
+            while placed < count {
+                let node = rng.random_range(0..scenario.nodes);
+                if attackers[node].is_none() {
+                    attackers[node] = Some(adversary.kind);
+                    placed += 1;
+                }
+            }
+        }
+        let nodes = graph
+            .into_iter()
+            .enumerate()
+            .map(|(i, neighbours)| {
+                let region = model::weighted(&mut rng, &regions.weights);
+                let class = model::weighted(&mut rng, &class_weights);
+                let mbps = scenario.bandwidth_classes.get(class).map_or(100.0, |c| c.0);
+                let node_seed = scenario.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                Node {
+                    core: GossipCore::new(scenario.gossip.clone(), node_seed),
+                    region,
+                    uplink_bytes_per_ns: mbps * 1e6 / 8.0 / 1e9,
+                    uplink_free: 0,
+                    cpu_free: 0,
+                    neighbours,
+                    mesh_degree: scenario.mesh_degree,
+                    have: HashSet::default(),
+                    recent: Vec::new(),
+                    attack: attackers[i],
+                    stats: NodeStats::default(),
+                    timeout_at: None,
+                }
+            })
+            .collect();
+        let validator = Validator::new(ValidationConfig { min_priority_fee: 0, ..ValidationConfig::default() });
+        let mut des = Self {
+            rng,
+            nodes,
+            regions,
+            queue: BinaryHeap::new(),
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            seq: 0,
+            now: 0,
+            epoch: Instant::now(),
+            txs: Vec::new(),
+            by_hash: HashMap::default(),
+            verdicts: HashMap::default(),
+            validator,
+            deliveries: Vec::new(),
+            injected_at: Vec::new(),
+            origin: Vec::new(),
+            drops: BTreeMap::new(),
+            lost: 0,
+            attacker_bans: Vec::new(),
+            honest_disconnects: 0,
+            events: 0,
+            junk_counter: 0,
+            scenario,
+        };
+        des.connect_all();
+        des.schedule_workload();
+        Ok(des)
+    }
+
+    fn connect_all(&mut self) {
+        let epoch = self.epoch;
+        for node in &mut self.nodes {
+            for &peer in &node.neighbours {
+                node.core.handle_peer(epoch, PeerSlot(peer), PeerChange::Connected);
+            }
+        }
+        let heartbeat = self.scenario.heartbeat_millis * 1_000_000;
+        for i in 0..self.nodes.len() as u32 {
+            let offset = self.rng.random_range(0..heartbeat.max(1));
+            self.schedule(offset, Event::Heartbeat { node: i });
+        }
+    }
+
+    fn schedule_workload(&mut self) {
+        let honest: Vec<u32> = (0..self.nodes.len() as u32).filter(|&n| self.nodes[n as usize].attack.is_none()).collect();
+        let mut mix = TxMix::new(self.scenario.seed, 256, 1);
+        let gap = (SECOND as f64 / self.scenario.tx_rate.max(1e-9)) as u64;
+        for i in 0..self.scenario.txs {
+            let tx = mix.next_tx();
+            let id = self.register(tx.raw, true);
+            let origin = honest[self.rng.random_range(0..honest.len())];
+            self.origin.push(origin);
+            self.injected_at.push(i as u64 * gap);
+            self.schedule(i as u64 * gap, Event::Inject { tx: id });
+        }
+        for node in 0..self.nodes.len() as u32 {
+            if self.nodes[node as usize].attack.is_some() {
+                self.schedule(SECOND, Event::Attack { node });
+            }
+        }
+    }
+
+    fn register(&mut self, bytes: Bytes, honest: bool) -> u32 {
+        let hash = keccak256(&bytes);
+        let id = self.txs.len() as u32;
+        self.txs.push(SimTx { size: bytes.len() as u32, bytes, hash, honest });
+        self.by_hash.insert(hash, id);
+        if honest {
+            self.deliveries.push(Vec::new());
+        }
+        id
+    }
+
+    fn schedule(&mut self, at: u64, event: Event) {
+        self.seq += 1;
+        let slot = match self.free_slots.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(event);
+                slot
+            }
+            None => {
+                self.slots.push(Some(event));
+                u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 pending events")
+            }
+        };
+        self.queue.push(Reverse((at, self.seq, slot)));
+    }
+
+    fn instant(&self) -> Instant {
+        self.epoch + Duration::from_nanos(self.now)
+    }
+
+    /// Runs to the end: the last injection plus the drain time. `progress` gets the virtual time
+    /// fraction done now and then.
+    pub fn run(mut self, mut progress: impl FnMut(f64)) -> Run {
+        let last = self.injected_at.last().copied().unwrap_or(0);
+        let end = last + (self.scenario.drain_seconds * SECOND as f64) as u64;
+        let mut reported = 0;
+        while let Some(Reverse((at, _, slot))) = self.queue.pop() {
+            if at > end {
+                break;
+            }
+            let event = self.slots[slot as usize].take().expect("scheduled events are stored");
+            self.free_slots.push(slot);
+            self.now = at;
+            self.events += 1;
+            if self.now / (SECOND / 4) > reported {
+                reported = self.now / (SECOND / 4);
+                progress(self.now as f64 / end.max(1) as f64);
+            }
+            let node = self.handle(event);
+            if let Some(node) = node {
+                self.drain_actions(node);
+            }
+        }
+        self.finish(end)
+    }
+
+    fn handle(&mut self, event: Event) -> Option<u32> {
+        let now = self.instant();
+        match event {
+            Event::Inject { tx } => {
+                let origin = self.origin[tx as usize];
+                let (hash, bytes) = (self.txs[tx as usize].hash, self.txs[tx as usize].bytes.clone());
+                self.accept(origin, tx);
+                self.nodes[origin as usize].core.handle_local(now, hash, bytes);
+                Some(origin)
+            }
+            Event::Deliver { to, from, msg } => {
+                self.receive(to, from, msg);
+                Some(to)
+            }
+            Event::Verdict { node, from, tx, verdict } => {
+                if verdict == Verdict::Accepted {
+                    self.accept(node, tx);
+                }
+                let hash = self.txs[tx as usize].hash;
+                self.nodes[node as usize].core.handle_verdict(now, from, hash, verdict);
+                Some(node)
+            }
+            Event::Timeout { node } => {
+                let n = &mut self.nodes[node as usize];
+                if n.timeout_at == Some(self.now) {
+                    n.timeout_at = None;
+                }
+                n.core.handle_timeout(now);
+                Some(node)
+            }
+            Event::Heartbeat { node } => {
+                let recent = std::mem::take(&mut self.nodes[node as usize].recent);
+                let lazy: Vec<u32> = {
+                    let n = &self.nodes[node as usize];
+                    n.neighbours.iter().skip(n.mesh_degree).copied().collect()
+                };
+                if !recent.is_empty() && self.nodes[node as usize].attack.is_none() {
+                    for peer in lazy {
+                        self.send(node, peer, SimMsg::IHave(recent.clone()));
+                    }
+                }
+                let period = self.scenario.heartbeat_millis * 1_000_000;
+                self.schedule(self.now + period, Event::Heartbeat { node });
+                None
+            }
+            Event::Attack { node } => {
+                self.attack(node);
+                None
+            }
+        }
+    }
+
+    /// An honest node now holds `tx`: record the delivery time.
+    fn accept(&mut self, node: u32, tx: u32) {
+        let n = &mut self.nodes[node as usize];
+        if n.have.insert(tx) && self.txs[tx as usize].honest {
+            self.deliveries[tx as usize].push(self.now);
+        }
+    }
+
+    fn receive(&mut self, to: u32, from: u32, msg: SimMsg) {
+        let now = self.instant();
+        let size = self.size_of(&msg);
+        let payload = matches!(msg, SimMsg::Tx(_) | SimMsg::Response { .. });
+        let node = &mut self.nodes[to as usize];
+        if payload {
+            node.stats.down_payload += size as u64;
+        } else {
+            node.stats.down_control += size as u64;
+        }
+        if node.attack.is_some() {
+            return; // attackers read nothing and serve nothing
+        }
+        let peer = PeerSlot(from);
+        match msg {
+            SimMsg::Tx(tx) if node.core.has_seen(&self.txs[tx as usize].hash) => {
+                // Gossipsub's own duplicate cache drops a message id it has seen before the
+                // application sees it: bandwidth spent, nothing else.
+                node.stats.duplicates += 1;
+                *self.drops.entry(DropReason::Duplicate).or_default() += 1;
+            }
+            SimMsg::Tx(tx) => {
+                let (hash, bytes) = (self.txs[tx as usize].hash, self.txs[tx as usize].bytes.clone());
+                let msg = MessageRef(u64::from(from) << 32 | u64::from(tx));
+                node.core.handle_message(now, peer, WireMsg::Tx { msg, hash, bytes });
+            }
+            SimMsg::Announce(tx) => {
+                let t = &self.txs[tx as usize];
+                let announced = Announced { hash: t.hash, size: t.size };
+                let msg = MessageRef(u64::from(from) << 32 | u64::from(tx));
+                node.core.handle_message(now, peer, WireMsg::Announce { msg, txs: vec![announced] });
+            }
+            SimMsg::Request { id, txs } => {
+                let hashes = txs.iter().map(|&t| self.txs[t as usize].hash).collect();
+                node.core.handle_message(now, peer, WireMsg::Request { id, hashes });
+            }
+            SimMsg::Response { id, txs } => {
+                let bytes = txs.iter().map(|&t| self.txs[t as usize].bytes.clone()).collect();
+                node.core.handle_message(now, peer, WireMsg::Response { id, txs: bytes });
+            }
+            SimMsg::IHave(txs) => {
+                let wanted: Vec<u32> = txs.into_iter().filter(|&t| !node.core.has_seen(&self.txs[t as usize].hash)).collect();
+                if !wanted.is_empty() {
+                    self.send(to, from, SimMsg::IWant(wanted));
+                }
+            }
+            SimMsg::IWant(txs) => {
+                let held: Vec<u32> = txs.into_iter().filter(|t| node.have.contains(t)).collect();
+                for tx in held {
+                    self.send(to, from, SimMsg::Tx(tx));
+                }
+            }
+        }
+    }
+
+    fn drain_actions(&mut self, node: u32) {
+        let now = self.now;
+        while let Some(action) = self.nodes[node as usize].core.poll_action() {
+            match action {
+                Action::Validate { from, tx, .. } => {
+                    let id = self.by_hash[&tx];
+                    let verdict = self.verdict(id);
+                    let n = &mut self.nodes[node as usize];
+                    n.stats.validations += 1;
+                    n.cpu_free = n.cpu_free.max(now) + self.scenario.validation_micros * 1_000;
+                    let at = n.cpu_free;
+                    self.schedule(at, Event::Verdict { node, from, tx: id, verdict });
+                }
+                Action::Report { from, msg, outcome } => {
+                    if outcome == Acceptance::Accept {
+                        let tx = (msg.0 & 0xffff_ffff) as u32;
+                        let mesh: Vec<u32> = self.mesh(node).filter(|&p| p != from.0).collect();
+                        for peer in mesh {
+                            self.send(node, peer, SimMsg::Tx(tx));
+                        }
+                        self.nodes[node as usize].recent.push(tx);
+                    }
+                }
+                Action::Fetch { from, id, hashes } => {
+                    let txs = hashes.iter().filter_map(|h| self.by_hash.get(h).copied()).collect();
+                    self.send(node, from.0, SimMsg::Request { id, txs });
+                }
+                Action::Serve { to, id, hashes } => {
+                    let n = &self.nodes[node as usize];
+                    let txs = hashes.iter().filter_map(|h| self.by_hash.get(h)).copied().filter(|t| n.have.contains(t)).collect();
+                    self.send(node, to.0, SimMsg::Response { id, txs });
+                }
+                Action::Publish { tx, .. } => {
+                    let id = self.by_hash[&tx];
+                    let mesh: Vec<u32> = self.mesh(node).collect();
+                    for peer in mesh {
+                        self.send(node, peer, SimMsg::Tx(id));
+                    }
+                    self.nodes[node as usize].recent.push(id);
+                }
+                Action::Announce { txs } => {
+                    let neighbours = self.nodes[node as usize].neighbours.clone();
+                    for announced in txs {
+                        let id = self.by_hash[&announced.hash];
+                        for &peer in &neighbours {
+                            self.send(node, peer, SimMsg::Announce(id));
+                        }
+                    }
+                }
+                Action::Disconnect { peer, .. } => self.disconnect(node, peer.0),
+                Action::Dropped { reason, .. } => {
+                    *self.drops.entry(reason).or_default() += 1;
+                    if reason == DropReason::Duplicate {
+                        self.nodes[node as usize].stats.duplicates += 1;
+                    }
+                }
+            }
+        }
+        let n = &mut self.nodes[node as usize];
+        if let Some(deadline) = n.core.poll_timeout() {
+            let at = deadline.saturating_duration_since(self.epoch).as_nanos() as u64;
+            if n.timeout_at.is_none_or(|t| at < t) {
+                n.timeout_at = Some(at);
+                self.schedule(at.max(now), Event::Timeout { node });
+            }
+        }
+    }
+
+    fn mesh(&self, node: u32) -> impl Iterator<Item = u32> + '_ {
+        let n = &self.nodes[node as usize];
+        n.neighbours.iter().take(n.mesh_degree).copied()
+    }
+
+    fn disconnect(&mut self, node: u32, peer: u32) {
+        let at = self.now;
+        self.nodes[node as usize].neighbours.retain(|&p| p != peer);
+        self.nodes[peer as usize].neighbours.retain(|&p| p != node);
+        if self.nodes[peer as usize].attack.is_some() {
+            self.attacker_bans.push((peer, node, at));
+        } else {
+            self.honest_disconnects += 1;
+        }
+        let now = self.instant();
+        self.nodes[peer as usize].core.handle_peer(now, PeerSlot(node), PeerChange::Disconnected);
+    }
+
+    fn verdict(&mut self, tx: u32) -> Verdict {
+        if let Some(&verdict) = self.verdicts.get(&tx) {
+            return verdict;
+        }
+        // The real validator, once per distinct transaction: a deterministic function of the
+        // bytes, so every node would reach the same verdict. Honest txs are funded by assumption.
+        let verdict = match self.validator.validate_stateless(self.txs[tx as usize].bytes.clone()) {
+            Ok(_) => Verdict::Accepted,
+            Err(e) => gossip_verdict(&Err(IngestError::Invalid(e))),
+        };
+        self.verdicts.insert(tx, verdict);
+        verdict
+    }
+
+    fn attack(&mut self, node: u32) {
+        let Some(kind) = self.nodes[node as usize].attack else { return };
+        let neighbours = self.nodes[node as usize].neighbours.clone();
+        if neighbours.is_empty() {
+            return; // everyone cut it off
+        }
+        self.junk_counter += 1;
+        let junk = self.junk(kind, node);
+        for peer in neighbours {
+            let msg = if kind == AttackKind::AnnounceNeverServe { SimMsg::Announce(junk) } else { SimMsg::Tx(junk) };
+            self.send(node, peer, msg);
+        }
+        let rate = self.scenario.adversaries.iter().find(|a| a.kind == kind).map_or(10.0, |a| a.rate);
+        let gap = (SECOND as f64 / rate.max(1e-3)) as u64;
+        self.schedule(self.now + gap, Event::Attack { node });
+    }
+
+    fn junk(&mut self, kind: AttackKind, node: u32) -> u32 {
+        let n = self.junk_counter;
+        let bytes: Bytes = match kind {
+            AttackKind::InvalidSignature => {
+                let tx = TxEip1559 {
+                    chain_id: 1,
+                    nonce: n,
+                    gas_limit: 21_000,
+                    max_fee_per_gas: 1,
+                    to: TxKind::Call(Address::with_last_byte(node as u8)),
+                    value: U256::from(node),
+                    ..Default::default()
+                };
+                Envelope::from(tx.into_signed(Signature::new(U256::ZERO, U256::from(1), false))).encoded_2718().into()
+            }
+            AttackKind::Malformed => {
+                let mut bytes = vec![0xc3, 0x80];
+                bytes.extend_from_slice(&n.to_be_bytes());
+                bytes.extend_from_slice(&node.to_be_bytes());
+                bytes.into()
+            }
+            AttackKind::AnnounceNeverServe => {
+                let mut seed = n.to_be_bytes().to_vec();
+                seed.extend_from_slice(&node.to_be_bytes());
+                let id = self.txs.len() as u32;
+                let hash = keccak256(&seed);
+                self.txs.push(SimTx { bytes: Bytes::new(), hash, size: FAKE_SIZE, honest: false });
+                self.by_hash.insert(hash, id);
+                return id;
+            }
+        };
+        self.register(bytes, false)
+    }
+
+    fn size_of(&self, msg: &SimMsg) -> usize {
+        FRAMING
+            + match msg {
+                SimMsg::Tx(t) => self.txs[*t as usize].size as usize,
+                SimMsg::Announce(_) => 36,
+                SimMsg::Request { txs, .. } | SimMsg::IHave(txs) | SimMsg::IWant(txs) => 32 * txs.len(),
+                SimMsg::Response { txs, .. } => txs.iter().map(|t| self.txs[*t as usize].size as usize).sum(),
+            }
+    }
+
+    /// Queues `msg` on `from`'s uplink and delivers it after the link latency (or loses it).
+    fn send(&mut self, from: u32, to: u32, msg: SimMsg) {
+        if !self.nodes[from as usize].neighbours.contains(&to) {
+            return;
+        }
+        let size = self.size_of(&msg);
+        let payload = matches!(msg, SimMsg::Tx(_) | SimMsg::Response { .. });
+        let (region_a, region_b) = (self.nodes[from as usize].region, self.nodes[to as usize].region);
+        let sender = &mut self.nodes[from as usize];
+        if payload {
+            sender.stats.up_payload += size as u64;
+        } else {
+            sender.stats.up_control += size as u64;
+        }
+        let serialization = (size as f64 / sender.uplink_bytes_per_ns) as u64;
+        sender.uplink_free = sender.uplink_free.max(self.now) + serialization;
+        let departed = sender.uplink_free;
+        if self.scenario.loss > 0.0 && self.rng.random::<f64>() < self.scenario.loss {
+            self.lost += 1;
+            return;
+        }
+        let latency_ms = self.regions.latency_ms[region_a][region_b];
+        let jitter = 1.0 + self.scenario.jitter * self.rng.random::<f64>();
+        let arrival = departed + (latency_ms * jitter * 1e6) as u64;
+        self.schedule(arrival, Event::Deliver { to, from, msg });
+    }
+
+    fn finish(self, end: u64) -> Run {
+        let txs = self
+            .deliveries
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut times)| {
+                times.sort_unstable();
+                let injected = self.injected_at[i];
+                TxRecord {
+                    size: self.txs[i].size,
+                    origin: self.origin[i],
+                    delays: times.into_iter().map(|t| t - injected).collect(),
+                }
+            })
+            .collect();
+        let honest_peers = |n: &Node| n.neighbours.iter().filter(|&&p| self.nodes[p as usize].attack.is_none()).count();
+        let nodes = self.nodes.iter().map(|n| (n.region, n.attack, honest_peers(n), n.stats.clone())).collect();
+        Run {
+            txs,
+            nodes,
+            drops: self.drops,
+            lost_messages: self.lost,
+            attack_start: SECOND,
+            attacker_bans: self.attacker_bans,
+            honest_disconnects: self.honest_disconnects,
+            virtual_ns: end,
+            events: self.events,
+            region_names: self.regions.names,
+        }
+    }
+}
+
