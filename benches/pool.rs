@@ -125,10 +125,7 @@ fn validator() -> Validator {
 
 fn saturated(work: &Workload) -> Pool {
     let limit = |max_txs| SubPoolLimit { max_txs, max_bytes: 64 << 20 };
-    let config = PoolConfig {
-        pending: limit((PENDING_SENDERS * PER_SENDER) as usize),
-        ..Default::default()
-    };
+    let config = PoolConfig { pending: limit((PENDING_SENDERS * PER_SENDER) as usize), ..Default::default() };
     let state: Arc<dyn StateProvider> = Arc::clone(&work.state) as _;
     let mut pool = Pool::new(config, state, ChainHead { block: 1, base_fee: BASE_FEE, blob_base_fee: 1 });
     let validator = validator();

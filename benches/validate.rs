@@ -36,7 +36,10 @@ fn fixture() -> Fixture {
             compact[..32].copy_from_slice(&sig.r().to_be_bytes::<32>());
             compact[32..].copy_from_slice(&sig.s().to_be_bytes::<32>());
             let id = RecoveryId::from_u8_masked(u8::from(sig.v()));
-            (Message::from_digest(envelope.signature_hash().0), RecoverableSignature::from_compact(&compact, id).unwrap())
+            (
+                Message::from_digest(envelope.signature_hash().0),
+                RecoverableSignature::from_compact(&compact, id).unwrap(),
+            )
         })
         .collect();
     Fixture { raws, recoverable, state: Arc::new(state) }
@@ -84,7 +87,9 @@ fn pipeline(c: &mut Criterion) {
                         match pipeline.submit(raw.clone()) {
                             Ok(verdict) => break pending.push_back(verdict),
                             // Backpressure: wait for the oldest verdict, then retry.
-                            Err(_) => black_box(pending.pop_front().expect("queue full means work in flight").wait().unwrap()),
+                            Err(_) => {
+                                black_box(pending.pop_front().expect("queue full means work in flight").wait().unwrap())
+                            }
                         };
                     }
                 }

@@ -92,7 +92,10 @@ impl Ingest {
     ///
     /// # Errors
     /// [`IngestError::Busy`] when the validation queue is full.
-    pub fn enqueue(&self, raw: Bytes) -> Result<impl Future<Output = Result<Added, IngestError>> + Send + 'static, IngestError> {
+    pub fn enqueue(
+        &self,
+        raw: Bytes,
+    ) -> Result<impl Future<Output = Result<Added, IngestError>> + Send + 'static, IngestError> {
         let pending = match self.pipeline.submit(raw) {
             Ok(pending) => pending,
             Err(busy) => {

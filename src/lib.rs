@@ -51,7 +51,7 @@ pub mod gossip;
 pub mod ingest;
 pub mod net;
 pub mod node;
-pub mod sim;
 pub mod pool;
+pub mod sim;
 pub mod tx;
 pub mod validate;

@@ -106,7 +106,8 @@ fn next_block_respects_the_byte_limit() {
 #[test]
 fn next_block_is_nonce_consistent() {
     let mut w = World::default_config();
-    let specs: Vec<_> = (0..5).flat_map(|a| (0..4).map(move |n| tx(a, n).tip(u128::from(10 - n as u32 + a as u32)))).collect();
+    let specs: Vec<_> =
+        (0..5).flat_map(|a| (0..4).map(move |n| tx(a, n).tip(u128::from(10 - n as u32 + a as u32)))).collect();
     w.add_all(&specs);
     let batch = next_block(&w.pool, BASE_FEE, 30_000_000, usize::MAX);
     assert_eq!(batch.txs.len(), 20);
@@ -161,7 +162,12 @@ async fn slow_subscribers_count_what_they_missed_and_never_block() {
     let flips = tidepool::pool::EVENT_BUFFER + 100;
     for i in 0..flips {
         let base_fee = if i % 2 == 0 { 1_000 } else { BASE_FEE };
-        handle.on_block(tidepool::pool::BlockUpdate { number: i as u64, base_fee, blob_base_fee: 1, ..Default::default() });
+        handle.on_block(tidepool::pool::BlockUpdate {
+            number: i as u64,
+            base_fee,
+            blob_base_fee: 1,
+            ..Default::default()
+        });
     }
     let mut received = 0;
     while events.try_recv().is_some() {

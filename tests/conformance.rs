@@ -188,16 +188,16 @@ fn check_valid(score: &mut Score, name: &str, tx: &PooledTx, hash: &Value, sende
 fn context_verdict(exception: &str, tx: &PooledTx, env: &Value) -> Option<String> {
     if exception.contains("INSUFFICIENT_MAX_FEE_PER_GAS") {
         let base_fee = hex_u256(env["currentBaseFee"].as_str()?).to::<u128>();
-        return tx.effective_tip(base_fee).is_none().then(|| {
-            format!("fee cap {} < base fee {base_fee}: parked by the pool", tx.max_fee_per_gas())
-        });
+        return tx
+            .effective_tip(base_fee)
+            .is_none()
+            .then(|| format!("fee cap {} < base fee {base_fee}: parked by the pool", tx.max_fee_per_gas()));
     }
     if exception.contains("INSUFFICIENT_MAX_FEE_PER_BLOB_GAS") {
         let excess = hex_u256(env["currentExcessBlobGas"].as_str()?).to::<u128>();
         let blob_base_fee = fake_exponential(1, excess, 3_338_477);
-        return (tx.max_fee_per_blob_gas() < blob_base_fee).then(|| {
-            format!("blob fee cap {} < blob base fee {blob_base_fee}: parked", tx.max_fee_per_blob_gas())
-        });
+        return (tx.max_fee_per_blob_gas() < blob_base_fee)
+            .then(|| format!("blob fee cap {} < blob base fee {blob_base_fee}: parked", tx.max_fee_per_blob_gas()));
     }
     None
 }

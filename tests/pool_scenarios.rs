@@ -40,7 +40,12 @@ fn gap_filled_out_of_order_promotes_the_rest() {
     w.add_all(&[tx(1, 0), tx(1, 2), tx(1, 3)]);
     w.expect(&[(tx(1, 2), Some(Queued)), (tx(1, 3), Some(Queued))]);
     w.add_all(&[tx(1, 1)]);
-    w.expect(&[(tx(1, 0), Some(Pending)), (tx(1, 1), Some(Pending)), (tx(1, 2), Some(Pending)), (tx(1, 3), Some(Pending))]);
+    w.expect(&[
+        (tx(1, 0), Some(Pending)),
+        (tx(1, 1), Some(Pending)),
+        (tx(1, 2), Some(Pending)),
+        (tx(1, 3), Some(Pending)),
+    ]);
     assert_eq!(w.count(|e| matches!(e, PoolEvent::Promoted { from: Queued, to: Pending, .. })), 2);
 }
 
@@ -384,10 +389,7 @@ fn stale_nonce_after_a_block_is_invalidated() {
     // Another transaction (not ours) used nonce 0.
     let update = mined(&w, &[], &[(2, 1)]);
     w.block(update);
-    assert_eq!(
-        w.removal(tx(2, 0)),
-        RemovalReason::Invalidated { why: Invalidation::NonceTooLow { account_nonce: 1 } }
-    );
+    assert_eq!(w.removal(tx(2, 0)), RemovalReason::Invalidated { why: Invalidation::NonceTooLow { account_nonce: 1 } });
     w.expect(&[(tx(2, 1), Some(Pending))]);
 }
 

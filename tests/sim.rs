@@ -15,7 +15,10 @@ fn the_same_seed_gives_a_byte_identical_summary() {
     let b = std::fs::read(dir.path().join("b/summary.json")).unwrap();
     assert_eq!(a, b);
     for file in ["per_tx.csv", "per_node.csv"] {
-        assert_eq!(std::fs::read(dir.path().join("a").join(file)).unwrap(), std::fs::read(dir.path().join("b").join(file)).unwrap());
+        assert_eq!(
+            std::fs::read(dir.path().join("a").join(file)).unwrap(),
+            std::fs::read(dir.path().join("b").join(file)).unwrap()
+        );
     }
     sim::run_des(&small(43), &dir.path().join("c"), |_| {}).unwrap();
     assert_ne!(a, std::fs::read(dir.path().join("c/summary.json")).unwrap(), "another seed, another run");
@@ -50,7 +53,8 @@ fn invalid_signature_attackers_are_cut_off_by_their_neighbours() {
 fn the_run_folder_holds_scenario_summary_and_tables() {
     let dir = tempfile::tempdir().unwrap();
     sim::run_des(&small(1), dir.path(), |_| {}).unwrap();
-    let replayed: Scenario = toml::from_str(&std::fs::read_to_string(dir.path().join("scenario.toml")).unwrap()).unwrap();
+    let replayed: Scenario =
+        toml::from_str(&std::fs::read_to_string(dir.path().join("scenario.toml")).unwrap()).unwrap();
     assert_eq!(replayed, small(1));
     let per_tx = std::fs::read_to_string(dir.path().join("per_tx.csv")).unwrap();
     assert_eq!(per_tx.lines().count(), 31);

@@ -76,7 +76,6 @@ impl<'a> BestTxs<'a> {
     }
 }
 
-
 impl<'a> Iterator for BestTxs<'a> {
     type Item = &'a PooledTx;
 

@@ -12,7 +12,7 @@ use alloy_consensus::TxEip1559;
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
 use indicatif::{ProgressBar, ProgressStyle};
 use jsonrpsee::{
-    core::{client::ClientT, ClientError},
+    core::{ClientError, client::ClientT},
     http_client::{HttpClient, HttpClientBuilder},
     rpc_params,
 };
@@ -85,7 +85,10 @@ async fn load(args: LoadArgs) -> Result<(), String> {
     let signers = signers(&args)?;
     let mut nonces = Vec::with_capacity(signers.len());
     for signer in &signers {
-        let nonce: U256 = client.request("eth_getTransactionCount", rpc_params![signer.address(), "pending"]).await.map_err(call_err)?;
+        let nonce: U256 = client
+            .request("eth_getTransactionCount", rpc_params![signer.address(), "pending"])
+            .await
+            .map_err(call_err)?;
         nonces.push(nonce.to::<u64>());
     }
     // Twice the current price leaves room for the base fee to rise while the load runs.

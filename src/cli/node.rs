@@ -104,7 +104,10 @@ pub fn run(args: NodeArgs) -> ExitCode {
 
 fn print_banner(node: &Node) {
     let config = node.config();
-    println!("Tidepool node — chain id {}, a dev block every {}s (plain transfers, not an EVM)", config.chain_id, config.block_time);
+    println!(
+        "Tidepool node — chain id {}, a dev block every {}s (plain transfers, not an EVM)",
+        config.chain_id, config.block_time
+    );
     println!("  JSON-RPC  http://{0}  (WebSocket ws://{0})", node.rpc_addr());
     println!("  metrics   http://{}/metrics", node.metrics_addr());
     println!("  peer id   {}", node.peer_id());

@@ -94,7 +94,10 @@ fn simulate(args: SimArgs) -> Result<(), String> {
             if let Some(kind) = args.attack {
                 scenario.adversaries.push(Adversary { kind, fraction: args.attack_fraction, rate: args.attack_rate });
             }
-            let out = args.out.clone().unwrap_or_else(|| format!("sim-runs/seed-{}-{}n", scenario.seed, scenario.nodes).into());
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| format!("sim-runs/seed-{}-{}n", scenario.seed, scenario.nodes).into());
             (scenario, out)
         }
     };
@@ -102,7 +105,9 @@ fn simulate(args: SimArgs) -> Result<(), String> {
         return Err(format!("engine {:?} is not available (only `des` is built so far)", args.engine));
     }
     let progress = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(1_000) };
-    progress.set_style(ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {percent}% virtual time").expect("template"));
+    progress.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {percent}% virtual time").expect("template"),
+    );
     let started = Instant::now();
     let summary = sim::run_des(&scenario, &out, |done| progress.set_position((done * 1_000.0) as u64))?;
     progress.finish_and_clear();

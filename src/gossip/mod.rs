@@ -355,7 +355,8 @@ impl GossipCore {
             }
             PeerChange::Disconnected => {
                 self.forget(peer);
-                let mut lost: Vec<u64> = self.requests.iter().filter(|(_, r)| r.peer == peer).map(|(&id, _)| id).collect();
+                let mut lost: Vec<u64> =
+                    self.requests.iter().filter(|(_, r)| r.peer == peer).map(|(&id, _)| id).collect();
                 lost.sort_unstable(); // hash-map order must not reach the fetch queue (determinism)
                 for id in lost {
                     self.fail_request(id, false);
@@ -409,9 +410,8 @@ impl GossipCore {
                 self.adjust_score(now, from, reward);
                 // Gossipsub relays accepted full messages itself; fetched and large ones we announce.
                 if origin.msg.is_none() || origin.size > self.config.announce_above {
-                    self.actions.push_back(Action::Announce {
-                        txs: vec![Announced { hash: tx, size: origin.size as u32 }],
-                    });
+                    self.actions
+                        .push_back(Action::Announce { txs: vec![Announced { hash: tx, size: origin.size as u32 }] });
                 }
                 Acceptance::Accept
             }
@@ -531,7 +531,8 @@ impl GossipCore {
                     self.drop_msg(from, DropReason::FetchQueueFull);
                 }
                 None => {
-                    self.wanted.insert(announced.hash, Wanted { size: announced.size, announcers: vec![from], request: None });
+                    self.wanted
+                        .insert(announced.hash, Wanted { size: announced.size, announcers: vec![from], request: None });
                     self.fetch_queue.push_back(announced.hash);
                 }
             }

@@ -27,7 +27,11 @@ impl Harness {
 
     fn tx(&mut self, from: PeerSlot, bytes: &[u8]) -> Vec<Action> {
         self.next_msg += 1;
-        let msg = WireMsg::Tx { msg: MessageRef(self.next_msg), hash: keccak256(bytes), bytes: Bytes::copy_from_slice(bytes) };
+        let msg = WireMsg::Tx {
+            msg: MessageRef(self.next_msg),
+            hash: keccak256(bytes),
+            bytes: Bytes::copy_from_slice(bytes),
+        };
         self.core.handle_message(self.now, from, msg);
         self.actions()
     }
@@ -64,10 +68,7 @@ fn a_valid_tx_is_validated_then_accepted_for_relay() {
 
 #[test]
 fn duplicates_are_ignored_and_only_excess_is_penalised() {
-    let mut h = Harness::new(GossipConfig {
-        duplicates: Rate { per_second: 0.0, burst: 2.0 },
-        ..Default::default()
-    });
+    let mut h = Harness::new(GossipConfig { duplicates: Rate { per_second: 0.0, burst: 2.0 }, ..Default::default() });
     let hash = validate_of(&h.tx(A, b"tx")).unwrap();
     h.core.handle_verdict(h.now, A, hash, Verdict::Accepted);
     h.actions();
@@ -112,10 +113,7 @@ fn invalid_signatures_get_a_peer_disconnected_then_banned() {
 
 #[test]
 fn rate_limits_are_per_peer() {
-    let mut h = Harness::new(GossipConfig {
-        messages: Rate { per_second: 1.0, burst: 3.0 },
-        ..Default::default()
-    });
+    let mut h = Harness::new(GossipConfig { messages: Rate { per_second: 1.0, burst: 3.0 }, ..Default::default() });
     for i in 0..3u8 {
         assert!(validate_of(&h.tx(A, &[1, i])).is_some());
     }

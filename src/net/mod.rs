@@ -20,9 +20,7 @@ use std::{
 
 use alloy_primitives::{B256, Bytes};
 use futures::StreamExt as _;
-use libp2p::{
-    Multiaddr, PeerId, Swarm, gossipsub, identity::Keypair, request_response, swarm::SwarmEvent,
-};
+use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identity::Keypair, request_response, swarm::SwarmEvent};
 use tokio::{
     sync::{mpsc, watch},
     task::JoinHandle,
@@ -95,11 +93,12 @@ impl NetworkHandle {
     ///
     /// # Errors
     /// When the transports cannot be built or a listen address cannot be bound.
-    pub fn start(key: Keypair, config: NetConfig, ingest: Ingest) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let limits = Limits {
-            max_message: config.gossip.max_tx_size + 1024,
-            max_connections: config.max_connections,
-        };
+    pub fn start(
+        key: Keypair,
+        config: NetConfig,
+        ingest: Ingest,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let limits = Limits { max_message: config.gossip.max_tx_size + 1024, max_connections: config.max_connections };
         let peer_id = key.public().to_peer_id();
         let mut swarm = protocol::build_swarm(key, limits)?;
         let tx_topic = protocol::tx_topic(config.chain_id);
@@ -252,7 +251,8 @@ impl Driver {
                 Action::Serve { id, hashes, .. } => {
                     if let Some(channel) = self.pending_serves.remove(&id) {
                         let pool = self.ingest.pool();
-                        let txs = hashes.iter().filter_map(|h| pool.get(h)).map(|info| info.tx.encoded().clone()).collect();
+                        let txs =
+                            hashes.iter().filter_map(|h| pool.get(h)).map(|info| info.tx.encoded().clone()).collect();
                         let _ = self.swarm.behaviour_mut().fetch.send_response(channel, FetchResponse { txs });
                     }
                 }
@@ -340,7 +340,9 @@ impl Driver {
                     self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &source, reject);
                 }
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Fetch(request_response::Event::Message { peer, message, .. })) => {
+            SwarmEvent::Behaviour(BehaviourEvent::Fetch(request_response::Event::Message {
+                peer, message, ..
+            })) => {
                 let from = self.slot(peer);
                 match message {
                     request_response::Message::Request { request, channel, .. } => {
@@ -360,7 +362,8 @@ impl Driver {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Fetch(request_response::Event::OutboundFailure {
-                request_id, ..
+                request_id,
+                ..
             })) => {
                 if let Some((id, from)) = self.outbound.remove(&request_id) {
                     self.core.handle_message(now, from, WireMsg::Response { id, txs: Vec::new() });

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use alloy_primitives::{B256, Bytes, keccak256};
 use libp2p::{
-    StreamProtocol, allow_block_list, connection_limits, gossipsub, identify, identity::Keypair, ping,
+    StreamProtocol, allow_block_list, connection_limits, gossipsub, identify,
+    identity::Keypair,
+    ping,
     request_response::{self, ProtocolSupport},
     swarm::NetworkBehaviour,
 };
@@ -136,10 +138,17 @@ impl Behaviour {
 ///
 /// # Errors
 /// When the transports cannot be set up.
-pub fn build_swarm(key: Keypair, limits: Limits) -> Result<libp2p::Swarm<Behaviour>, Box<dyn std::error::Error + Send + Sync>> {
+pub fn build_swarm(
+    key: Keypair,
+    limits: Limits,
+) -> Result<libp2p::Swarm<Behaviour>, Box<dyn std::error::Error + Send + Sync>> {
     Ok(libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
-        .with_tcp(libp2p::tcp::Config::default().nodelay(true), libp2p::noise::Config::new, libp2p::yamux::Config::default)?
+        .with_tcp(
+            libp2p::tcp::Config::default().nodelay(true),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )?
         .with_quic()
         .with_behaviour(|key| Behaviour::new(key, limits))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
@@ -152,7 +161,10 @@ mod tests {
 
     #[test]
     fn announcements_round_trip_and_reject_bad_lengths() {
-        let txs = vec![Announced { hash: B256::repeat_byte(1), size: 5_000 }, Announced { hash: B256::repeat_byte(2), size: 9 }];
+        let txs = vec![
+            Announced { hash: B256::repeat_byte(1), size: 5_000 },
+            Announced { hash: B256::repeat_byte(2), size: 9 },
+        ];
         assert_eq!(decode_announcements(&encode_announcements(7, &txs)), Some(txs.clone()));
         assert_ne!(encode_announcements(1, &txs), encode_announcements(2, &txs), "salted");
         assert_eq!(decode_announcements(&[0u8; 8 + 35]), None);

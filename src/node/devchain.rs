@@ -81,7 +81,8 @@ impl DevChain {
             let tip = pooled.effective_tip(head.base_fee).expect("the feed yields txs that pay the base fee");
             let fee = U256::from(used) * U256::from(head.base_fee + tip)
                 + U256::from(u64::from(pooled.blob_count()) * crate::tx::GAS_PER_BLOB) * U256::from(head.blob_base_fee);
-            let mut sender = changed.get(&pooled.sender()).copied().unwrap_or_else(|| self.state.account(&pooled.sender()));
+            let mut sender =
+                changed.get(&pooled.sender()).copied().unwrap_or_else(|| self.state.account(&pooled.sender()));
             let Some(balance) = sender.balance.checked_sub(fee + tx.value()) else { continue };
             if sender.nonce != pooled.nonce() {
                 continue;

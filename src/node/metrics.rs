@@ -5,7 +5,10 @@
 use std::{
     convert::Infallible,
     net::SocketAddr,
-    sync::{Arc, atomic::{AtomicU64, Ordering}},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use http_body_util::Full;
@@ -78,13 +81,22 @@ impl Default for Metrics {
         let r = Registry::new_custom(Some("tidepool".into()), None).expect("valid prefix");
         Self {
             received: counter_vec(&r, "received_total", "Transactions received, by source", "source"),
-            outcomes: counter_vec(&r, "ingest_outcomes_total", "Submissions by outcome: added or the refusal kind", "outcome"),
+            outcomes: counter_vec(
+                &r,
+                "ingest_outcomes_total",
+                "Submissions by outcome: added or the refusal kind",
+                "outcome",
+            ),
             pool_txs: gauge_vec(&r, "pool_transactions", "Pooled transactions per subpool", "subpool"),
             pool_bytes: gauge_vec(&r, "pool_bytes", "Encoded bytes per subpool", "subpool"),
             removed: counter_vec(&r, "pool_removed_total", "Transactions that left the pool, by reason", "reason"),
             events_missed: counter(&r, "pool_events_missed_total", "Pool events the metrics subscriber fell behind on"),
             queue_depth: gauge(&r, "validation_queue_depth", "Transactions waiting for a validation worker"),
-            validation_busy: counter(&r, "validation_busy_total", "Submissions refused because the validation queue was full"),
+            validation_busy: counter(
+                &r,
+                "validation_busy_total",
+                "Submissions refused because the validation queue was full",
+            ),
             peers: gauge(&r, "peers", "Connected peers"),
             banned_peers: gauge(&r, "banned_peers", "Peers currently banned"),
             bans: counter(&r, "peer_bans_total", "Peers banned"),
@@ -155,10 +167,7 @@ impl Metrics {
 }
 
 /// Serves `render()` of the metrics `refresh` produces on every GET of `/metrics`.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    render: Arc<dyn Fn() -> String + Send + Sync>,
-) {
+pub async fn serve(listener: tokio::net::TcpListener, render: Arc<dyn Fn() -> String + Send + Sync>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
         let render = Arc::clone(&render);

@@ -69,7 +69,12 @@ impl Node {
             None => DevChain::dev_genesis(config.dev_accounts),
         };
         let validation = ValidationConfig { block_gas_limit: config.block_gas_limit, ..config.validation.clone() };
-        let chain = Arc::new(DevChain::new(Arc::clone(&state), config.block_gas_limit, config.initial_base_fee, validation.fork));
+        let chain = Arc::new(DevChain::new(
+            Arc::clone(&state),
+            config.block_gas_limit,
+            config.initial_base_fee,
+            validation.fork,
+        ));
         let pipeline = Arc::new(ValidationPipeline::new(Validator::new(validation), state.clone(), config.pipeline));
         let pool = PoolHandle::new(Pool::new(config.pool.clone(), state, chain.head()));
         let ingest = Ingest::new(pipeline, pool.clone());
@@ -83,16 +88,17 @@ impl Node {
             gossip: config.gossip.clone(),
             seed: u64::from_le_bytes(key.public().to_peer_id().to_bytes()[2..10].try_into().expect("8 bytes")),
         };
-        let mut network = NetworkHandle::start(key, net_config, ingest.clone()).map_err(|e| NodeError::Network(e.to_string()))?;
+        let mut network =
+            NetworkHandle::start(key, net_config, ingest.clone()).map_err(|e| NodeError::Network(e.to_string()))?;
         if !config.listen.is_empty() {
             network.wait_listening().await;
         }
         let network = Arc::new(network);
 
         let metrics = Arc::new(Metrics::default());
-        let metrics_listener = tokio::net::TcpListener::bind(config.metrics_addr)
-            .await
-            .map_err(|source| NodeError::Io { what: format!("cannot bind metrics address {}", config.metrics_addr), source })?;
+        let metrics_listener = tokio::net::TcpListener::bind(config.metrics_addr).await.map_err(|source| {
+            NodeError::Io { what: format!("cannot bind metrics address {}", config.metrics_addr), source }
+        })?;
         let metrics_addr = metrics::local_addr(&metrics_listener);
         let render = {
             let (metrics, ingest, network, chain) = (metrics.clone(), ingest.clone(), network.clone(), chain.clone());
@@ -209,6 +215,12 @@ async fn produce_blocks(config: NodeConfig, chain: Arc<DevChain>, pool: PoolHand
         let produced = chain.produce(&feed, &pool);
         metrics.builder_pulls.inc();
         metrics.blocks.inc();
-        tracing::info!(block = produced.number, txs = produced.txs.len(), gas = produced.gas_used, base_fee = produced.base_fee, "block");
+        tracing::info!(
+            block = produced.number,
+            txs = produced.txs.len(),
+            gas = produced.gas_used,
+            base_fee = produced.base_fee,
+            "block"
+        );
     }
 }

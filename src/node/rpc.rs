@@ -121,7 +121,9 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
                     }
                 };
                 if kind != "newPendingTransactions" {
-                    pending.reject(ErrorObjectOwned::owned(-32602, format!("unsupported subscription {kind}"), None::<()>)).await;
+                    pending
+                        .reject(ErrorObjectOwned::owned(-32602, format!("unsupported subscription {kind}"), None::<()>))
+                        .await;
                     return Ok(());
                 }
                 let mut events = ctx.ingest.pool().subscribe();
@@ -132,7 +134,8 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
                         | PoolEvent::Promoted { hash, to: SubPool::Pending, .. } => hash,
                         _ => continue,
                     };
-                    let message = serde_json::value::to_raw_value(&hash).map_err(|e| SubscriptionError::from(e.to_string()))?;
+                    let message =
+                        serde_json::value::to_raw_value(&hash).map_err(|e| SubscriptionError::from(e.to_string()))?;
                     if sink.send(message).await.is_err() {
                         break;
                     }
@@ -149,7 +152,8 @@ fn content(ctx: &RpcContext, only: Option<&Address>, render: fn(&PooledTx) -> Va
     let side = |map: &std::collections::BTreeMap<Address, std::collections::BTreeMap<u64, PooledTx>>| -> Value {
         map.iter()
             .map(|(address, txs)| {
-                let by_nonce: serde_json::Map<String, Value> = txs.iter().map(|(n, tx)| (n.to_string(), render(tx))).collect();
+                let by_nonce: serde_json::Map<String, Value> =
+                    txs.iter().map(|(n, tx)| (n.to_string(), render(tx))).collect();
                 (address.to_checksum(None), Value::Object(by_nonce))
             })
             .collect::<serde_json::Map<_, _>>()

@@ -85,12 +85,30 @@ impl RemovalReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "event")]
 pub enum PoolEvent {
-    Added { hash: B256, sender: Address, nonce: u64, subpool: SubPool },
+    Added {
+        hash: B256,
+        sender: Address,
+        nonce: u64,
+        subpool: SubPool,
+    },
     /// Moved towards pending (queued → basefee/pending, basefee → pending).
-    Promoted { hash: B256, from: SubPool, to: SubPool },
+    Promoted {
+        hash: B256,
+        from: SubPool,
+        to: SubPool,
+    },
     /// Moved away from pending.
-    Demoted { hash: B256, from: SubPool, to: SubPool },
-    Removed { hash: B256, sender: Address, nonce: u64, reason: RemovalReason },
+    Demoted {
+        hash: B256,
+        from: SubPool,
+        to: SubPool,
+    },
+    Removed {
+        hash: B256,
+        sender: Address,
+        nonce: u64,
+        reason: RemovalReason,
+    },
 }
 
 impl PoolEvent {

@@ -122,7 +122,10 @@ impl PoolHandle {
             (result, pool.take_events())
         };
         let grew_pending = events.iter().any(|e| {
-            matches!(e, PoolEvent::Added { subpool: SubPool::Pending, .. } | PoolEvent::Promoted { to: SubPool::Pending, .. })
+            matches!(
+                e,
+                PoolEvent::Added { subpool: SubPool::Pending, .. } | PoolEvent::Promoted { to: SubPool::Pending, .. }
+            )
         });
         for event in events {
             // No subscribers is fine: events are for whoever listens.

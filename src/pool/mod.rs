@@ -44,13 +44,7 @@ pub use events::{Invalidation, Limit, PoolEvent, RemovalReason, SubPool};
 pub use handle::{EVENT_BUFFER, EventStream, PoolHandle};
 pub use query::{PoolContent, PoolSizes, PooledInfo, SubPoolSize};
 
-use std::{
-    cmp::Reverse,
-    collections::BTreeSet,
-    hash::BuildHasher as _,
-    sync::Arc,
-    time::Instant,
-};
+use std::{cmp::Reverse, collections::BTreeSet, hash::BuildHasher as _, sync::Arc, time::Instant};
 
 use alloy_primitives::{
     Address, B256, U256,
@@ -62,8 +56,8 @@ use crate::{
     tx::PooledTx,
     validate::{AccountState, StateProvider},
 };
-use account::{Account, Heads};
 pub(crate) use account::PendingHead;
+use account::{Account, Heads};
 use slab::Slab;
 
 /// Index of a transaction's slot in the pool's slab. Reused after removal; every index drops
@@ -211,7 +205,11 @@ impl Pool {
     }
 
     /// Adds validated transactions in order, then enforces the limits once.
-    pub fn add_batch(&mut self, txs: impl IntoIterator<Item = PooledTx>, now: Instant) -> Vec<Result<Added, PoolError>> {
+    pub fn add_batch(
+        &mut self,
+        txs: impl IntoIterator<Item = PooledTx>,
+        now: Instant,
+    ) -> Vec<Result<Added, PoolError>> {
         let results = txs.into_iter().map(|tx| self.insert(tx, now)).collect();
         self.enforce_limits();
         results
@@ -269,12 +267,8 @@ impl Pool {
 
     fn remove_expired(&mut self, now: Instant) {
         let Some(cutoff) = now.checked_sub(self.config.lifetime) else { return };
-        let expired: Vec<TxId> = self
-            .waiting
-            .iter()
-            .map(|&(_, id)| id)
-            .take_while(|&id| self.entry(id).arrival <= cutoff)
-            .collect();
+        let expired: Vec<TxId> =
+            self.waiting.iter().map(|&(_, id)| id).take_while(|&id| self.entry(id).arrival <= cutoff).collect();
         let mut touched = Vec::with_capacity(expired.len());
         for id in expired {
             touched.push(self.sender_nonce(id).0);
@@ -327,7 +321,9 @@ impl Pool {
     fn check_replacement(&self, old: &PooledTx, new: &PooledTx) -> Result<(), PoolError> {
         let bump_percent =
             if old.is_blob() { self.config.blob_price_bump_percent } else { self.config.price_bump_percent };
-        let bumped = |old: u128, new: u128| U256::from(new) * U256::from(100) >= U256::from(old) * U256::from(100 + bump_percent);
+        let bumped = |old: u128, new: u128| {
+            U256::from(new) * U256::from(100) >= U256::from(old) * U256::from(100 + bump_percent)
+        };
         if bumped(old.max_fee_per_gas(), new.max_fee_per_gas())
             && bumped(old.max_priority_fee_per_gas(), new.max_priority_fee_per_gas())
         {
@@ -344,7 +340,12 @@ impl Pool {
 
     /// Refuses a transaction that would land in a full subpool as its cheapest member: it would
     /// be evicted at once, after costing everyone an event.
-    fn check_not_cheapest(&self, tx: &PooledTx, account: Option<&Account>, state: AccountState) -> Result<(), PoolError> {
+    fn check_not_cheapest(
+        &self,
+        tx: &PooledTx,
+        account: Option<&Account>,
+        state: AccountState,
+    ) -> Result<(), PoolError> {
         let next_nonce = account.map_or(state.nonce, |a| a.next_contiguous_nonce(state.nonce));
         let subpool = if tx.nonce() > next_nonce {
             SubPool::Queued
@@ -397,7 +398,8 @@ impl Pool {
 
     /// Whether the transaction pays the current base fee and blob base fee.
     fn priced(&self, tx: &PooledTx) -> bool {
-        tx.max_fee_per_gas() >= self.head.base_fee && (!tx.is_blob() || tx.max_fee_per_blob_gas() >= self.head.blob_base_fee)
+        tx.max_fee_per_gas() >= self.head.base_fee
+            && (!tx.is_blob() || tx.max_fee_per_blob_gas() >= self.head.blob_base_fee)
     }
 
     fn evict_key(&self, tx: &PooledTx, id: TxId, seq: u64) -> EvictKey {

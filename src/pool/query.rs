@@ -158,7 +158,8 @@ impl Pool {
             }
         }
         assert_eq!(tails, self.tails.iter().map(|t| t.len()).sum::<usize>(), "no stale tails");
-        let with_pending = self.accounts.values().filter(|a| self.entry(a.txs()[0].1).subpool == SubPool::Pending).count();
+        let with_pending =
+            self.accounts.values().filter(|a| self.entry(a.txs()[0].1).subpool == SubPool::Pending).count();
         assert_eq!(self.heads.0.len(), with_pending, "one head per account with pending txs");
         for (i, head) in self.heads.0.iter().enumerate() {
             let account = &self.accounts[&head.sender];

@@ -26,7 +26,9 @@ use super::{
     scenario::{AttackKind, Scenario},
 };
 use crate::{
-    gossip::{Action, Acceptance, Announced, DropReason, GossipCore, MessageRef, PeerChange, PeerSlot, Verdict, WireMsg},
+    gossip::{
+        Acceptance, Action, Announced, DropReason, GossipCore, MessageRef, PeerChange, PeerSlot, Verdict, WireMsg,
+    },
     ingest::{IngestError, gossip_verdict},
     tx::{Envelope, generate::TxMix},
     validate::{ValidationConfig, Validator},
@@ -150,7 +152,9 @@ impl Des {
             return Err("a simulation needs at least 2 nodes".into());
         }
         let regions = match &scenario.regions_csv {
-            Some(path) => Regions::from_csv(&std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?)?,
+            Some(path) => {
+                Regions::from_csv(&std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?)?
+            }
             None => Regions::default(),
         };
         let mut rng = StdRng::seed_from_u64(scenario.seed);
@@ -238,7 +242,8 @@ impl Des {
     }
 
     fn schedule_workload(&mut self) {
-        let honest: Vec<u32> = (0..self.nodes.len() as u32).filter(|&n| self.nodes[n as usize].attack.is_none()).collect();
+        let honest: Vec<u32> =
+            (0..self.nodes.len() as u32).filter(|&n| self.nodes[n as usize].attack.is_none()).collect();
         let mut mix = TxMix::new(self.scenario.seed, 256, 1);
         let gap = (SECOND as f64 / self.scenario.tx_rate.max(1e-9)) as u64;
         for i in 0..self.scenario.txs {
@@ -413,7 +418,8 @@ impl Des {
                 node.core.handle_message(now, peer, WireMsg::Response { id, txs: bytes });
             }
             SimMsg::IHave(txs) => {
-                let wanted: Vec<u32> = txs.into_iter().filter(|&t| !node.core.has_seen(&self.txs[t as usize].hash)).collect();
+                let wanted: Vec<u32> =
+                    txs.into_iter().filter(|&t| !node.core.has_seen(&self.txs[t as usize].hash)).collect();
                 if !wanted.is_empty() {
                     self.send(to, from, SimMsg::IWant(wanted));
                 }
@@ -456,7 +462,12 @@ impl Des {
                 }
                 Action::Serve { to, id, hashes } => {
                     let n = &self.nodes[node as usize];
-                    let txs = hashes.iter().filter_map(|h| self.by_hash.get(h)).copied().filter(|t| n.have.contains(t)).collect();
+                    let txs = hashes
+                        .iter()
+                        .filter_map(|h| self.by_hash.get(h))
+                        .copied()
+                        .filter(|t| n.have.contains(t))
+                        .collect();
                     self.send(node, to.0, SimMsg::Response { id, txs });
                 }
                 Action::Publish { tx, .. } => {
@@ -646,4 +657,3 @@ impl Des {
         }
     }
 }
-

@@ -19,7 +19,8 @@ impl Default for Regions {
     /// report (roughly half the round-trip times between cloud regions), weighted like
     /// Ethereum's node distribution (North America and Europe heaviest).
     fn default() -> Self {
-        let names = ["us-east", "us-west", "eu-west", "eu-central", "asia-east", "asia-south", "oceania", "south-america"];
+        let names =
+            ["us-east", "us-west", "eu-west", "eu-central", "asia-east", "asia-south", "oceania", "south-america"];
         let latency_ms = vec![
             vec![5.0, 32.0, 38.0, 45.0, 95.0, 105.0, 100.0, 60.0],
             vec![32.0, 5.0, 70.0, 75.0, 70.0, 110.0, 75.0, 85.0],
@@ -97,7 +98,8 @@ pub fn topology(rng: &mut StdRng, nodes: usize, topology: &Topology) -> Vec<Vec<
                 while edges[node as usize].len() < dial && attempts < dial * 20 {
                     attempts += 1;
                     let peer = rng.random_range(0..nodes as u32);
-                    if peer != node && edges[peer as usize].len() < max_peers && edges[node as usize].len() < max_peers {
+                    if peer != node && edges[peer as usize].len() < max_peers && edges[node as usize].len() < max_peers
+                    {
                         edges[node as usize].insert(peer);
                         edges[peer as usize].insert(node);
                     }

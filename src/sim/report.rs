@@ -157,26 +157,51 @@ pub fn write(dir: &Path, scenario: &Scenario, run: &Run) -> std::io::Result<Summ
     let config = toml::to_string(scenario).map_err(std::io::Error::other)?;
     std::fs::write(
         dir.join("scenario.toml"),
-        format!("# tidepool {} — rerun with `tidepool sim replay {}`\n{config}", env!("CARGO_PKG_VERSION"), dir.display()),
+        format!(
+            "# tidepool {} — rerun with `tidepool sim replay {}`\n{config}",
+            env!("CARGO_PKG_VERSION"),
+            dir.display()
+        ),
     )?;
     let summary = Summary::of(run, scenario);
-    std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary).map_err(std::io::Error::other)? + "\n")?;
+    std::fs::write(
+        dir.join("summary.json"),
+        serde_json::to_string_pretty(&summary).map_err(std::io::Error::other)? + "\n",
+    )?;
 
     let honest = summary.honest_nodes;
     let mut per_tx = String::from("tx,origin,size,nodes_reached,t50_ms,t90_ms,t99_ms,t100_ms\n");
     for (i, tx) in run.txs.iter().enumerate() {
         let cell = |f| reach(tx, honest, f).map_or(String::new(), |v| format!("{v:.3}"));
-        let _ = writeln!(per_tx, "{i},{},{},{},{},{},{},{}", tx.origin, tx.size, tx.delays.len(), cell(0.5), cell(0.9), cell(0.99), cell(1.0));
+        let _ = writeln!(
+            per_tx,
+            "{i},{},{},{},{},{},{},{}",
+            tx.origin,
+            tx.size,
+            tx.delays.len(),
+            cell(0.5),
+            cell(0.9),
+            cell(0.99),
+            cell(1.0)
+        );
     }
     std::fs::write(dir.join("per_tx.csv"), per_tx)?;
 
-    let mut per_node = String::from("node,region,role,honest_peers_at_end,up_payload,up_control,down_payload,down_control,duplicates,validations\n");
+    let mut per_node = String::from(
+        "node,region,role,honest_peers_at_end,up_payload,up_control,down_payload,down_control,duplicates,validations\n",
+    );
     for (i, (region, attack, peers, s)) in run.nodes.iter().enumerate() {
         let role = attack.map_or_else(|| "honest".to_owned(), |k| format!("{k:?}"));
         let _ = writeln!(
             per_node,
             "{i},{},{role},{peers},{},{},{},{},{},{}",
-            run.region_names[*region], s.up_payload, s.up_control, s.down_payload, s.down_control, s.duplicates, s.validations
+            run.region_names[*region],
+            s.up_payload,
+            s.up_control,
+            s.down_payload,
+            s.down_control,
+            s.duplicates,
+            s.validations
         );
     }
     std::fs::write(dir.join("per_node.csv"), per_node)?;

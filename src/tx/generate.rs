@@ -73,15 +73,33 @@ impl TxMix {
         let signer = &self.signers[account];
         match self.rng.random_range(0..100) {
             0..80 => signer.sign_tx(TxEip1559 {
-                chain_id, nonce, gas_limit, max_fee_per_gas, max_priority_fee_per_gas,
-                to: TxKind::Call(to), value, input, access_list: Default::default(),
+                chain_id,
+                nonce,
+                gas_limit,
+                max_fee_per_gas,
+                max_priority_fee_per_gas,
+                to: TxKind::Call(to),
+                value,
+                input,
+                access_list: Default::default(),
             }),
             80..94 => signer.sign_tx(TxLegacy {
-                chain_id: Some(chain_id), nonce, gas_price: max_fee_per_gas, gas_limit,
-                to: TxKind::Call(to), value, input,
+                chain_id: Some(chain_id),
+                nonce,
+                gas_price: max_fee_per_gas,
+                gas_limit,
+                to: TxKind::Call(to),
+                value,
+                input,
             }),
             94..96 => signer.sign_tx(TxEip2930 {
-                chain_id, nonce, gas_price: max_fee_per_gas, gas_limit, to: TxKind::Call(to), value, input,
+                chain_id,
+                nonce,
+                gas_price: max_fee_per_gas,
+                gas_limit,
+                to: TxKind::Call(to),
+                value,
+                input,
                 access_list: Default::default(),
             }),
             96..99 => {
@@ -94,16 +112,33 @@ impl TxMix {
                     })
                     .collect();
                 signer.sign_tx(TxEip4844 {
-                    chain_id, nonce, gas_limit, max_fee_per_gas, max_priority_fee_per_gas, to, value, input,
-                    access_list: Default::default(), blob_versioned_hashes, max_fee_per_blob_gas: GWEI,
+                    chain_id,
+                    nonce,
+                    gas_limit,
+                    max_fee_per_gas,
+                    max_priority_fee_per_gas,
+                    to,
+                    value,
+                    input,
+                    access_list: Default::default(),
+                    blob_versioned_hashes,
+                    max_fee_per_blob_gas: GWEI,
                 })
             }
             _ => {
                 let delegate = Authorization { chain_id: U256::from(chain_id), address: to, nonce: 0 };
                 let authorization_list = vec![signer.sign_authorization(delegate)];
                 signer.sign_tx(TxEip7702 {
-                    chain_id, nonce, gas_limit: gas_limit + 25_000, max_fee_per_gas, max_priority_fee_per_gas,
-                    to, value, input, access_list: Default::default(), authorization_list,
+                    chain_id,
+                    nonce,
+                    gas_limit: gas_limit + 25_000,
+                    max_fee_per_gas,
+                    max_priority_fee_per_gas,
+                    to,
+                    value,
+                    input,
+                    access_list: Default::default(),
+                    authorization_list,
                 })
             }
         }

@@ -31,8 +31,8 @@ pub type Envelope = EthereumTxEnvelope<TxEip4844>;
 
 /// Half the secp256k1 group order: signatures with `s` above it are malleable twins (EIP-2).
 const SECP256K1N_HALF: U256 = U256::from_be_slice(&[
-    0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
-    0x5D, 0x57, 0x6E, 0x73, 0x57, 0xA4, 0x50, 0x1D, 0xDF, 0xE9, 0x2F, 0x46, 0x68, 0x1B, 0x20, 0xA0,
+    0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x5D, 0x57, 0x6E,
+    0x73, 0x57, 0xA4, 0x50, 0x1D, 0xDF, 0xE9, 0x2F, 0x46, 0x68, 0x1B, 0x20, 0xA0,
 ]);
 
 /// The highest EIP-2718 type byte Tidepool decodes (EIP-7702 set-code transactions).
@@ -162,11 +162,10 @@ pub fn recover_address(signature: &Signature, digest: B256) -> Result<Address, T
     let mut compact = [0u8; 64];
     compact[..32].copy_from_slice(&signature.r().to_be_bytes::<32>());
     compact[32..].copy_from_slice(&signature.s().to_be_bytes::<32>());
-    let recoverable = RecoverableSignature::from_compact(&compact, recovery_id)
-        .map_err(|_| TxError::InvalidSignature)?;
-    let public = SECP256K1
-        .recover_ecdsa(Message::from_digest(digest.0), &recoverable)
-        .map_err(|_| TxError::InvalidSignature)?;
+    let recoverable =
+        RecoverableSignature::from_compact(&compact, recovery_id).map_err(|_| TxError::InvalidSignature)?;
+    let public =
+        SECP256K1.recover_ecdsa(Message::from_digest(digest.0), &recoverable).map_err(|_| TxError::InvalidSignature)?;
     Ok(public_key_address(&public))
 }
 

@@ -110,9 +110,7 @@ impl PooledTx {
 
     /// Decodes the stored bytes again, for callers that need every field (RPC, block execution).
     pub fn decode(&self) -> Envelope {
-        super::decode(&self.encoded)
-            .expect("PooledTx bytes were decoded exactly when it was built")
-            .envelope
+        super::decode(&self.encoded).expect("PooledTx bytes were decoded exactly when it was built").envelope
     }
 }
 

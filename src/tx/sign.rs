@@ -4,7 +4,10 @@
 //! spend what they hold. Never fund them on a real network.
 
 use alloy_consensus::{SignableTransaction, Signed};
-use alloy_eips::{eip2718::Encodable2718 as _, eip7702::{Authorization, SignedAuthorization}};
+use alloy_eips::{
+    eip2718::Encodable2718 as _,
+    eip7702::{Authorization, SignedAuthorization},
+};
 use alloy_primitives::{Address, B256, Bytes, Signature, U256, keccak256};
 use secp256k1::{Message, PublicKey, SECP256K1, SecretKey};
 
@@ -95,7 +98,14 @@ mod tests {
     #[test]
     fn signed_tx_recovers_to_signer() {
         let signer = Signer::dev(7);
-        let tx = TxEip1559 { chain_id: 1, nonce: 3, gas_limit: 21_000, max_fee_per_gas: 10, to: TxKind::Call(Address::ZERO), ..Default::default() };
+        let tx = TxEip1559 {
+            chain_id: 1,
+            nonce: 3,
+            gas_limit: 21_000,
+            max_fee_per_gas: 10,
+            to: TxKind::Call(Address::ZERO),
+            ..Default::default()
+        };
         let raw = signer.sign_tx(tx);
         let decoded = crate::tx::decode(&raw).unwrap();
         assert_eq!(crate::tx::recover_sender(&decoded.envelope).unwrap(), signer.address());

@@ -40,9 +40,8 @@ pub fn intrinsic_gas(tx: &Envelope, fork: Fork) -> IntrinsicGas {
     let zero_bytes = input.iter().filter(|&&b| b == 0).count() as u64;
     let non_zero_bytes = input.len() as u64 - zero_bytes;
 
-    let mut standard = TX_BASE_GAS
-        .saturating_add(zero_bytes * ZERO_BYTE_GAS)
-        .saturating_add(non_zero_bytes * NON_ZERO_BYTE_GAS);
+    let mut standard =
+        TX_BASE_GAS.saturating_add(zero_bytes * ZERO_BYTE_GAS).saturating_add(non_zero_bytes * NON_ZERO_BYTE_GAS);
     if tx.kind().is_create() {
         standard = standard.saturating_add(TX_CREATE_GAS);
         if fork >= Fork::Shanghai {

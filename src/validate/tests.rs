@@ -150,7 +150,13 @@ fn chain_id_must_match() {
 
 #[test]
 fn unprotected_legacy_follows_policy() {
-    let raw = signer().sign_tx(TxLegacy { chain_id: None, gas_price: 10, gas_limit: 21_000, to: TxKind::Call(TO), ..Default::default() });
+    let raw = signer().sign_tx(TxLegacy {
+        chain_id: None,
+        gas_price: 10,
+        gas_limit: 21_000,
+        to: TxKind::Call(TO),
+        ..Default::default()
+    });
     assert!(check(&Validator::default(), raw.clone()).is_ok());
     let strict = Validator::new(ValidationConfig { allow_unprotected: false, ..Default::default() });
     assert_eq!(check(&strict, raw), Err(TxError::UnprotectedNotAllowed));

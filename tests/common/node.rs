@@ -97,7 +97,11 @@ impl RawPeer {
     }
 
     /// Drives the swarm until `stop` matches an event or `limit` passes; returns whether it matched.
-    pub async fn run_until(&mut self, limit: Duration, mut stop: impl FnMut(&SwarmEvent<BehaviourEvent>) -> bool) -> bool {
+    pub async fn run_until(
+        &mut self,
+        limit: Duration,
+        mut stop: impl FnMut(&SwarmEvent<BehaviourEvent>) -> bool,
+    ) -> bool {
         let deadline = tokio::time::sleep(limit);
         tokio::pin!(deadline);
         loop {

@@ -77,23 +77,46 @@ impl Spec {
         let to = Address::repeat_byte(0x22);
         let input = vec![0xab; self.calldata].into();
         let raw = if self.legacy {
-            signer.sign_tx(TxLegacy { chain_id: Some(1), nonce: self.nonce, gas_price: self.fee_cap, gas_limit: self.gas, to: TxKind::Call(to), value: U256::from(self.value), input })
+            signer.sign_tx(TxLegacy {
+                chain_id: Some(1),
+                nonce: self.nonce,
+                gas_price: self.fee_cap,
+                gas_limit: self.gas,
+                to: TxKind::Call(to),
+                value: U256::from(self.value),
+                input,
+            })
         } else if let Some(blob_fee) = self.blobs {
             let mut hash = B256::repeat_byte(7);
             hash.0[0] = 1;
             signer.sign_tx(TxEip4844 {
-                chain_id: 1, nonce: self.nonce, gas_limit: self.gas, max_fee_per_gas: self.fee_cap,
-                max_priority_fee_per_gas: self.tip, to, value: U256::from(self.value), input,
-                blob_versioned_hashes: vec![hash], max_fee_per_blob_gas: blob_fee, access_list: Default::default(),
+                chain_id: 1,
+                nonce: self.nonce,
+                gas_limit: self.gas,
+                max_fee_per_gas: self.fee_cap,
+                max_priority_fee_per_gas: self.tip,
+                to,
+                value: U256::from(self.value),
+                input,
+                blob_versioned_hashes: vec![hash],
+                max_fee_per_blob_gas: blob_fee,
+                access_list: Default::default(),
             })
         } else {
             signer.sign_tx(TxEip1559 {
-                chain_id: 1, nonce: self.nonce, gas_limit: self.gas, max_fee_per_gas: self.fee_cap,
-                max_priority_fee_per_gas: self.tip, to: TxKind::Call(to), value: U256::from(self.value), input,
+                chain_id: 1,
+                nonce: self.nonce,
+                gas_limit: self.gas,
+                max_fee_per_gas: self.fee_cap,
+                max_priority_fee_per_gas: self.tip,
+                to: TxKind::Call(to),
+                value: U256::from(self.value),
+                input,
                 access_list: Default::default(),
             })
         };
-        let validator = Validator::new(ValidationConfig { fork: Fork::Osaka, min_priority_fee: 0, ..Default::default() });
+        let validator =
+            Validator::new(ValidationConfig { fork: Fork::Osaka, min_priority_fee: 0, ..Default::default() });
         validator.validate_stateless(raw).expect("test transactions are valid")
     }
 
