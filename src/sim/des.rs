@@ -60,9 +60,44 @@ enum Event {
     Attack { node: u32 },
 }
 
-/// A heap entry: (time, insertion sequence, slot of the event in `Des::slots`). Kept to 24 bytes
-/// so the heap, which every event passes through twice, moves little memory.
+/// A queue entry: (time, insertion sequence, slot of the event in `Des::slots`). Kept to 24 bytes
+/// so the queue, which every event passes through twice, moves little memory.
 type Scheduled = (u64, u64, u32);
+
+/// Width of a calendar bucket: one millisecond of virtual time.
+const BUCKET_NS: u64 = 1_000_000;
+
+/// Events in (time, sequence) order: a calendar of one-millisecond buckets, only the current one
+/// kept as a heap. With millions of messages in flight, a single heap costs ~20 levels per pop;
+/// a bucket holds a few thousand.
+#[derive(Default)]
+struct EventQueue {
+    current_bucket: u64,
+    current: BinaryHeap<Reverse<Scheduled>>,
+    future: BTreeMap<u64, Vec<Scheduled>>,
+}
+
+impl EventQueue {
+    fn push(&mut self, entry: Scheduled) {
+        let bucket = entry.0 / BUCKET_NS;
+        if bucket <= self.current_bucket {
+            self.current.push(Reverse(entry));
+        } else {
+            self.future.entry(bucket).or_default().push(entry);
+        }
+    }
+
+    fn pop(&mut self) -> Option<Scheduled> {
+        loop {
+            if let Some(Reverse(entry)) = self.current.pop() {
+                return Some(entry);
+            }
+            let (bucket, entries) = self.future.pop_first()?;
+            self.current_bucket = bucket;
+            self.current = entries.into_iter().map(Reverse).collect();
+        }
+    }
+}
 
 /// A transaction (or attacker junk) the simulation knows.
 struct SimTx {
@@ -83,6 +118,23 @@ pub struct NodeStats {
     pub validations: u64,
 }
 
+impl Node {
+    /// Marks `tx` as seen by gossipsub; returns whether it was already.
+    fn gossip_seen_before(&mut self, tx: u32) -> bool {
+        let (word, bit) = (tx as usize / 64, 1u64 << (tx % 64));
+        if self.gossip_seen.len() <= word {
+            self.gossip_seen.resize(word + 1, 0);
+        }
+        let seen = self.gossip_seen[word] & bit != 0;
+        self.gossip_seen[word] |= bit;
+        seen
+    }
+
+    fn gossip_has_seen(&self, tx: u32) -> bool {
+        self.gossip_seen.get(tx as usize / 64).is_some_and(|w| w & (1u64 << (tx % 64)) != 0)
+    }
+}
+
 struct Node {
     core: GossipCore,
     region: usize,
@@ -92,6 +144,9 @@ struct Node {
     neighbours: Vec<u32>,
     mesh_degree: usize,
     have: HashSet<u32>,
+    /// Gossipsub's duplicate cache, by transaction id: a bit per id this node has received or
+    /// published on the gossip topic.
+    gossip_seen: Vec<u64>,
     recent: Vec<u32>,
     attack: Option<AttackKind>,
     stats: NodeStats,
@@ -121,7 +176,7 @@ pub struct Des {
     rng: StdRng,
     nodes: Vec<Node>,
     regions: Regions,
-    queue: BinaryHeap<Reverse<Scheduled>>,
+    queue: EventQueue,
     slots: Vec<Option<Event>>,
     free_slots: Vec<u32>,
     seq: u64,
@@ -189,6 +244,7 @@ impl Des {
                     neighbours,
                     mesh_degree: scenario.mesh_degree,
                     have: HashSet::default(),
+                    gossip_seen: Vec::new(),
                     recent: Vec::new(),
                     attack: attackers[i],
                     stats: NodeStats::default(),
@@ -201,7 +257,7 @@ impl Des {
             rng,
             nodes,
             regions,
-            queue: BinaryHeap::new(),
+            queue: EventQueue::default(),
             slots: Vec::new(),
             free_slots: Vec::new(),
             seq: 0,
@@ -284,7 +340,7 @@ impl Des {
                 u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 pending events")
             }
         };
-        self.queue.push(Reverse((at, self.seq, slot)));
+        self.queue.push((at, self.seq, slot));
     }
 
     fn instant(&self) -> Instant {
@@ -297,7 +353,7 @@ impl Des {
         let last = self.injected_at.last().copied().unwrap_or(0);
         let end = last + (self.scenario.drain_seconds * SECOND as f64) as u64;
         let mut reported = 0;
-        while let Some(Reverse((at, _, slot))) = self.queue.pop() {
+        while let Some((at, _, slot)) = self.queue.pop() {
             if at > end {
                 break;
             }
@@ -392,7 +448,7 @@ impl Des {
         }
         let peer = PeerSlot(from);
         match msg {
-            SimMsg::Tx(tx) if node.core.has_seen(&self.txs[tx as usize].hash) => {
+            SimMsg::Tx(tx) if node.gossip_seen_before(tx) => {
                 // Gossipsub's own duplicate cache drops a message id it has seen before the
                 // application sees it: bandwidth spent, nothing else.
                 node.stats.duplicates += 1;
@@ -418,8 +474,7 @@ impl Des {
                 node.core.handle_message(now, peer, WireMsg::Response { id, txs: bytes });
             }
             SimMsg::IHave(txs) => {
-                let wanted: Vec<u32> =
-                    txs.into_iter().filter(|&t| !node.core.has_seen(&self.txs[t as usize].hash)).collect();
+                let wanted: Vec<u32> = txs.into_iter().filter(|&t| !node.gossip_has_seen(t)).collect();
                 if !wanted.is_empty() {
                     self.send(to, from, SimMsg::IWant(wanted));
                 }
@@ -472,6 +527,7 @@ impl Des {
                 }
                 Action::Publish { tx, .. } => {
                     let id = self.by_hash[&tx];
+                    self.nodes[node as usize].gossip_seen_before(id);
                     let mesh: Vec<u32> = self.mesh(node).collect();
                     for peer in mesh {
                         self.send(node, peer, SimMsg::Tx(id));
