@@ -46,6 +46,8 @@ fn invalid_signature_attackers_are_cut_off_by_their_neighbours() {
     assert_eq!(attack.attackers, 6);
     assert_eq!(attack.attackers_isolated, 6, "every honest neighbour bans every flooder");
     assert_eq!(attack.honest_peers_wrongly_disconnected, 0);
+    assert!(attack.baseline_time_to_90_percent_ms.is_some(), "the same seed also ran without attackers");
+    assert!(summary.plots.contains(&"attack_comparison.svg".to_owned()));
     assert_eq!(summary.coverage, 1.0, "honest transactions still reach every honest node");
 }
 
@@ -60,4 +62,11 @@ fn the_run_folder_holds_scenario_summary_and_tables() {
     assert_eq!(per_tx.lines().count(), 31);
     let per_node = std::fs::read_to_string(dir.path().join("per_node.csv")).unwrap();
     assert_eq!(per_node.lines().count(), 61);
+    for plot in ["propagation_cdf.svg", "coverage_over_time.svg", "bandwidth_per_node.svg"] {
+        let svg = std::fs::read_to_string(dir.path().join(plot)).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("polyline"), "{plot} has a drawn series");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["plots"].as_array().unwrap().len(), 3);
 }

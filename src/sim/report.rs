@@ -63,6 +63,8 @@ pub struct Summary {
     pub lost_messages: u64,
     pub attack: Option<AttackSummary>,
     pub events: u64,
+    /// Plot files written next to this summary.
+    pub plots: Vec<String>,
     pub virtual_seconds: f64,
 }
 
@@ -76,10 +78,14 @@ pub struct AttackSummary {
     pub time_to_isolation_ms: Option<Percentiles>,
     /// Honest nodes disconnected by honest neighbours (should be 0).
     pub honest_peers_wrongly_disconnected: u64,
+    /// Honest propagation (time to reach 90% of honest nodes) without the attackers, same seed.
+    pub baseline_time_to_90_percent_ms: Option<Percentiles>,
+    /// Bytes attackers uploaded per byte honest nodes uploaded (spam amplification).
+    pub spam_bytes_per_honest_byte: f64,
 }
 
 impl Summary {
-    pub fn of(run: &Run, scenario: &Scenario) -> Self {
+    pub fn of(run: &Run, scenario: &Scenario, baseline: Option<&Run>) -> Self {
         let honest = run.nodes.iter().filter(|n| n.1.is_none()).count();
         let txs = &run.txs;
         let reach_all = |fraction| percentiles(txs.iter().filter_map(|t| reach(t, honest, fraction)).collect());
@@ -116,14 +122,15 @@ impl Summary {
             mean_bytes_per_node: bytes,
             drops: run.drops.iter().map(|(r, n)| (r.kind().to_owned(), *n)).collect(),
             lost_messages: run.lost_messages,
-            attack: attack_summary(run),
+            attack: attack_summary(run, baseline, honest),
             events: run.events,
+            plots: Vec::new(),
             virtual_seconds: run.virtual_ns as f64 / 1e9,
         }
     }
 }
 
-fn attack_summary(run: &Run) -> Option<AttackSummary> {
+fn attack_summary(run: &Run, baseline: Option<&Run>, honest: usize) -> Option<AttackSummary> {
     let attackers: Vec<u32> = (0..run.nodes.len() as u32).filter(|&n| run.nodes[n as usize].1.is_some()).collect();
     if attackers.is_empty() {
         return None;
@@ -145,14 +152,33 @@ fn attack_summary(run: &Run) -> Option<AttackSummary> {
         time_to_first_ban_ms: percentiles(first),
         time_to_isolation_ms: percentiles(isolated),
         honest_peers_wrongly_disconnected: run.honest_disconnects,
+        baseline_time_to_90_percent_ms: baseline
+            .and_then(|b| percentiles(b.txs.iter().filter_map(|t| reach(t, honest, 0.9)).collect())),
+        spam_bytes_per_honest_byte: {
+            let sent = |attack: bool| -> u64 {
+                run.nodes.iter().filter(|n| n.1.is_some() == attack).map(|n| n.3.up_payload + n.3.up_control).sum()
+            };
+            sent(true) as f64 / sent(false).max(1) as f64
+        },
     })
 }
 
-/// Writes the run folder: the scenario, the summary and the CSVs.
+/// Writes `summary.json`.
 ///
 /// # Errors
 /// File system errors.
-pub fn write(dir: &Path, scenario: &Scenario, run: &Run) -> std::io::Result<Summary> {
+pub fn write_summary(dir: &Path, summary: &Summary) -> std::io::Result<()> {
+    std::fs::write(
+        dir.join("summary.json"),
+        serde_json::to_string_pretty(summary).map_err(std::io::Error::other)? + "\n",
+    )
+}
+
+/// Writes the run folder's scenario and CSVs, and returns the summary (see [`write_summary`]).
+///
+/// # Errors
+/// File system errors.
+pub fn write(dir: &Path, scenario: &Scenario, run: &Run, baseline: Option<&Run>) -> std::io::Result<Summary> {
     std::fs::create_dir_all(dir)?;
     let config = toml::to_string(scenario).map_err(std::io::Error::other)?;
     std::fs::write(
@@ -163,11 +189,7 @@ pub fn write(dir: &Path, scenario: &Scenario, run: &Run) -> std::io::Result<Summ
             dir.display()
         ),
     )?;
-    let summary = Summary::of(run, scenario);
-    std::fs::write(
-        dir.join("summary.json"),
-        serde_json::to_string_pretty(&summary).map_err(std::io::Error::other)? + "\n",
-    )?;
+    let summary = Summary::of(run, scenario, baseline);
 
     let honest = summary.honest_nodes;
     let mut per_tx = String::from("tx,origin,size,nodes_reached,t50_ms,t90_ms,t99_ms,t100_ms\n");

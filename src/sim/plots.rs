@@ -1,0 +1,123 @@
+//! Plots of a run, as SVG: propagation CDF, coverage over time, per-node bandwidth, and (with
+//! attackers) honest propagation with vs without the attack.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use super::report::TxRecord;
+
+/// Points of an empirical CDF of `values` (sorted ascending): (value, fraction ≤ value).
+fn cdf(mut values: Vec<f64>) -> Vec<(f64, f64)> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len().max(1) as f64;
+    let step = (values.len() / 400).max(1);
+    values.iter().enumerate().step_by(step).map(|(i, &v)| (v, (i + 1) as f64 / n)).collect()
+}
+
+fn deliveries_ms(txs: &[TxRecord]) -> Vec<f64> {
+    txs.iter().flat_map(|t| t.delays.iter().map(|&d| d as f64 / 1e6)).collect()
+}
+
+type PlotResult = Result<(), Box<dyn std::error::Error>>;
+
+/// One line on a chart: its legend, its points, its colour.
+type Series<'a> = (&'a str, Vec<(f64, f64)>, RGBColor);
+
+/// The files [`write`] may produce.
+pub const FILES: [&str; 4] =
+    ["propagation_cdf.svg", "coverage_over_time.svg", "bandwidth_per_node.svg", "attack_comparison.svg"];
+
+fn line_chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series<'_>],
+) -> PlotResult {
+    let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let x_max = series.iter().flat_map(|s| s.1.iter().map(|p| p.0)).fold(1.0, f64::max);
+    let y_max = series.iter().flat_map(|s| s.1.iter().map(|p| p.1)).fold(1e-9, f64::max);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..x_max * 1.02, 0.0..y_max * 1.05)?;
+    chart.configure_mesh().x_desc(x_label).y_desc(y_label).draw()?;
+    for (name, points, color) in series {
+        let color = *color;
+        chart
+            .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+    }
+    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// Writes the plots into `dir`.
+///
+/// # Errors
+/// Drawing or file errors.
+pub fn write(
+    dir: &Path,
+    txs: &[TxRecord],
+    honest_nodes: usize,
+    bandwidth: &[(u64, u64)],
+    baseline: Option<&[TxRecord]>,
+) -> PlotResult {
+    let delivered = cdf(deliveries_ms(txs));
+    line_chart(
+        &dir.join("propagation_cdf.svg"),
+        "Propagation: delay from injection to pooling",
+        "milliseconds",
+        "fraction of (tx, node) deliveries",
+        &[("all deliveries", delivered.clone(), BLUE)],
+    )?;
+
+    // Mean coverage over time: at each delay, the fraction of honest nodes holding each tx.
+    let horizon = delivered.last().map_or(1.0, |p| p.0);
+    let coverage: Vec<(f64, f64)> = (0..=200)
+        .map(|i| {
+            let t = horizon * f64::from(i) / 200.0;
+            let mean =
+                txs.iter().map(|tx| tx.delays.iter().filter(|&&d| d as f64 / 1e6 <= t).count() as f64).sum::<f64>()
+                    / (txs.len().max(1) * honest_nodes.max(1)) as f64;
+            (t, mean)
+        })
+        .collect();
+    line_chart(
+        &dir.join("coverage_over_time.svg"),
+        "Coverage over time",
+        "milliseconds since injection",
+        "mean fraction of honest nodes",
+        &[("coverage", coverage, GREEN)],
+    )?;
+
+    let mut up: Vec<(u64, u64)> = bandwidth.to_vec();
+    up.sort_unstable_by_key(|&(payload, control)| payload + control);
+    let to_kib = |(i, v): (usize, u64)| (i as f64, v as f64 / 1024.0);
+    let payload: Vec<(f64, f64)> = up.iter().map(|b| b.0).enumerate().map(to_kib).collect();
+    let control: Vec<(f64, f64)> = up.iter().map(|b| b.1).enumerate().map(to_kib).collect();
+    line_chart(
+        &dir.join("bandwidth_per_node.svg"),
+        "Upload per node (nodes sorted by total)",
+        "node rank",
+        "KiB uploaded",
+        &[("payload", payload, BLUE), ("control", control, RED)],
+    )?;
+
+    if let Some(baseline) = baseline {
+        line_chart(
+            &dir.join("attack_comparison.svg"),
+            "Honest propagation with and without the attack",
+            "milliseconds",
+            "fraction of (tx, node) deliveries",
+            &[("with attack", delivered, RED), ("without attack", cdf(deliveries_ms(baseline)), BLUE)],
+        )?;
+    }
+    Ok(())
+}
