@@ -24,7 +24,7 @@ type PlotResult = Result<(), Box<dyn std::error::Error>>;
 /// One line on a chart: its legend, its points, its colour.
 type Series<'a> = (&'a str, Vec<(f64, f64)>, RGBColor);
 
-/// The files [`write`] may produce.
+/// The files [`write()`] may produce.
 pub const FILES: [&str; 4] =
     ["propagation_cdf.svg", "coverage_over_time.svg", "bandwidth_per_node.svg", "attack_comparison.svg"];
 
