@@ -70,3 +70,16 @@ fn the_run_folder_holds_scenario_summary_and_tables() {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["plots"].as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn every_attack_kind_runs_and_honest_traffic_still_arrives() {
+    for kind in
+        [AttackKind::Malformed, AttackKind::AnnounceNeverServe, AttackKind::ValidSpam, AttackKind::DuplicateReplay]
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let scenario = Scenario { adversaries: vec![Adversary { kind, fraction: 0.1, rate: 50.0 }], ..small(11) };
+        let summary = sim::run_des(&scenario, dir.path(), |_| {}).unwrap();
+        assert_eq!(summary.coverage, 1.0, "{kind:?}: honest transactions reach every honest node");
+        assert_eq!(summary.attack.unwrap().honest_peers_wrongly_disconnected, 0, "{kind:?}");
+    }
+}

@@ -29,7 +29,7 @@ pub struct SimArgs {
     /// Random-regular topology with this degree.
     #[arg(long)]
     degree: Option<usize>,
-    /// Add attackers: invalid-signature, malformed or announce-never-serve.
+    /// Add attackers: invalid-signature, malformed, announce-never-serve, valid-spam or duplicate-replay.
     #[arg(long, value_parser = parse_attack)]
     attack: Option<AttackKind>,
     /// Fraction of nodes that attack.
@@ -57,7 +57,11 @@ fn parse_attack(text: &str) -> Result<AttackKind, String> {
         "invalid-signature" => Ok(AttackKind::InvalidSignature),
         "malformed" => Ok(AttackKind::Malformed),
         "announce-never-serve" => Ok(AttackKind::AnnounceNeverServe),
-        other => Err(format!("unknown attack {other:?} (invalid-signature, malformed, announce-never-serve)")),
+        "valid-spam" => Ok(AttackKind::ValidSpam),
+        "duplicate-replay" => Ok(AttackKind::DuplicateReplay),
+        other => Err(format!(
+            "unknown attack {other:?} (invalid-signature, malformed, announce-never-serve, valid-spam, duplicate-replay)"
+        )),
     }
 }
 

@@ -30,13 +30,15 @@ use crate::{
         Acceptance, Action, Announced, DropReason, GossipCore, MessageRef, PeerChange, PeerSlot, Verdict, WireMsg,
     },
     ingest::{IngestError, gossip_verdict},
-    tx::{Envelope, generate::TxMix},
+    tx::{Envelope, generate::TxMix, sign::Signer},
     validate::{ValidationConfig, Validator},
 };
 
 const SECOND: u64 = 1_000_000_000;
 /// Framing added to every message (gossipsub/protobuf/noise overhead, roughly).
 const FRAMING: usize = 40;
+/// Attackers' own keys start at this dev-key index, away from the honest workload's.
+const ATTACKER_KEYS: u64 = 1 << 32;
 /// Size claimed by announce-never-serve attackers for their fake transactions.
 const FAKE_SIZE: u32 = 10_000;
 
@@ -601,17 +603,18 @@ impl Des {
             return; // everyone cut it off
         }
         self.junk_counter += 1;
-        let junk = self.junk(kind, node);
+        let rate = self.scenario.adversaries.iter().find(|a| a.kind == kind).map_or(10.0, |a| a.rate);
+        let gap = (SECOND as f64 / rate.max(1e-3)) as u64;
+        self.schedule(self.now + gap, Event::Attack { node });
+        let Some(junk) = self.junk(kind, node) else { return };
         for peer in neighbours {
             let msg = if kind == AttackKind::AnnounceNeverServe { SimMsg::Announce(junk) } else { SimMsg::Tx(junk) };
             self.send(node, peer, msg);
         }
-        let rate = self.scenario.adversaries.iter().find(|a| a.kind == kind).map_or(10.0, |a| a.rate);
-        let gap = (SECOND as f64 / rate.max(1e-3)) as u64;
-        self.schedule(self.now + gap, Event::Attack { node });
     }
 
-    fn junk(&mut self, kind: AttackKind, node: u32) -> u32 {
+    /// The next message an attacker sends; `None` when it has nothing to send yet.
+    fn junk(&mut self, kind: AttackKind, node: u32) -> Option<u32> {
         let n = self.junk_counter;
         let bytes: Bytes = match kind {
             AttackKind::InvalidSignature => {
@@ -639,10 +642,23 @@ impl Des {
                 let hash = keccak256(&seed);
                 self.txs.push(SimTx { bytes: Bytes::new(), hash, size: FAKE_SIZE, honest: false });
                 self.by_hash.insert(hash, id);
-                return id;
+                return Some(id);
+            }
+            AttackKind::ValidSpam => Signer::dev(ATTACKER_KEYS + u64::from(node)).sign_tx(TxEip1559 {
+                chain_id: 1,
+                nonce: n,
+                gas_limit: 21_000,
+                max_fee_per_gas: 1_000_000_000,
+                max_priority_fee_per_gas: 1,
+                to: TxKind::Call(Address::with_last_byte(0xee)),
+                ..Default::default()
+            }),
+            AttackKind::DuplicateReplay => {
+                let carried = self.injected_at.partition_point(|&at| at <= self.now);
+                return (carried > 0).then(|| self.rng.random_range(0..carried) as u32);
             }
         };
-        self.register(bytes, false)
+        Some(self.register(bytes, false))
     }
 
     fn size_of(&self, msg: &SimMsg) -> usize {

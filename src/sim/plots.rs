@@ -28,13 +28,7 @@ type Series<'a> = (&'a str, Vec<(f64, f64)>, RGBColor);
 pub const FILES: [&str; 4] =
     ["propagation_cdf.svg", "coverage_over_time.svg", "bandwidth_per_node.svg", "attack_comparison.svg"];
 
-fn line_chart(
-    path: &Path,
-    title: &str,
-    x_label: &str,
-    y_label: &str,
-    series: &[Series<'_>],
-) -> PlotResult {
+fn line_chart(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series<'_>]) -> PlotResult {
     let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
     root.fill(&WHITE)?;
     let x_max = series.iter().flat_map(|s| s.1.iter().map(|p| p.0)).fold(1.0, f64::max);

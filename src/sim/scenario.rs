@@ -25,6 +25,10 @@ pub enum AttackKind {
     Malformed,
     /// Announces large transactions it never serves.
     AnnounceNeverServe,
+    /// Floods valid transactions from its own keys, as fast as `rate` says.
+    ValidSpam,
+    /// Replays honest transactions the network already carried.
+    DuplicateReplay,
 }
 
 /// A share of the nodes running one attack.
