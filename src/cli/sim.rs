@@ -16,17 +16,19 @@ pub struct SimArgs {
     /// Engine: `des` (deterministic discrete-event, virtual time).
     #[arg(long, default_value = "des")]
     engine: String,
+    /// Master seed: the same seed gives byte-identical output [default: 1].
     #[arg(long)]
     seed: Option<u64>,
+    /// Nodes in the network [default: 100].
     #[arg(long)]
     nodes: Option<usize>,
-    /// Honest transactions to inject.
+    /// Honest transactions to inject [default: 100].
     #[arg(long)]
     txs: Option<usize>,
-    /// Honest transactions per second, network-wide.
+    /// Honest transactions per second, network-wide [default: 50].
     #[arg(long)]
     tx_rate: Option<f64>,
-    /// Random-regular topology with this degree.
+    /// Random-regular topology with this degree [default: 8].
     #[arg(long)]
     degree: Option<usize>,
     /// Add attackers: invalid-signature, malformed, announce-never-serve, valid-spam or duplicate-replay.
