@@ -83,3 +83,15 @@ fn every_attack_kind_runs_and_honest_traffic_still_arrives() {
         assert_eq!(summary.attack.unwrap().honest_peers_wrongly_disconnected, 0, "{kind:?}");
     }
 }
+
+#[test]
+fn other_topologies_from_a_scenario_file_also_cover_the_network() {
+    for topology in ["kind = \"barabasi_albert\"\nm = 3", "kind = \"outbound\"\ndial = 6\nmax_peers = 12"] {
+        let text =
+            format!("seed = 3\nnodes = 80\ntxs = 20\ntx_rate = 20.0\ndrain_seconds = 5.0\n[topology]\n{topology}\n");
+        let scenario: Scenario = toml::from_str(&text).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let summary = sim::run_des(&scenario, dir.path(), |_| {}).unwrap();
+        assert_eq!(summary.coverage, 1.0, "{topology}");
+    }
+}

@@ -106,6 +106,30 @@ pub fn topology(rng: &mut StdRng, nodes: usize, topology: &Topology) -> Vec<Vec<
                 }
             }
         }
+        Topology::BarabasiAlbert { m } => {
+            let m = m.max(1);
+            // Every edge end in `ends` once: picking a uniform end is picking by degree.
+            let mut ends: Vec<u32> = Vec::new();
+            let seed = (m + 1).min(nodes);
+            for a in 0..seed as u32 {
+                for b in 0..a {
+                    edges[a as usize].insert(b);
+                    edges[b as usize].insert(a);
+                    ends.extend([a, b]);
+                }
+            }
+            for node in seed as u32..nodes as u32 {
+                let mut attempts = 0;
+                while edges[node as usize].len() < m && attempts < m * 50 {
+                    attempts += 1;
+                    let peer = ends[rng.random_range(0..ends.len())];
+                    if peer != node && edges[node as usize].insert(peer) {
+                        edges[peer as usize].insert(node);
+                        ends.extend([node, peer]);
+                    }
+                }
+            }
+        }
     }
     edges.into_iter().map(|set| set.into_iter().collect()).collect()
 }
@@ -135,6 +159,15 @@ mod tests {
         let graph = topology(&mut rng, 500, &Topology::Outbound { dial: 6, max_peers: 10 });
         assert!(graph.iter().all(|p| p.len() <= 10));
         assert!(graph.iter().filter(|p| p.len() >= 6).count() > 450);
+    }
+
+    #[test]
+    fn barabasi_albert_grows_hubs() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let graph = topology(&mut rng, 2_000, &Topology::BarabasiAlbert { m: 3 });
+        assert!(graph.iter().all(|p| p.len() >= 3), "every node has its m links");
+        let max = graph.iter().map(Vec::len).max().unwrap();
+        assert!(max > 40, "preferential attachment makes hubs (max degree {max})");
     }
 
     #[test]

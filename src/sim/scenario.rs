@@ -13,6 +13,9 @@ pub enum Topology {
     /// Each node dials `dial` random peers; nobody accepts more than `max_peers` (as Ethereum
     /// clients do with outbound slots and a peer cap).
     Outbound { dial: usize, max_peers: usize },
+    /// Preferential attachment: each new node links to `m` existing nodes, chosen in proportion
+    /// to their degree (a few well-connected hubs, many leaves).
+    BarabasiAlbert { m: usize },
 }
 
 /// What adversarial nodes do.
