@@ -95,3 +95,17 @@ fn other_topologies_from_a_scenario_file_also_cover_the_network() {
         assert_eq!(summary.coverage, 1.0, "{topology}");
     }
 }
+
+#[test]
+fn churn_runs_deterministically_and_most_transactions_still_spread() {
+    let scenario = Scenario { churn: Some(sim::Churn { leaves_per_second: 5.0, downtime_seconds: 1.0 }), ..small(13) };
+    let dir = tempfile::tempdir().unwrap();
+    let a = sim::run_des(&scenario, &dir.path().join("a"), |_| {}).unwrap();
+    sim::run_des(&scenario, &dir.path().join("b"), |_| {}).unwrap();
+    assert_eq!(
+        std::fs::read(dir.path().join("a/summary.json")).unwrap(),
+        std::fs::read(dir.path().join("b/summary.json")).unwrap()
+    );
+    assert!(a.coverage > 0.8 && a.coverage <= 1.0, "coverage {}", a.coverage);
+    assert_eq!(a.attack.map_or(0, |x| x.honest_peers_wrongly_disconnected), 0);
+}

@@ -54,12 +54,34 @@ enum SimMsg {
 
 #[derive(Debug)]
 enum Event {
-    Deliver { to: u32, from: u32, msg: SimMsg },
-    Verdict { node: u32, from: PeerSlot, tx: u32, verdict: Verdict },
-    Timeout { node: u32 },
-    Heartbeat { node: u32 },
-    Inject { tx: u32 },
-    Attack { node: u32 },
+    Deliver {
+        to: u32,
+        from: u32,
+        msg: SimMsg,
+    },
+    Verdict {
+        node: u32,
+        from: PeerSlot,
+        tx: u32,
+        verdict: Verdict,
+    },
+    Timeout {
+        node: u32,
+    },
+    Heartbeat {
+        node: u32,
+    },
+    Inject {
+        tx: u32,
+    },
+    Attack {
+        node: u32,
+    },
+    /// A random honest node leaves (churn); schedules its return and the next departure.
+    Churn,
+    Rejoin {
+        node: u32,
+    },
 }
 
 /// A queue entry: (time, insertion sequence, slot of the event in `Des::slots`). Kept to 24 bytes
@@ -144,6 +166,9 @@ struct Node {
     uplink_free: u64,
     cpu_free: u64,
     neighbours: Vec<u32>,
+    /// The neighbours it started with, reconnected after churn.
+    original: Vec<u32>,
+    online: bool,
     mesh_degree: usize,
     have: HashSet<u32>,
     /// Gossipsub's duplicate cache, by transaction id: a bit per id this node has received or
@@ -243,6 +268,8 @@ impl Des {
                     uplink_bytes_per_ns: mbps * 1e6 / 8.0 / 1e9,
                     uplink_free: 0,
                     cpu_free: 0,
+                    original: neighbours.clone(),
+                    online: true,
                     neighbours,
                     mesh_degree: scenario.mesh_degree,
                     have: HashSet::default(),
@@ -316,6 +343,10 @@ impl Des {
             if self.nodes[node as usize].attack.is_some() {
                 self.schedule(SECOND, Event::Attack { node });
             }
+        }
+        if let Some(churn) = &self.scenario.churn {
+            let gap = (SECOND as f64 / churn.leaves_per_second.max(1e-6)) as u64;
+            self.schedule(gap, Event::Churn);
         }
     }
 
@@ -424,6 +455,50 @@ impl Des {
                 self.attack(node);
                 None
             }
+            Event::Churn => {
+                let churn = self.scenario.churn.clone().expect("churn events only with churn");
+                let node = self.rng.random_range(0..self.nodes.len() as u32);
+                if self.nodes[node as usize].online && self.nodes[node as usize].attack.is_none() {
+                    self.leave(node);
+                    self.schedule(self.now + (churn.downtime_seconds * SECOND as f64) as u64, Event::Rejoin { node });
+                }
+                self.schedule(self.now + (SECOND as f64 / churn.leaves_per_second.max(1e-6)) as u64, Event::Churn);
+                None
+            }
+            Event::Rejoin { node } => {
+                self.rejoin(node);
+                Some(node)
+            }
+        }
+    }
+
+    /// Churn: the node drops every link; both sides see the peer leave.
+    fn leave(&mut self, node: u32) {
+        let now = self.instant();
+        let neighbours = std::mem::take(&mut self.nodes[node as usize].neighbours);
+        for peer in neighbours {
+            self.nodes[peer as usize].neighbours.retain(|&p| p != node);
+            self.nodes[peer as usize].core.handle_peer(now, PeerSlot(node), PeerChange::Disconnected);
+            self.nodes[node as usize].core.handle_peer(now, PeerSlot(peer), PeerChange::Disconnected);
+            self.drain_actions(peer);
+        }
+        self.nodes[node as usize].online = false;
+    }
+
+    /// Churn: the node reconnects to its original neighbours that are online.
+    fn rejoin(&mut self, node: u32) {
+        let now = self.instant();
+        self.nodes[node as usize].online = true;
+        let original = self.nodes[node as usize].original.clone();
+        for peer in original {
+            if !self.nodes[peer as usize].online || self.nodes[node as usize].neighbours.contains(&peer) {
+                continue;
+            }
+            self.nodes[node as usize].neighbours.push(peer);
+            self.nodes[peer as usize].neighbours.push(node);
+            self.nodes[node as usize].core.handle_peer(now, PeerSlot(peer), PeerChange::Connected);
+            self.nodes[peer as usize].core.handle_peer(now, PeerSlot(node), PeerChange::Connected);
+            self.drain_actions(peer);
         }
     }
 
@@ -440,6 +515,9 @@ impl Des {
         let size = self.size_of(&msg);
         let payload = matches!(msg, SimMsg::Tx(_) | SimMsg::Response { .. });
         let node = &mut self.nodes[to as usize];
+        if !node.online {
+            return; // in flight when it left
+        }
         if payload {
             node.stats.down_payload += size as u64;
         } else {

@@ -14,7 +14,7 @@ pub mod report;
 pub mod scenario;
 
 pub use des::Des;
-pub use scenario::{Adversary, AttackKind, Scenario, Topology};
+pub use scenario::{Adversary, AttackKind, Churn, Scenario, Topology};
 
 use std::path::Path;
 

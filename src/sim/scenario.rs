@@ -45,6 +45,16 @@ pub struct Adversary {
     pub rate: f64,
 }
 
+/// Nodes leaving and coming back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Churn {
+    /// Honest nodes leaving per second, network-wide.
+    pub leaves_per_second: f64,
+    /// How long a node stays away before it reconnects to its old neighbours.
+    pub downtime_seconds: f64,
+}
+
 /// Everything a run depends on; with the seed, it determines the output byte for byte.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -73,6 +83,7 @@ pub struct Scenario {
     /// Mesh degree (eager push); other neighbours get IHAVE.
     pub mesh_degree: usize,
     pub adversaries: Vec<Adversary>,
+    pub churn: Option<Churn>,
     /// Virtual seconds to run after the last transaction.
     pub drain_seconds: f64,
     pub gossip: GossipConfig,
@@ -94,6 +105,7 @@ impl Default for Scenario {
             heartbeat_millis: 700,
             mesh_degree: 8,
             adversaries: Vec::new(),
+            churn: None,
             drain_seconds: 10.0,
             gossip: GossipConfig::default(),
         }
