@@ -1,6 +1,6 @@
 //! Prometheus metrics at `/metrics`, on their own port. Counters owned elsewhere (pipeline,
-//! gossip core, ingest) are read as snapshots at scrape time; pool removals are counted from the
-//! pool's event stream.
+//! gossip core, ingest, pool) are read as snapshots at scrape time, so nothing on the hot path
+//! pays for metrics.
 
 use std::{
     convert::Infallible,
@@ -16,7 +16,7 @@ use hyper::{Request, Response, body::Incoming, server::conn::http1, service::ser
 use hyper_util::rt::TokioIo;
 use prometheus::{Encoder as _, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
-use crate::{gossip::DropReason, ingest::Ingest, net::NetworkHandle, pool::PoolEvent};
+use crate::{gossip::DropReason, ingest::Ingest, net::NetworkHandle};
 
 /// Every metric the node exports.
 pub struct Metrics {
@@ -26,7 +26,6 @@ pub struct Metrics {
     pub pool_txs: IntGaugeVec,
     pub pool_bytes: IntGaugeVec,
     pub removed: IntCounterVec,
-    pub events_missed: IntCounter,
     pub queue_depth: IntGauge,
     pub validation_busy: IntCounter,
     pub peers: IntGauge,
@@ -90,7 +89,6 @@ impl Default for Metrics {
             pool_txs: gauge_vec(&r, "pool_transactions", "Pooled transactions per subpool", "subpool"),
             pool_bytes: gauge_vec(&r, "pool_bytes", "Encoded bytes per subpool", "subpool"),
             removed: counter_vec(&r, "pool_removed_total", "Transactions that left the pool, by reason", "reason"),
-            events_missed: counter(&r, "pool_events_missed_total", "Pool events the metrics subscriber fell behind on"),
             queue_depth: gauge(&r, "validation_queue_depth", "Transactions waiting for a validation worker"),
             validation_busy: counter(
                 &r,
@@ -122,6 +120,9 @@ impl Metrics {
             self.pool_txs.with_label_values(&[name]).set(size.count as i64);
             self.pool_bytes.with_label_values(&[name]).set(size.bytes as i64);
         }
+        for (reason, count) in ingest.pool().removals() {
+            sync(&self.removed.with_label_values(&[reason]), count);
+        }
         let pipeline = ingest.pipeline().stats();
         self.queue_depth.set(pipeline.queue_depth as i64);
         sync(&self.validation_busy, pipeline.busy);
@@ -148,13 +149,6 @@ impl Metrics {
             for (penalty, count) in &stats.gossip.penalties {
                 sync(&self.penalties.with_label_values(&[penalty.kind()]), *count);
             }
-        }
-    }
-
-    /// Counts a pool event (removals by reason).
-    pub fn observe(&self, event: &PoolEvent) {
-        if let PoolEvent::Removed { reason, .. } = event {
-            self.removed.with_label_values(&[reason.kind()]).inc();
         }
     }
 

@@ -123,7 +123,6 @@ impl Node {
         let rpc = server.start(rpc::module(context));
 
         let mut tasks = vec![tokio::spawn(metrics::serve(metrics_listener, render))];
-        tasks.push(tokio::spawn(count_events(pool.clone(), metrics.clone())));
         tasks.push(tokio::spawn(produce_blocks(config.clone(), chain.clone(), pool, metrics.clone())));
         tracing::info!(%rpc_addr, %metrics_addr, peer_id = %network.peer_id(), "node started");
         Ok(Self { config, chain, ingest, network, metrics, dev_signers, rpc_addr, metrics_addr, rpc, tasks })
@@ -191,18 +190,6 @@ fn load_or_create_key(data_dir: &Path) -> Result<Keypair, NodeError> {
             Ok(key)
         }
         Err(e) => Err(key_error(e.to_string())),
-    }
-}
-
-async fn count_events(pool: PoolHandle, metrics: Arc<Metrics>) {
-    let mut events = pool.subscribe();
-    let mut missed = 0;
-    while let Some(event) = events.recv().await {
-        metrics.observe(&event);
-        if events.missed() > missed {
-            metrics.events_missed.inc_by(events.missed() - missed);
-            missed = events.missed();
-        }
     }
 }
 

@@ -88,6 +88,11 @@ impl PoolHandle {
         self.lock().sizes()
     }
 
+    /// Transactions removed since start, by reason kind.
+    pub fn removals(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.lock().removals()
+    }
+
     pub fn content(&self, only: Option<&Address>) -> PoolContent {
         self.lock().content(only)
     }

@@ -148,6 +148,9 @@ pub struct Pool {
     /// Each account's lowest-nonce pending transaction, densely: where the builder starts.
     heads: Heads,
     next_seq: u64,
+    /// Removals since start by reason kind, for metrics (read at scrape time, so counting needs
+    /// no event subscriber).
+    removals: std::collections::BTreeMap<&'static str, u64>,
     /// Events of the operation in progress; taken by the caller after it.
     events: Vec<PoolEvent>,
 }
@@ -177,6 +180,7 @@ impl Pool {
             tails: Default::default(),
             heads: Heads::default(),
             next_seq: 0,
+            removals: std::collections::BTreeMap::new(),
             events: Vec::new(),
         }
     }
@@ -485,6 +489,7 @@ impl Pool {
                 self.tails[subpool].remove(&tail.take().expect("checked"));
             }
         }
+        *self.removals.entry(reason.kind()).or_default() += 1;
         self.events.push(PoolEvent::Removed { hash: tx.hash(), sender: tx.sender(), nonce: tx.nonce(), reason });
     }
 }

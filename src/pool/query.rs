@@ -73,6 +73,11 @@ impl Pool {
         self.by_hash.len()
     }
 
+    /// Transactions removed since start, by reason kind (`RemovalReason::kind`).
+    pub fn removals(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.removals.clone()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.by_hash.is_empty()
     }
