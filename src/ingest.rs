@@ -16,7 +16,7 @@ use crate::{
     gossip::{Penalty, Verdict},
     pool::{Added, PoolError, PoolHandle},
     tx::TxError,
-    validate::{SubmitError, ValidationPipeline},
+    validate::{SubmitError, ValidationPipeline, pipeline::PendingVerdict},
 };
 
 /// Why a submission did not enter the pool.
@@ -96,7 +96,27 @@ impl Ingest {
         &self,
         raw: Bytes,
     ) -> Result<impl Future<Output = Result<Added, IngestError>> + Send + 'static, IngestError> {
-        let pending = match self.pipeline.submit(raw) {
+        self.then_pool(self.pipeline.submit(raw))
+    }
+
+    /// As [`enqueue`](Self::enqueue) with `keccak256(raw)` already known (gossip message ids).
+    ///
+    /// # Errors
+    /// [`IngestError::Busy`] when the validation queue is full.
+    pub fn enqueue_hashed(
+        &self,
+        hash: alloy_primitives::B256,
+        raw: Bytes,
+    ) -> Result<impl Future<Output = Result<Added, IngestError>> + Send + 'static, IngestError> {
+        self.then_pool(self.pipeline.submit_hashed(hash, raw))
+    }
+
+    /// The common rest: count a refusal at once, or await the verdict and add to the pool.
+    fn then_pool(
+        &self,
+        submitted: Result<PendingVerdict, SubmitError>,
+    ) -> Result<impl Future<Output = Result<Added, IngestError>> + Send + 'static, IngestError> {
+        let pending = match submitted {
             Ok(pending) => pending,
             Err(busy) => {
                 let error = IngestError::Busy(busy);

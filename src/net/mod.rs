@@ -282,7 +282,7 @@ impl Driver {
     }
 
     fn validate(&mut self, from: PeerSlot, tx: B256, bytes: Bytes) {
-        match self.ingest.enqueue(bytes) {
+        match self.ingest.enqueue_hashed(tx, bytes) {
             Ok(outcome) => {
                 let verdicts = self.verdict_tx.clone();
                 tokio::spawn(async move {

@@ -189,14 +189,27 @@ impl ValidationPipeline {
     /// # Errors
     /// [`SubmitError::Busy`] when the queue is full; nothing was queued.
     pub fn submit(&self, raw: Bytes) -> Result<PendingVerdict, SubmitError> {
+        let limit = self.shared.validator.config().max_tx_size;
+        if raw.len() > limit {
+            // Refused before hashing: an oversized blob costs us no more than its length check.
+            self.shared.submitted.fetch_add(1, Ordering::Relaxed);
+            return Ok(ready(Err(TxError::Oversized { size: raw.len(), limit })));
+        }
+        self.submit_hashed(keccak256(&raw), raw)
+    }
+
+    /// As [`submit`](Self::submit), for callers that already hold `keccak256(raw)` (gossip: the
+    /// message id is that hash), so the bytes are not hashed twice.
+    ///
+    /// # Errors
+    /// [`SubmitError::Busy`] when the queue is full; nothing was queued.
+    pub fn submit_hashed(&self, hash: B256, raw: Bytes) -> Result<PendingVerdict, SubmitError> {
         let shared = &self.shared;
         shared.submitted.fetch_add(1, Ordering::Relaxed);
         let limit = shared.validator.config().max_tx_size;
         if raw.len() > limit {
-            // Refused before hashing: an oversized blob costs us no more than its length check.
             return Ok(ready(Err(TxError::Oversized { size: raw.len(), limit })));
         }
-        let hash = keccak256(&raw);
         let (sender, receiver) = oneshot::channel();
         {
             let mut dedup = shared.dedup.lock().expect("dedup lock");
