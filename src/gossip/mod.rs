@@ -318,12 +318,6 @@ impl GossipCore {
         &self.stats
     }
 
-    /// A peer's current score (None for unknown peers).
-    pub fn score(&mut self, now: Instant, peer: PeerSlot) -> Option<f64> {
-        let config = &self.config.score;
-        self.peers.get_mut(&peer).map(|p| p.score.value(now, config))
-    }
-
     /// Whether this transaction hash is in the seen-cache (for lazy-gossip models: IHAVE/IWANT).
     pub fn has_seen(&self, tx: &B256) -> bool {
         self.seen.contains_key(tx)
@@ -389,7 +383,12 @@ impl GossipCore {
         match msg {
             WireMsg::Tx { msg, hash, bytes } => self.on_tx(now, from, Some(msg), hash, bytes),
             WireMsg::Announce { msg, txs } => self.on_announce(now, from, msg, &txs),
-            WireMsg::Request { id, hashes } => self.actions.push_back(Action::Serve { to: from, id, hashes }),
+            WireMsg::Request { id, mut hashes } => {
+                // Serve no more per request than we would ask of a peer: a request for thousands
+                // of hashes is small on the wire but large to answer.
+                hashes.truncate(self.config.max_in_flight_per_peer);
+                self.actions.push_back(Action::Serve { to: from, id, hashes });
+            }
             WireMsg::Response { id, txs } => self.on_response(now, from, id, txs),
         }
     }

@@ -127,6 +127,7 @@ impl Score {
         Self { value: 0.0, updated: now }
     }
 
+    #[cfg(test)]
     pub fn value(&mut self, now: Instant, config: &ScoreConfig) -> f64 {
         self.recover(now, config);
         self.value

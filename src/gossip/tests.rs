@@ -210,3 +210,11 @@ fn the_seen_cache_is_bounded() {
     assert_eq!(h.core.seen.len(), 4);
     assert_eq!(h.core.seen_order.len(), 4);
 }
+
+#[test]
+fn a_fetch_request_is_served_up_to_the_in_flight_limit() {
+    let mut h = Harness::new(GossipConfig { max_in_flight_per_peer: 4, ..Default::default() });
+    let hashes: Vec<B256> = (0..100u8).map(B256::repeat_byte).collect();
+    h.core.handle_message(h.now, A, WireMsg::Request { id: 9, hashes });
+    assert!(matches!(&h.actions()[..], [Action::Serve { to: A, id: 9, hashes }] if hashes.len() == 4));
+}

@@ -83,8 +83,14 @@ impl DevChain {
                 + U256::from(u64::from(pooled.blob_count()) * crate::tx::GAS_PER_BLOB) * U256::from(head.blob_base_fee);
             let mut sender =
                 changed.get(&pooled.sender()).copied().unwrap_or_else(|| self.state.account(&pooled.sender()));
-            let Some(balance) = sender.balance.checked_sub(fee + tx.value()) else { continue };
+            // The pool only offers affordable, nonce-consecutive transactions, so neither branch
+            // should be taken; if one is, say so: the transaction stays pooled, unmined.
+            let Some(balance) = sender.balance.checked_sub(fee + tx.value()) else {
+                tracing::warn!(hash = %pooled.hash(), "dev block skips a transaction its sender cannot pay");
+                continue;
+            };
             if sender.nonce != pooled.nonce() {
+                tracing::warn!(hash = %pooled.hash(), account_nonce = sender.nonce, "dev block skips an out-of-order nonce");
                 continue;
             }
             sender.nonce += 1;

@@ -153,8 +153,8 @@ pub fn recover_sender(envelope: &Envelope) -> Result<Address, TxError> {
     recover_address(envelope.signature(), envelope.signature_hash())
 }
 
-/// Recovers the signer of a 32-byte digest; shared by transactions and EIP-7702 authorizations.
-pub fn recover_address(signature: &Signature, digest: B256) -> Result<Address, TxError> {
+/// Recovers the signer of a 32-byte digest, refusing high-s signatures.
+fn recover_address(signature: &Signature, digest: B256) -> Result<Address, TxError> {
     if signature.s() > SECP256K1N_HALF {
         return Err(TxError::HighS);
     }
