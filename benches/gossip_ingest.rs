@@ -83,7 +83,7 @@ async fn gossip_into_node(txs: Vec<Bytes>) -> Duration {
         tokio::select! {
             _ = peer.select_next_some() => {}
             () = tokio::time::sleep(Duration::from_millis(1)) => {
-                if node.pool().sizes().total() >= expected {
+                if node.reader().sizes().total() >= expected {
                     break;
                 }
             }

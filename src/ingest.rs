@@ -15,7 +15,7 @@ use alloy_primitives::Bytes;
 use crate::{
     gossip::{Penalty, Verdict},
     pool::{Added, PoolError, PoolHandle},
-    tx::TxError,
+    tx::{Origin, TxError},
     validate::{SubmitError, ValidationPipeline, pipeline::PendingVerdict},
 };
 
@@ -83,8 +83,8 @@ impl Ingest {
     ///
     /// # Cancel safety
     /// Dropping the future after the bytes were queued lets validation finish without pooling.
-    pub async fn submit(&self, raw: Bytes) -> Result<Added, IngestError> {
-        self.enqueue(raw)?.await
+    pub async fn submit(&self, raw: Bytes, origin: Origin) -> Result<Added, IngestError> {
+        self.enqueue(raw, origin)?.await
     }
 
     /// Queues `raw` for validation now (never waits) and returns the rest of the work: awaiting
@@ -95,11 +95,13 @@ impl Ingest {
     pub fn enqueue(
         &self,
         raw: Bytes,
+        origin: Origin,
     ) -> Result<impl Future<Output = Result<Added, IngestError>> + Send + 'static, IngestError> {
-        self.then_pool(self.pipeline.submit(raw))
+        self.then_pool(self.pipeline.submit(raw), origin)
     }
 
-    /// As [`enqueue`](Self::enqueue) with `keccak256(raw)` already known (gossip message ids).
+    /// As [`enqueue`](Self::enqueue) for a transaction from a peer, with `keccak256(raw)`
+    /// already known (gossip message ids).
     ///
     /// # Errors
     /// [`IngestError::Busy`] when the validation queue is full.
@@ -108,13 +110,14 @@ impl Ingest {
         hash: alloy_primitives::B256,
         raw: Bytes,
     ) -> Result<impl Future<Output = Result<Added, IngestError>> + Send + 'static, IngestError> {
-        self.then_pool(self.pipeline.submit_hashed(hash, raw))
+        self.then_pool(self.pipeline.submit_hashed(hash, raw), Origin::External)
     }
 
     /// The common rest: count a refusal at once, or await the verdict and add to the pool.
     fn then_pool(
         &self,
         submitted: Result<PendingVerdict, SubmitError>,
+        origin: Origin,
     ) -> Result<impl Future<Output = Result<Added, IngestError>> + Send + 'static, IngestError> {
         let pending = match submitted {
             Ok(pending) => pending,
@@ -128,7 +131,7 @@ impl Ingest {
         let outcomes = Arc::clone(&self.outcomes);
         Ok(async move {
             let outcome = match pending.await {
-                Ok(tx) => pool.add(Arc::unwrap_or_clone(tx)).map_err(IngestError::from),
+                Ok(tx) => pool.add(Arc::unwrap_or_clone(tx).with_origin(origin)).map_err(IngestError::from),
                 Err(e) => Err(IngestError::from(e)),
             };
             count(&outcomes, &outcome);

@@ -52,6 +52,11 @@ pub mod ingest;
 pub mod net;
 pub mod node;
 pub mod pool;
+pub mod service;
 pub mod sim;
 pub mod tx;
 pub mod validate;
+
+pub use service::{
+    BuilderFeed, ChainUpdates, Origin, PoolReader, Submitter, Tidepool, TidepoolBuilder, TidepoolConfig,
+};

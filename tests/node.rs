@@ -52,7 +52,7 @@ fn bad_signature(nonce: u64) -> Bytes {
 }
 
 async fn in_pool(node: &Node, hash: B256) -> bool {
-    node.pool().get(&hash).is_some()
+    node.reader().get(&hash).is_some()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,7 +191,7 @@ async fn a_peer_sending_valid_txs_too_fast_is_throttled_and_others_are_not() {
         metric(&a, "tidepool_gossip_dropped_total{reason=\"rate_limited\"}") >= 1.0
     })
     .await;
-    let admitted = a.pool().account_txs(&Signer::dev(10).address()).len();
+    let admitted = a.reader().account_txs(&Signer::dev(10).address()).len();
     assert!(admitted < 60, "the spammer got only its budget through ({admitted})");
 
     let raw = transfer(11, 0, 0);

@@ -14,7 +14,7 @@ use common::world::{World, address, tx};
 use proptest::prelude::*;
 use tidepool::{
     builder::{BestTxs, next_block},
-    pool::{BlockUpdate, PoolConfig, PoolEvent, SubPoolLimit},
+    pool::{BlockUpdate, InclusionFailure, PoolConfig, PoolEvent, QuarantineConfig, SubPoolLimit},
     tx::PooledTx,
     validate::{AccountState, StateProvider as _},
 };
@@ -24,9 +24,26 @@ const FEE_CAPS: [u128; 4] = [5, 10, 20, 60];
 
 #[derive(Debug, Clone)]
 enum Op {
-    Add { account: u64, nonce: u64, fee_cap: usize, tip: u128, value: u64 },
-    Block { base_fee: usize, mine: usize, poor: Option<u64> },
-    Wait { secs: u64 },
+    Add {
+        account: u64,
+        nonce: u64,
+        fee_cap: usize,
+        tip: u128,
+        value: u64,
+    },
+    Block {
+        base_fee: usize,
+        mine: usize,
+        poor: Option<u64>,
+    },
+    Wait {
+        secs: u64,
+    },
+    /// A builder reports the account's transaction at `nonce` (if pooled) as not includable.
+    Report {
+        account: u64,
+        nonce: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -36,6 +53,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..FEE_CAPS.len(), 0..4usize, proptest::option::of(0..ACCOUNTS))
             .prop_map(|(base_fee, mine, poor)| Op::Block { base_fee, mine, poor }),
         1 => (1..120u64).prop_map(|secs| Op::Wait { secs }),
+        2 => (0..ACCOUNTS, 0..7u64).prop_map(|(account, nonce)| Op::Report { account, nonce }),
     ]
 }
 
@@ -60,6 +78,7 @@ fn small_pool() -> World {
         queued: limit(4),
         account_slots: 4,
         lifetime: Duration::from_secs(300),
+        quarantine: QuarantineConfig { after_reports: 2, window: Duration::from_secs(60) },
         ..Default::default()
     })
 }
@@ -103,6 +122,14 @@ fn apply(w: &mut World, op: &Op) {
             w.events.extend(w.pool.take_events());
             w.pool.check_invariants();
         }
+        Op::Report { account, nonce } => {
+            let pooled = w.pool.account_txs(&address(account)).into_iter().find(|i| i.tx.nonce() == nonce);
+            if let Some(info) = pooled {
+                w.pool.report_failed(&info.tx.hash(), InclusionFailure::WrongNonce, w.now).expect("pooled");
+                w.events.extend(w.pool.take_events());
+                w.pool.check_invariants();
+            }
+        }
     }
 }
 
@@ -117,7 +144,9 @@ fn check_event_accounting(w: &World) {
         match event {
             PoolEvent::Added { hash, .. } => assert!(live.insert(*hash), "added twice: {hash}"),
             PoolEvent::Removed { hash, .. } => assert!(live.remove(hash), "removed while not pooled: {hash}"),
-            PoolEvent::Promoted { hash, .. } | PoolEvent::Demoted { hash, .. } => {
+            PoolEvent::Promoted { hash, .. }
+            | PoolEvent::Demoted { hash, .. }
+            | PoolEvent::Quarantined { hash, .. } => {
                 assert!(live.contains(hash), "moved while not pooled: {hash}");
             }
         }
@@ -135,6 +164,7 @@ fn check_best_order(w: &World) {
             assert_eq!(tx.nonce(), *expected, "predecessor of {} nonce {} was yielded first", tx.sender(), tx.nonce());
             *expected += 1;
             assert!(tx.effective_tip(base_fee).is_some(), "yielded txs pay the base fee");
+            assert!(!w.pool.get(&tx.hash()).expect("pooled").quarantined, "quarantined txs are not offered");
         }
     }
 }

@@ -389,7 +389,8 @@ fn stale_nonce_after_a_block_is_invalidated() {
     // Another transaction (not ours) used nonce 0.
     let update = mined(&w, &[], &[(2, 1)]);
     w.block(update);
-    assert_eq!(w.removal(tx(2, 0)), RemovalReason::Invalidated { why: Invalidation::NonceTooLow { account_nonce: 1 } });
+    let why = Invalidation::NonceTooLow { account_nonce: 1 };
+    assert_eq!(w.removal(tx(2, 0)), RemovalReason::Invalidated { why, block: w.block });
     w.expect(&[(tx(2, 1), Some(Pending))]);
 }
 

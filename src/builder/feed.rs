@@ -2,10 +2,13 @@
 
 use tokio::sync::watch;
 
-use super::{Batch, BestTxs, next_block};
-use crate::pool::PoolHandle;
+use alloy_primitives::B256;
 
-/// A block builder's handle on the pool.
+use super::{Batch, BestTxs, next_block};
+use crate::pool::{InclusionFailure, PoolError, PoolHandle, Reported};
+
+/// A block builder's handle on the pool: pull best-first batches, report what could not be
+/// included. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct BuilderFeed {
     pool: PoolHandle,
@@ -25,6 +28,16 @@ impl BuilderFeed {
     /// short and do not block inside.
     pub fn best<R>(&self, base_fee: u128, build: impl FnOnce(BestTxs<'_>) -> R) -> R {
         self.pool.read(|pool| build(BestTxs::new(pool, base_fee)))
+    }
+
+    /// Reports that the builder could not include a transaction it was offered (not a revert).
+    /// Repeated reports quarantine it: it stops being offered until its sender's state changes
+    /// (see the pool's module docs, "Quarantine").
+    ///
+    /// # Errors
+    /// [`PoolError::NotPooled`] when it has left the pool meanwhile.
+    pub fn report_failed(&self, hash: &B256, failure: InclusionFailure) -> Result<Reported, PoolError> {
+        self.pool.report_failed(hash, failure)
     }
 
     /// A stream of batches for a builder that pulls continuously.

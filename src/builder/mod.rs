@@ -2,8 +2,10 @@
 //!
 //! Owns: ordering pending transactions for inclusion ([`BestTxs`]), packing gas- and
 //! size-limited batches ([`next_block`]), and the pull interface for builders ([`BuilderFeed`]).
-//! Does not: change the pool (a builder's report of a failing transaction only affects its own
-//! iteration), execute transactions, or hold the pool lock across an `.await`.
+//! Does not: change the pool, except by relaying a builder's inclusion-failure reports
+//! ([`BuilderFeed::report_failed`], which the pool's quarantine rules act on); execute
+//! transactions; or hold the pool lock across an `.await`. `BestTxs::mark_invalid` only affects
+//! the one iteration.
 //!
 //! # Order
 //! Highest effective tip at the given base fee first, ties to the earliest arrival; each

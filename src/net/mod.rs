@@ -251,8 +251,12 @@ impl Driver {
                 Action::Serve { id, hashes, .. } => {
                     if let Some(channel) = self.pending_serves.remove(&id) {
                         let pool = self.ingest.pool();
-                        let txs =
-                            hashes.iter().filter_map(|h| pool.get(h)).map(|info| info.tx.encoded().clone()).collect();
+                        let txs = hashes
+                            .iter()
+                            .filter_map(|h| pool.get(h))
+                            .filter(|info| info.tx.origin().is_shared())
+                            .map(|info| info.tx.encoded().clone())
+                            .collect();
                         let _ = self.swarm.behaviour_mut().fetch.send_response(channel, FetchResponse { txs });
                     }
                 }

@@ -15,8 +15,8 @@ use alloy_consensus::Transaction as _;
 use alloy_primitives::{Address, B256, U256};
 
 use crate::{
-    builder::BuilderFeed,
-    pool::{BlockUpdate, ChainHead, PoolHandle},
+    pool::{BlockUpdate, ChainHead, InclusionFailure},
+    service::{BuilderFeed, ChainUpdates},
     tx::sign::Signer,
     validate::{AccountState, Fork, InMemoryState, StateProvider as _, intrinsic_gas},
 };
@@ -68,7 +68,7 @@ impl DevChain {
     }
 
     /// Builds the next block from the feed, applies it, and tells the pool.
-    pub fn produce(&self, feed: &BuilderFeed, pool: &PoolHandle) -> Produced {
+    pub fn produce(&self, feed: &BuilderFeed, updates: &ChainUpdates) -> Produced {
         let head = self.head();
         let batch = feed.next_block(self.gas_limit, usize::MAX);
         let mut changed: BTreeMap<Address, AccountState> = BTreeMap::new();
@@ -84,15 +84,21 @@ impl DevChain {
             let mut sender =
                 changed.get(&pooled.sender()).copied().unwrap_or_else(|| self.state.account(&pooled.sender()));
             // The pool only offers affordable, nonce-consecutive transactions, so neither branch
-            // should be taken; if one is, say so: the transaction stays pooled, unmined.
-            let Some(balance) = sender.balance.checked_sub(fee + tx.value()) else {
-                tracing::warn!(hash = %pooled.hash(), "dev block skips a transaction its sender cannot pay");
-                continue;
+            // should be taken; if one is, say so and report it as any builder would: the pool
+            // quarantines a transaction that keeps failing.
+            let failure = if sender.nonce != pooled.nonce() {
+                Some(InclusionFailure::WrongNonce)
+            } else if sender.balance < fee + tx.value() {
+                Some(InclusionFailure::Unaffordable)
+            } else {
+                None
             };
-            if sender.nonce != pooled.nonce() {
-                tracing::warn!(hash = %pooled.hash(), account_nonce = sender.nonce, "dev block skips an out-of-order nonce");
+            if let Some(failure) = failure {
+                tracing::warn!(hash = %pooled.hash(), failure = failure.kind(), "dev block skips a transaction");
+                let _ = feed.report_failed(&pooled.hash(), failure); // gone meanwhile: nothing to report
                 continue;
             }
+            let balance = sender.balance - fee - tx.value();
             sender.nonce += 1;
             sender.balance = balance;
             changed.insert(pooled.sender(), sender);
@@ -113,7 +119,7 @@ impl DevChain {
             blob_base_fee: head.blob_base_fee,
         };
         *self.head.lock().expect("head lock") = next;
-        pool.on_block(BlockUpdate {
+        updates.on_block(BlockUpdate {
             number: next.block,
             base_fee: next.base_fee,
             blob_base_fee: next.blob_base_fee,

@@ -16,7 +16,7 @@ use hyper::{Request, Response, body::Incoming, server::conn::http1, service::ser
 use hyper_util::rt::TokioIo;
 use prometheus::{Encoder as _, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
-use crate::{gossip::DropReason, ingest::Ingest, net::NetworkHandle};
+use crate::{gossip::DropReason, service::Stats};
 
 /// Every metric the node exports.
 pub struct Metrics {
@@ -26,6 +26,8 @@ pub struct Metrics {
     pub pool_txs: IntGaugeVec,
     pub pool_bytes: IntGaugeVec,
     pub removed: IntCounterVec,
+    pub dead_letters: IntCounterVec,
+    pub dead_letters_held: IntGauge,
     pub queue_depth: IntGauge,
     pub validation_busy: IntCounter,
     pub peers: IntGauge,
@@ -89,6 +91,13 @@ impl Default for Metrics {
             pool_txs: gauge_vec(&r, "pool_transactions", "Pooled transactions per subpool", "subpool"),
             pool_bytes: gauge_vec(&r, "pool_bytes", "Encoded bytes per subpool", "subpool"),
             removed: counter_vec(&r, "pool_removed_total", "Transactions that left the pool, by reason", "reason"),
+            dead_letters: counter_vec(
+                &r,
+                "dead_letters_total",
+                "Transactions that left the pool without being mined, by reason",
+                "reason",
+            ),
+            dead_letters_held: gauge(&r, "dead_letters_held", "Records held by the dead-letter view"),
             queue_depth: gauge(&r, "validation_queue_depth", "Transactions waiting for a validation worker"),
             validation_busy: counter(
                 &r,
@@ -114,25 +123,28 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Reads every snapshot source into the registry.
-    pub fn refresh(&self, ingest: &Ingest, network: Option<&NetworkHandle>, base_fee: u128) {
-        let sizes = ingest.pool().sizes();
-        for (name, size) in [("pending", sizes.pending), ("basefee", sizes.basefee), ("queued", sizes.queued)] {
+    pub fn refresh(&self, stats: &Stats, base_fee: u128) {
+        for (name, size) in
+            [("pending", stats.sizes.pending), ("basefee", stats.sizes.basefee), ("queued", stats.sizes.queued)]
+        {
             self.pool_txs.with_label_values(&[name]).set(size.count as i64);
             self.pool_bytes.with_label_values(&[name]).set(size.bytes as i64);
         }
-        for (reason, count) in ingest.pool().removals() {
-            sync(&self.removed.with_label_values(&[reason]), count);
+        for (reason, count) in &stats.removals {
+            sync(&self.removed.with_label_values(&[reason]), *count);
         }
-        let pipeline = ingest.pipeline().stats();
-        self.queue_depth.set(pipeline.queue_depth as i64);
-        sync(&self.validation_busy, pipeline.busy);
-        for (outcome, count) in ingest.outcomes() {
-            sync(&self.outcomes.with_label_values(&[outcome]), count);
+        for (reason, count) in &stats.dead_letters {
+            sync(&self.dead_letters.with_label_values(&[reason]), *count);
+        }
+        self.dead_letters_held.set(stats.dead_letters_held as i64);
+        self.queue_depth.set(stats.pipeline.queue_depth as i64);
+        sync(&self.validation_busy, stats.pipeline.busy);
+        for (outcome, count) in &stats.outcomes {
+            sync(&self.outcomes.with_label_values(&[outcome]), *count);
         }
         sync(&self.received.with_label_values(&["rpc"]), self.rpc_submissions.load(Ordering::Relaxed));
         self.base_fee.set(i64::try_from(base_fee).unwrap_or(i64::MAX));
-        if let Some(network) = network {
-            let stats = network.stats();
+        if let Some(stats) = &stats.network {
             sync(&self.received.with_label_values(&["gossip"]), stats.gossip.received_messages);
             self.peers.set(stats.connected_peers as i64);
             self.banned_peers.set(stats.banned_peers as i64);

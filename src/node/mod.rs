@@ -18,12 +18,10 @@ use libp2p::{Multiaddr, PeerId, identity::Keypair};
 use tokio::task::JoinHandle;
 
 use crate::{
-    builder::BuilderFeed,
-    ingest::Ingest,
     net::{NetConfig, NetworkHandle},
-    pool::{Pool, PoolHandle},
+    service::{BuilderFeed, ChainUpdates, PoolReader, StartError, Submitter, Tidepool, TidepoolConfig},
     tx::sign::Signer,
-    validate::{GenesisError, InMemoryState, ValidationConfig, ValidationPipeline, Validator},
+    validate::{GenesisError, InMemoryState, ValidationConfig},
 };
 use devchain::DevChain;
 use metrics::Metrics;
@@ -39,16 +37,15 @@ pub enum NodeError {
     Io { what: String, source: std::io::Error },
     #[error("node key {path}: {why}")]
     NodeKey { path: String, why: String },
-    #[error("network: {0}")]
-    Network(String),
+    #[error(transparent)]
+    Start(#[from] StartError),
 }
 
 /// A running node. [`Node::stop`] shuts it down in order.
 pub struct Node {
     config: NodeConfig,
     chain: Arc<DevChain>,
-    ingest: Ingest,
-    network: Arc<NetworkHandle>,
+    tidepool: Tidepool,
     metrics: Arc<Metrics>,
     dev_signers: Vec<Signer>,
     rpc_addr: SocketAddr,
@@ -58,7 +55,8 @@ pub struct Node {
 }
 
 impl Node {
-    /// Starts a node on the current tokio runtime.
+    /// Starts a node on the current tokio runtime: the embedding API ([`Tidepool`]) with a
+    /// network, plus the dev chain, JSON-RPC and metrics around it.
     ///
     /// # Errors
     /// Invalid config, unreadable genesis, ports in use, an unusable node key or listen address.
@@ -75,9 +73,6 @@ impl Node {
             config.initial_base_fee,
             validation.fork,
         ));
-        let pipeline = Arc::new(ValidationPipeline::new(Validator::new(validation), state.clone(), config.pipeline));
-        let pool = PoolHandle::new(Pool::new(config.pool.clone(), state, chain.head()));
-        let ingest = Ingest::new(pipeline, pool.clone());
 
         let key = load_or_create_key(&config.data_dir)?;
         let net_config = NetConfig {
@@ -88,12 +83,11 @@ impl Node {
             gossip: config.gossip.clone(),
             seed: u64::from_le_bytes(key.public().to_peer_id().to_bytes()[2..10].try_into().expect("8 bytes")),
         };
-        let mut network =
-            NetworkHandle::start(key, net_config, ingest.clone()).map_err(|e| NodeError::Network(e.to_string()))?;
-        if !config.listen.is_empty() {
-            network.wait_listening().await;
-        }
-        let network = Arc::new(network);
+        let tidepool = Tidepool::builder(state, chain.head())
+            .config(TidepoolConfig { validation, pipeline: config.pipeline, pool: config.pool.clone() })
+            .network(key, net_config)
+            .start()
+            .await?;
 
         let metrics = Arc::new(Metrics::default());
         let metrics_listener = tokio::net::TcpListener::bind(config.metrics_addr).await.map_err(|source| {
@@ -101,9 +95,9 @@ impl Node {
         })?;
         let metrics_addr = metrics::local_addr(&metrics_listener);
         let render = {
-            let (metrics, ingest, network, chain) = (metrics.clone(), ingest.clone(), network.clone(), chain.clone());
+            let (metrics, reader, chain) = (metrics.clone(), tidepool.reader(), chain.clone());
             Arc::new(move || {
-                metrics.refresh(&ingest, Some(&network), chain.head().base_fee);
+                metrics.refresh(&reader.stats(), chain.head().base_fee);
                 metrics.render()
             })
         };
@@ -114,18 +108,25 @@ impl Node {
             .map_err(|source| NodeError::Io { what: format!("cannot bind RPC address {}", config.rpc_addr), source })?;
         let rpc_addr = server.local_addr().map_err(|source| NodeError::Io { what: "RPC address".into(), source })?;
         let context = rpc::RpcContext {
-            ingest: ingest.clone(),
+            submitter: tidepool.submitter(),
+            reader: tidepool.reader(),
             chain: chain.clone(),
-            network: Some(network.clone()),
             chain_id: config.chain_id,
             metrics: metrics.clone(),
         };
         let rpc = server.start(rpc::module(context));
 
         let mut tasks = vec![tokio::spawn(metrics::serve(metrics_listener, render))];
-        tasks.push(tokio::spawn(produce_blocks(config.clone(), chain.clone(), pool, metrics.clone())));
-        tracing::info!(%rpc_addr, %metrics_addr, peer_id = %network.peer_id(), "node started");
-        Ok(Self { config, chain, ingest, network, metrics, dev_signers, rpc_addr, metrics_addr, rpc, tasks })
+        tasks.push(tokio::spawn(produce_blocks(
+            config.clone(),
+            chain.clone(),
+            tidepool.builder_feed(),
+            tidepool.chain(),
+            metrics.clone(),
+        )));
+        let node = Self { config, chain, tidepool, metrics, dev_signers, rpc_addr, metrics_addr, rpc, tasks };
+        tracing::info!(rpc_addr = %node.rpc_addr, metrics_addr = %node.metrics_addr, peer_id = %node.peer_id(), "node started");
+        Ok(node)
     }
 
     pub const fn config(&self) -> &NodeConfig {
@@ -138,22 +139,30 @@ impl Node {
         self.metrics_addr
     }
     pub fn peer_id(&self) -> PeerId {
-        self.network.peer_id()
+        self.network().peer_id()
     }
     pub fn listen_addrs(&self) -> Vec<Multiaddr> {
-        self.network.listen_addrs()
+        self.network().listen_addrs()
     }
-    pub const fn ingest(&self) -> &Ingest {
-        &self.ingest
+    /// The embedded mempool, through the same API any embedder uses.
+    pub const fn tidepool(&self) -> &Tidepool {
+        &self.tidepool
     }
-    pub fn pool(&self) -> &PoolHandle {
-        self.ingest.pool()
+    pub fn submitter(&self) -> Submitter {
+        self.tidepool.submitter()
+    }
+    pub fn reader(&self) -> PoolReader {
+        self.tidepool.reader()
     }
     pub fn chain(&self) -> &DevChain {
         &self.chain
     }
+    /// The node's gossip network.
+    ///
+    /// # Panics
+    /// Never: a node always starts its network.
     pub fn network(&self) -> &NetworkHandle {
-        &self.network
+        self.tidepool.network().expect("a node always runs its network")
     }
     /// The funded development keys of the built-in genesis (empty with `--genesis`).
     pub fn dev_signers(&self) -> &[Signer] {
@@ -161,7 +170,7 @@ impl Node {
     }
     /// The metrics page as a scrape would see it now.
     pub fn metrics_text(&self) -> String {
-        self.metrics.refresh(&self.ingest, Some(&self.network), self.chain.head().base_fee);
+        self.metrics.refresh(&self.tidepool.reader().stats(), self.chain.head().base_fee);
         self.metrics.render()
     }
 
@@ -172,7 +181,7 @@ impl Node {
         for task in &self.tasks {
             task.abort();
         }
-        drop(self.network);
+        drop(self.tidepool);
     }
 }
 
@@ -193,13 +202,18 @@ fn load_or_create_key(data_dir: &Path) -> Result<Keypair, NodeError> {
     }
 }
 
-async fn produce_blocks(config: NodeConfig, chain: Arc<DevChain>, pool: PoolHandle, metrics: Arc<Metrics>) {
-    let feed = BuilderFeed::new(pool.clone());
+async fn produce_blocks(
+    config: NodeConfig,
+    chain: Arc<DevChain>,
+    feed: BuilderFeed,
+    updates: ChainUpdates,
+    metrics: Arc<Metrics>,
+) {
     let mut interval = tokio::time::interval(config.block_interval());
     interval.tick().await; // the first tick is immediate; the first block comes one interval in
     loop {
         interval.tick().await;
-        let produced = chain.produce(&feed, &pool);
+        let produced = chain.produce(&feed, &updates);
         metrics.builder_pulls.inc();
         metrics.blocks.inc();
         tracing::info!(

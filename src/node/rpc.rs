@@ -1,4 +1,8 @@
-//! JSON-RPC in Ethereum's conventions (`eth_`, `txpool_` namespaces) over HTTP and WebSocket.
+//! JSON-RPC in Ethereum's conventions (`eth_`, `txpool_` namespaces) over HTTP and WebSocket,
+//! plus `tidepool_` methods for what Ethereum's namespaces cannot say (why a transaction left).
+//!
+//! Owns: the method table and the mapping of typed errors to JSON-RPC errors. Reads and writes
+//! only through the embedding API's handles ([`Submitter`], [`PoolReader`]).
 
 use std::sync::Arc;
 
@@ -12,9 +16,9 @@ use jsonrpsee::{
 use serde_json::{Value, json};
 
 use crate::{
-    ingest::{Ingest, IngestError},
-    net::NetworkHandle,
+    ingest::IngestError,
     pool::{PoolError, PoolEvent, SubPool},
+    service::{Origin, PoolReader, Submitter},
     tx::{PooledTx, TxError},
     validate::StateProvider,
 };
@@ -30,9 +34,9 @@ const BUSY: i32 = -32005;
 
 /// What the RPC methods read and write.
 pub struct RpcContext {
-    pub ingest: Ingest,
+    pub submitter: Submitter,
+    pub reader: PoolReader,
     pub chain: Arc<DevChain>,
-    pub network: Option<Arc<NetworkHandle>>,
     pub chain_id: u64,
     pub metrics: Arc<super::metrics::Metrics>,
 }
@@ -47,10 +51,7 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
         .register_async_method("eth_sendRawTransaction", |params, ctx, _| async move {
             let raw: Bytes = params.one().map_err(invalid_params)?;
             ctx.metrics.rpc_submissions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let added = ctx.ingest.submit(raw.clone()).await.map_err(|e| rpc_error(&e))?;
-            if let Some(network) = &ctx.network {
-                network.publish_local(added.hash, raw);
-            }
+            let added = ctx.submitter.submit(raw, Origin::Local).await.map_err(|e| rpc_error(&e))?;
             Ok::<B256, ErrorObjectOwned>(added.hash)
         })
         .expect("unique");
@@ -60,7 +61,7 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
         .register_method("eth_getTransactionCount", |params, ctx, _| {
             let (address, tag) = address_and_tag(&params)?;
             let nonce = if tag == "pending" {
-                ctx.ingest.pool().pending_nonce(&address)
+                ctx.reader.pending_nonce(&address)
             } else {
                 ctx.chain.state().account(&address).nonce
             };
@@ -76,7 +77,7 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
     module
         .register_method("eth_getTransactionByHash", |params, ctx, _| {
             let hash: B256 = params.one().map_err(invalid_params)?;
-            Ok::<_, ErrorObjectOwned>(ctx.ingest.pool().get(&hash).map_or(Value::Null, |info| tx_json(&info.tx)))
+            Ok::<_, ErrorObjectOwned>(ctx.reader.get(&hash).map_or(Value::Null, |info| tx_json(&info.tx)))
         })
         .expect("unique");
     module
@@ -85,7 +86,7 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
     module.register_method("eth_maxPriorityFeePerGas", |_, _, _| quantity(SUGGESTED_TIP)).expect("unique");
     module
         .register_method("txpool_status", |_, ctx, _| {
-            let sizes = ctx.ingest.pool().sizes();
+            let sizes = ctx.reader.sizes();
             json!({
                 "pending": quantity((sizes.pending.count + sizes.basefee.count) as u64),
                 "queued": quantity(sizes.queued.count as u64),
@@ -96,7 +97,7 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
     module
         .register_method("txpool_contentFrom", |params, ctx, _| {
             let address: Address = params.one().map_err(invalid_params)?;
-            let content = ctx.ingest.pool().content(Some(&address));
+            let content = ctx.reader.content(Some(&address));
             let side = |txs: Option<&std::collections::BTreeMap<u64, PooledTx>>| {
                 txs.map_or_else(|| json!({}), |txs| txs.iter().map(|(n, tx)| (n.to_string(), tx_json(tx))).collect())
             };
@@ -107,6 +108,18 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
         })
         .expect("unique");
     module.register_method("txpool_inspect", |_, ctx, _| content(ctx, None, inspect)).expect("unique");
+    module
+        .register_method("tidepool_deadLetter", |params, ctx, _| {
+            let hash: B256 = params.one().map_err(invalid_params)?;
+            Ok::<_, ErrorObjectOwned>(ctx.reader.dead_letter(&hash))
+        })
+        .expect("unique");
+    module
+        .register_method("tidepool_deadLettersFrom", |params, ctx, _| {
+            let sender: Address = params.one().map_err(invalid_params)?;
+            Ok::<_, ErrorObjectOwned>(ctx.reader.dead_letters_from(&sender))
+        })
+        .expect("unique");
     module
         .register_subscription(
             "eth_subscribe",
@@ -126,7 +139,7 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
                         .await;
                     return Ok(());
                 }
-                let mut events = ctx.ingest.pool().subscribe();
+                let mut events = ctx.reader.subscribe();
                 let sink = pending.accept().await.map_err(|e| SubscriptionError::from(e.to_string()))?;
                 while let Some(event) = events.recv().await {
                     let hash = match event {
@@ -148,7 +161,7 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
 }
 
 fn content(ctx: &RpcContext, only: Option<&Address>, render: fn(&PooledTx) -> Value) -> Value {
-    let content = ctx.ingest.pool().content(only);
+    let content = ctx.reader.content(only);
     let side = |map: &std::collections::BTreeMap<Address, std::collections::BTreeMap<u64, PooledTx>>| -> Value {
         map.iter()
             .map(|(address, txs)| {
@@ -203,6 +216,7 @@ pub fn rpc_error(error: &IngestError) -> ErrorObjectOwned {
             PoolError::Underpriced { .. } => "transaction underpriced".into(),
             PoolError::AccountFull { .. } => "account limit exceeded".into(),
             PoolError::NonceTooLow { .. } => "nonce too low".into(),
+            other => other.to_string(),
         },
     };
     let code = if matches!(error, IngestError::Busy(_)) { BUSY } else { TX_ERROR };

@@ -17,11 +17,14 @@ pub(super) struct Account {
     pub tails: [Option<EvictKey>; 3],
     /// Its position in `Pool::heads`, while it has pending transactions.
     pub head: Option<u32>,
+    /// The nonce of its quarantined transaction: not executable until a state change releases
+    /// it (see the pool's module docs).
+    pub quarantined: Option<u64>,
 }
 
 impl Account {
     pub const fn new(state: AccountState) -> Self {
-        Self { state, txs: Vec::new(), tails: [None; 3], head: None }
+        Self { state, txs: Vec::new(), tails: [None; 3], head: None, quarantined: None }
     }
 
     pub fn len(&self) -> usize {
@@ -111,7 +114,8 @@ impl Pool {
         let account = self.accounts.get_mut(&address)?;
         // Work on the nonce list outside the map, so `self` stays free for the slots and indexes.
         let txs = std::mem::take(&mut account.txs);
-        let (state, old_tails, old_head) = (account.state, account.tails, account.head);
+        let (state, old_tails, old_head, quarantined) =
+            (account.state, account.tails, account.head, account.quarantined);
 
         let mut expected = state.nonce;
         let mut spent = U256::ZERO;
@@ -122,7 +126,7 @@ impl Pool {
         for &(nonce, id) in &txs {
             let tx = &self.entry(id).tx;
             spent = spent.saturating_add(tx.cost());
-            executable &= nonce == expected && spent <= state.balance;
+            executable &= nonce == expected && spent <= state.balance && quarantined != Some(nonce);
             priced_so_far &= self.priced(tx);
             let target = match (executable, priced_so_far) {
                 (false, _) => SubPool::Queued,

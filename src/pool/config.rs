@@ -46,6 +46,29 @@ pub struct PoolConfig {
     /// (geth's `lifetime`).
     #[serde(with = "seconds")]
     pub lifetime: Duration,
+    /// When builder failure reports take a transaction out of the best-first path.
+    pub quarantine: QuarantineConfig,
+    /// How many records the dead-letter view keeps (oldest dropped first). Default 10,000
+    /// (about 2 MiB).
+    pub dead_letters: usize,
+}
+
+/// Poison quarantine: a transaction builders keep failing to include stops being offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuarantineConfig {
+    /// Reports within `window` that quarantine a transaction. Default 3: one failure can be the
+    /// builder's race with a new block; three in a row are the transaction.
+    pub after_reports: u32,
+    /// Reports older than this are forgotten. Default 300 s (25 slots).
+    #[serde(with = "seconds")]
+    pub window: Duration,
+}
+
+impl Default for QuarantineConfig {
+    fn default() -> Self {
+        Self { after_reports: 3, window: Duration::from_secs(300) }
+    }
 }
 
 impl Default for PoolConfig {
@@ -58,6 +81,8 @@ impl Default for PoolConfig {
             price_bump_percent: 10,
             blob_price_bump_percent: 100,
             lifetime: Duration::from_secs(3 * 60 * 60),
+            quarantine: QuarantineConfig::default(),
+            dead_letters: 10_000,
         }
     }
 }

@@ -21,6 +21,8 @@ pub enum PoolError {
     AccountFull { slots: usize },
     #[error("the {} subpool is full and this transaction would be its cheapest", .subpool.name())]
     Underpriced { subpool: SubPool },
+    #[error("transaction {0} is not in the pool")]
+    NotPooled(B256),
 }
 
 impl PoolError {
@@ -31,6 +33,7 @@ impl PoolError {
             Self::ReplacementUnderpriced { .. } => "replacement_underpriced",
             Self::AccountFull { .. } => "account_full",
             Self::Underpriced { .. } => "underpriced",
+            Self::NotPooled(_) => "not_pooled",
         }
     }
 }

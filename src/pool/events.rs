@@ -51,6 +51,31 @@ pub enum Invalidation {
     NonceTooLow { account_nonce: u64 },
 }
 
+/// Why a builder could not include a pooled transaction (reported through
+/// [`BuilderFeed::report_failed`](crate::builder::BuilderFeed::report_failed)). Not a revert: a
+/// reverted transaction is still included and pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InclusionFailure {
+    /// The builder's state has a different nonce for the sender.
+    WrongNonce,
+    /// The sender could not pay for it at execution.
+    Unaffordable,
+    /// It broke a block limit the builder enforces (gas, size, blobs).
+    OverLimit,
+}
+
+impl InclusionFailure {
+    /// Stable snake_case name.
+    pub const fn kind(self) -> &'static str {
+        match self {
+            Self::WrongNonce => "wrong_nonce",
+            Self::Unaffordable => "unaffordable",
+            Self::OverLimit => "over_limit",
+        }
+    }
+}
+
 /// Why a transaction left the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case", tag = "reason")]
@@ -64,7 +89,11 @@ pub enum RemovalReason {
     /// Waited (parked or queued) longer than the configured lifetime.
     Expired,
     /// A block made it invalid.
-    Invalidated { why: Invalidation },
+    Invalidated { why: Invalidation, block: u64 },
+    /// A builder reported it failing repeatedly (see `PoolConfig::quarantine`), and the next
+    /// state change of its sender (at `block`) did not make it executable again; or it was
+    /// reported failing again after one release.
+    Quarantined { failure: InclusionFailure, block: u64 },
 }
 
 impl RemovalReason {
@@ -76,6 +105,7 @@ impl RemovalReason {
             Self::Evicted { .. } => "evicted",
             Self::Expired => "expired",
             Self::Invalidated { .. } => "invalidated",
+            Self::Quarantined { .. } => "quarantined",
         }
     }
 }
@@ -103,6 +133,15 @@ pub enum PoolEvent {
         from: SubPool,
         to: SubPool,
     },
+    /// Taken out of the best-first path after repeated builder reports; it (and its sender's
+    /// later transactions) wait in queued until a state change of the sender releases it. A
+    /// `Demoted` event for each moved transaction follows.
+    Quarantined {
+        hash: B256,
+        sender: Address,
+        nonce: u64,
+        failure: InclusionFailure,
+    },
     Removed {
         hash: B256,
         sender: Address,
@@ -117,6 +156,7 @@ impl PoolEvent {
             Self::Added { hash, .. }
             | Self::Promoted { hash, .. }
             | Self::Demoted { hash, .. }
+            | Self::Quarantined { hash, .. }
             | Self::Removed { hash, .. } => *hash,
         }
     }

@@ -6,7 +6,8 @@
 //! the lock, published once it is released). No `.await` ever happens while it is held; the
 //! methods are synchronous and short (bounded by the batch and by what a block changed).
 //! Subscribers read a bounded broadcast buffer: a slow one misses events (and is told how many),
-//! it never slows the pool.
+//! it never slows the pool. The dead-letter view has its own mutex, taken after the pool's is
+//! released, so queries about departed transactions never wait for inserts.
 
 use std::{
     sync::{Arc, Mutex, MutexGuard},
@@ -16,7 +17,10 @@ use std::{
 use alloy_primitives::{Address, B256};
 use tokio::sync::{broadcast, watch};
 
-use super::{Added, BlockUpdate, Pool, PoolContent, PoolError, PoolEvent, PoolSizes, PooledInfo, SubPool};
+use super::{
+    Added, BlockUpdate, DeadLetter, DeadLetters, InclusionFailure, Pool, PoolContent, PoolError, PoolEvent, PoolSizes,
+    PooledInfo, Reported, SubPool,
+};
 use crate::tx::PooledTx;
 
 /// Events buffered per subscriber. 16,384 covers a full block's worth of churn on a saturated
@@ -31,6 +35,7 @@ pub struct PoolHandle {
 
 struct Shared {
     pool: Mutex<Pool>,
+    dead_letters: Mutex<DeadLetters>,
     events: broadcast::Sender<PoolEvent>,
     /// Bumped whenever pending gains a transaction: what a pulling builder waits on.
     pending_version: watch::Sender<u64>,
@@ -46,7 +51,8 @@ impl PoolHandle {
     pub fn new(pool: Pool) -> Self {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (pending_version, _) = watch::channel(0);
-        Self { shared: Arc::new(Shared { pool: Mutex::new(pool), events, pending_version }) }
+        let dead_letters = Mutex::new(DeadLetters::new(pool.config().dead_letters));
+        Self { shared: Arc::new(Shared { pool: Mutex::new(pool), dead_letters, events, pending_version }) }
     }
 
     /// Adds validated transactions as one batch under one lock.
@@ -70,6 +76,30 @@ impl PoolHandle {
     /// Expires overdue basefee and queued transactions.
     pub fn expire(&self) {
         self.mutate(|pool| pool.expire(Instant::now()));
+    }
+
+    /// Records that a builder could not include the transaction (see [`Pool::report_failed`]).
+    ///
+    /// # Errors
+    /// [`PoolError::NotPooled`] when it is not in the pool.
+    pub fn report_failed(&self, hash: &B256, failure: InclusionFailure) -> Result<Reported, PoolError> {
+        self.mutate(|pool| pool.report_failed(hash, failure, Instant::now()))
+    }
+
+    /// Why this transaction left the pool without being mined, if the record is still held.
+    pub fn dead_letter(&self, hash: &B256) -> Option<DeadLetter> {
+        self.dead_letters().get(hash)
+    }
+
+    /// The sender's held dead letters, oldest first.
+    pub fn dead_letters_from(&self, sender: &Address) -> Vec<DeadLetter> {
+        self.dead_letters().from_sender(sender)
+    }
+
+    /// Dead letters recorded since start by reason kind, and how many are held now.
+    pub fn dead_letter_counts(&self) -> (std::collections::BTreeMap<&'static str, u64>, usize) {
+        let letters = self.dead_letters();
+        (letters.recorded(), letters.len())
     }
 
     pub fn get(&self, hash: &B256) -> Option<PooledInfo> {
@@ -113,6 +143,10 @@ impl PoolHandle {
         self.shared.pending_version.subscribe()
     }
 
+    fn dead_letters(&self) -> MutexGuard<'_, DeadLetters> {
+        self.shared.dead_letters.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn lock(&self) -> MutexGuard<'_, Pool> {
         // A panic while holding the lock leaves the pool as the panicking step left it; its
         // operations keep the invariants at each step, so carrying on is sound.
@@ -132,6 +166,7 @@ impl PoolHandle {
                 PoolEvent::Added { subpool: SubPool::Pending, .. } | PoolEvent::Promoted { to: SubPool::Pending, .. }
             )
         });
+        self.dead_letters().record_events(&events);
         for event in events {
             // No subscribers is fine: events are for whoever listens.
             let _ = self.shared.events.send(event);

@@ -29,19 +29,31 @@
 //! 3. Counts and byte totals equal the contents.
 //! 4. After every public operation, each subpool is within its limits.
 //! 5. Every transaction that leaves produces exactly one `Removed` event, with its reason.
+//!
+//! # Quarantine
+//! A builder reports transactions it could not include ([`Pool::report_failed`]). One reported
+//! `quarantine.after_reports` times within `quarantine.window` is *quarantined*: the rules above
+//! treat it as not executable, so it and its sender's later transactions move to queued, out of
+//! the builder's way. The next block that changes the sender's state releases it: if it is then
+//! executable it returns to pending/basefee, otherwise it is removed as `Quarantined`. A second
+//! quarantine of the same transaction removes it: nothing is retried forever.
 
 mod account;
 mod config;
+mod dead_letter;
 mod error;
 mod events;
 mod handle;
+mod quarantine;
 mod query;
 mod slab;
 
-pub use config::{PoolConfig, SubPoolLimit};
+pub use config::{PoolConfig, QuarantineConfig, SubPoolLimit};
+pub use dead_letter::{DeadLetter, DeadLetters};
 pub use error::PoolError;
-pub use events::{Invalidation, Limit, PoolEvent, RemovalReason, SubPool};
+pub use events::{InclusionFailure, Invalidation, Limit, PoolEvent, RemovalReason, SubPool};
 pub use handle::{EVENT_BUFFER, EventStream, PoolHandle};
+pub use quarantine::Reported;
 pub use query::{PoolContent, PoolSizes, PooledInfo, SubPoolSize};
 
 use std::{cmp::Reverse, collections::BTreeSet, hash::BuildHasher as _, sync::Arc, time::Instant};
@@ -151,6 +163,8 @@ pub struct Pool {
     /// Removals since start by reason kind, for metrics (read at scrape time, so counting needs
     /// no event subscriber).
     removals: std::collections::BTreeMap<&'static str, u64>,
+    /// Builder failure reports of pooled transactions (only reported ones: small).
+    failures: HashMap<TxId, quarantine::Failures>,
     /// Events of the operation in progress; taken by the caller after it.
     events: Vec<PoolEvent>,
 }
@@ -181,6 +195,7 @@ impl Pool {
             heads: Heads::default(),
             next_seq: 0,
             removals: std::collections::BTreeMap::new(),
+            failures: HashMap::default(),
             events: Vec::new(),
         }
     }
@@ -229,6 +244,7 @@ impl Pool {
         self.touch_repriced(&self.by_fee_cap, old.base_fee, update.base_fee, &mut touched);
         self.touch_repriced(&self.by_blob_fee, old.blob_base_fee, update.blob_base_fee, &mut touched);
 
+        let mut released = Vec::new();
         for hash in &update.mined {
             let Some(id) = self.find(hash) else { continue };
             let (sender, nonce) = self.sender_nonce(id);
@@ -236,16 +252,18 @@ impl Pool {
             if let Some(account) = self.accounts.get_mut(&sender) {
                 // It executed, so the account nonce is past it even if the update forgot to say.
                 account.state.nonce = account.state.nonce.max(nonce + 1);
+                released.extend(account.quarantined.take().map(|nonce| (sender, nonce)));
             }
             touched.push(sender);
         }
         for (address, state) in update.accounts {
             let Some(account) = self.accounts.get_mut(&address) else { continue };
             account.state = state;
+            released.extend(account.quarantined.take().map(|nonce| (address, nonce)));
             let stale: Vec<TxId> = account.below(state.nonce).map(|&(_, id)| id).collect();
             for id in stale {
                 let why = Invalidation::NonceTooLow { account_nonce: state.nonce };
-                self.remove(id, RemovalReason::Invalidated { why });
+                self.remove(id, RemovalReason::Invalidated { why, block: update.number });
             }
             touched.push(address);
         }
@@ -254,6 +272,7 @@ impl Pool {
         for address in touched {
             self.reevaluate(address, None);
         }
+        self.drop_unreleasable(&released, update.number);
         for tx in update.reinject {
             // A reorged tx already in the new chain, or replaced meanwhile, is refused: fine.
             let _ = self.insert(tx, now);
@@ -482,8 +501,13 @@ impl Pool {
         let size = &mut self.sizes[entry.subpool.index()];
         size.count -= 1;
         size.bytes -= tx.size();
+        self.failures.remove(&id);
         let account = self.accounts.get_mut(&tx.sender()).expect("a pooled tx's account exists");
         account.remove(tx.nonce());
+        if account.quarantined == Some(tx.nonce()) {
+            // Replaced, expired or evicted: whatever takes its nonce next starts clean.
+            account.quarantined = None;
+        }
         for (subpool, tail) in account.tails.iter_mut().enumerate() {
             if tail.is_some_and(|t| t.id == id) {
                 self.tails[subpool].remove(&tail.take().expect("checked"));

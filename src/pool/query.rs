@@ -34,6 +34,8 @@ impl PoolSizes {
 pub struct PooledInfo {
     pub tx: PooledTx,
     pub subpool: SubPool,
+    /// Held back after repeated builder failure reports (it is then in queued).
+    pub quarantined: bool,
 }
 
 /// The pool's content by account and nonce, shaped like geth's `txpool_content`: `pending` holds
@@ -101,7 +103,8 @@ impl Pool {
 
     fn info(&self, id: TxId) -> PooledInfo {
         let entry = self.entry(id);
-        PooledInfo { tx: entry.tx.clone(), subpool: entry.subpool }
+        let quarantined = self.accounts[&entry.tx.sender()].quarantined == Some(entry.tx.nonce());
+        PooledInfo { tx: entry.tx.clone(), subpool: entry.subpool, quarantined }
     }
 
     /// Asserts the invariants in the module docs. Walks the whole pool: for tests.
@@ -128,12 +131,16 @@ impl Pool {
             waiting += usize::from(is_waiting);
         }
         assert_eq!(waiting, self.waiting.len(), "1: no stale expiry entries");
+        assert!(self.failures.keys().all(|id| live.contains(id)), "1: failure reports only of pooled txs");
         assert_eq!(sizes, self.sizes, "3: counts and bytes equal the contents");
 
         let mut tails = 0;
         for account in self.accounts.values() {
             assert!(!account.is_empty(), "empty accounts are dropped");
             assert!(account.txs().windows(2).all(|w| w[0].0 < w[1].0), "nonces sorted and unique");
+            if let Some(nonce) = account.quarantined {
+                assert!(account.get(nonce).is_some(), "a quarantine names a pooled nonce");
+            }
             let mut expected = account.state.nonce;
             let mut spent = U256::ZERO;
             let (mut executable, mut priced) = (true, true);
@@ -141,7 +148,7 @@ impl Pool {
             for &(nonce, id) in account.txs() {
                 let entry = self.entry(id);
                 spent = spent.saturating_add(entry.tx.cost());
-                executable &= nonce == expected && spent <= account.state.balance;
+                executable &= nonce == expected && spent <= account.state.balance && account.quarantined != Some(nonce);
                 priced &= self.priced(&entry.tx);
                 let want = if !executable {
                     SubPool::Queued

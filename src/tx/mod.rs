@@ -15,7 +15,7 @@ mod pooled;
 pub mod sign;
 
 pub use error::TxError;
-pub use pooled::{GAS_PER_BLOB, PooledTx, effective_tip, max_cost};
+pub use pooled::{GAS_PER_BLOB, Origin, PooledTx, effective_tip, max_cost};
 
 use alloy_consensus::{EthereumTxEnvelope, TxEip4844, TxLegacy, transaction::RlpEcdsaDecodableTx as _};
 use alloy_eips::eip2718::{Decodable2718, Eip2718Error};

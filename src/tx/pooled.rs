@@ -8,6 +8,26 @@ use super::{DecodedTx, Envelope};
 /// Gas used by one blob (EIP-4844 `GAS_PER_BLOB`).
 pub const GAS_PER_BLOB: u64 = 1 << 17;
 
+/// Where a transaction came from; it decides who else may see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Submitted by this node's own users (JSON-RPC, or the embedder on their behalf). Gossiped.
+    Local,
+    /// Received from a network: our peers, or the embedder's own (e.g. devp2p). Gossiped.
+    #[default]
+    External,
+    /// For builders only: never gossiped, announced or served to peers.
+    Private,
+}
+
+impl Origin {
+    /// Whether peers may learn of the transaction from us.
+    pub const fn is_shared(self) -> bool {
+        !matches!(self, Self::Private)
+    }
+}
+
 /// A validated transaction with its recovered sender and the fields the pool orders by.
 ///
 /// Only validation builds one, so holding a `PooledTx` means: the bytes decoded exactly, the
@@ -27,6 +47,7 @@ pub struct PooledTx {
     cost: U256,
     tx_type: u8,
     blob_count: u8,
+    origin: Origin,
 }
 
 impl PooledTx {
@@ -49,7 +70,19 @@ impl PooledTx {
             // At most 6-9 blobs pass validation; u8 keeps the struct small.
             blob_count: u8::try_from(blob_count).unwrap_or(u8::MAX),
             encoded,
+            origin: Origin::External,
         }
+    }
+
+    /// The same transaction marked with where it came from (validation marks `External`).
+    #[must_use]
+    pub const fn with_origin(mut self, origin: Origin) -> Self {
+        self.origin = origin;
+        self
+    }
+
+    pub const fn origin(&self) -> Origin {
+        self.origin
     }
 
     /// keccak256 of the encoded bytes.
