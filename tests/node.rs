@@ -280,3 +280,73 @@ async fn a_port_in_use_is_a_clear_start_error() {
     let error = Node::start(config).await.err().expect("refused").to_string();
     assert!(error.contains("cannot bind RPC address") && error.contains(&address.to_string()), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn why_a_tx_left_is_answered_by_the_library_and_over_json_rpc() {
+    use common::world::{address, tx};
+    use tidepool::{
+        pool::{BlockUpdate, Invalidation, Limit, RemovalReason, SubPool, SubPoolLimit},
+        validate::AccountState,
+    };
+    const GWEI: u128 = 1_000_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_node(dir.path(), |c| {
+        c.pool.queued = SubPoolLimit { max_txs: 1, ..SubPoolLimit::DEFAULT };
+        c.pool.lifetime = Duration::from_millis(300);
+    })
+    .await;
+    let client = rpc(&node);
+    let spec = |account, nonce| tx(account, nonce).chain(CHAIN_ID).fees(10 * GWEI, GWEI);
+
+    // Replaced: the same nonce again, both fees 20% higher.
+    let (old, new) = (spec(1, 0), spec(1, 0).fees(12 * GWEI, 12 * GWEI / 10));
+    send_raw(&client, &old.raw()).await.unwrap();
+    send_raw(&client, &new.raw()).await.unwrap();
+    // Evicted: queued holds one; a better-paying gapped tx pushes the cheaper one out.
+    let (cheap, dear) = (spec(2, 5), spec(3, 5).fees(20 * GWEI, 2 * GWEI));
+    send_raw(&client, &cheap.raw()).await.unwrap();
+    send_raw(&client, &dear.raw()).await.unwrap();
+    // Invalidated: another transaction (not from this pool) took the account's nonce.
+    let stale = spec(4, 0);
+    send_raw(&client, &stale.raw()).await.unwrap();
+    let head = node.tidepool().chain().head();
+    let block = head.block + 1;
+    node.tidepool().chain().on_block(BlockUpdate {
+        number: block,
+        base_fee: head.base_fee,
+        blob_base_fee: head.blob_base_fee,
+        accounts: vec![(address(4), AccountState { nonce: 1, balance: U256::from(u64::MAX) })],
+        ..Default::default()
+    });
+    // Expired: parked below the base fee longer than the lifetime.
+    let parked = spec(5, 0).fees(1, 1);
+    send_raw(&client, &parked.raw()).await.unwrap();
+    assert_eq!(node.reader().get(&parked.hash()).unwrap().subpool, SubPool::BaseFee);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    node.tidepool().chain().expire();
+
+    let expected = [
+        (old, RemovalReason::Replaced { by: new.hash() }),
+        (cheap, RemovalReason::Evicted { limit: Limit::SubPoolCount(SubPool::Queued) }),
+        (stale, RemovalReason::Invalidated { why: Invalidation::NonceTooLow { account_nonce: 1 }, block }),
+        (parked, RemovalReason::Expired),
+    ];
+    for (spec, reason) in expected {
+        let record = node.reader().dead_letter(&spec.hash()).expect("recorded");
+        assert_eq!((record.sender, record.nonce, record.reason), (address(spec.account), spec.nonce, reason));
+        let over_rpc: Value = client.request("tidepool_deadLetter", rpc_params![spec.hash()]).await.unwrap();
+        assert_eq!(over_rpc, serde_json::to_value(&record).unwrap());
+        assert_eq!(over_rpc["reason"], reason.kind(), "{over_rpc}");
+        let gone: Value = client.request("eth_getTransactionByHash", rpc_params![spec.hash()]).await.unwrap();
+        assert!(gone.is_null(), "not in the pool any more");
+    }
+    let over_rpc: Value = client.request("tidepool_deadLetter", rpc_params![new.hash()]).await.unwrap();
+    assert!(over_rpc.is_null(), "a pooled tx has no dead letter");
+    let replaced: Value = client.request("tidepool_deadLettersFrom", rpc_params![address(1)]).await.unwrap();
+    assert_eq!(replaced[0]["by"], format!("{:#x}", new.hash()), "{replaced}");
+    assert_eq!(metric(&node, "tidepool_dead_letters_total{reason=\"replaced\"}"), 1.0);
+    // The queued `dear` waited as long as `parked`: both expired.
+    assert_eq!(metric(&node, "tidepool_dead_letters_total{reason=\"expired\"}"), 2.0);
+    assert_eq!(metric(&node, "tidepool_dead_letters_held"), 5.0);
+    node.stop().await;
+}

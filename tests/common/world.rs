@@ -30,11 +30,23 @@ pub struct Spec {
     pub calldata: usize,
     pub blobs: Option<u128>,
     pub legacy: bool,
+    pub chain_id: u64,
 }
 
 /// A transaction from dev account `account` at `nonce`, fee cap 100, tip 5, 21,000 gas.
 pub const fn tx(account: u64, nonce: u64) -> Spec {
-    Spec { account, nonce, fee_cap: 100, tip: 5, gas: 21_000, value: 0, calldata: 0, blobs: None, legacy: false }
+    Spec {
+        account,
+        nonce,
+        fee_cap: 100,
+        tip: 5,
+        gas: 21_000,
+        value: 0,
+        calldata: 0,
+        blobs: None,
+        legacy: false,
+        chain_id: 1,
+    }
 }
 
 impl Spec {
@@ -72,13 +84,31 @@ impl Spec {
         self
     }
 
+    /// For another chain than mainnet (1).
+    pub const fn chain(mut self, chain_id: u64) -> Self {
+        self.chain_id = chain_id;
+        self
+    }
+
+    /// Validated (without state): what the pool holds.
     pub fn signed(&self) -> PooledTx {
+        let validator = Validator::new(ValidationConfig {
+            chain_id: self.chain_id,
+            fork: Fork::Osaka,
+            min_priority_fee: 0,
+            ..Default::default()
+        });
+        validator.validate_stateless(self.raw()).expect("test transactions are valid")
+    }
+
+    /// The signed EIP-2718 bytes.
+    pub fn raw(&self) -> alloy_primitives::Bytes {
         let signer = Signer::dev(self.account);
         let to = Address::repeat_byte(0x22);
         let input = vec![0xab; self.calldata].into();
-        let raw = if self.legacy {
+        if self.legacy {
             signer.sign_tx(TxLegacy {
-                chain_id: Some(1),
+                chain_id: Some(self.chain_id),
                 nonce: self.nonce,
                 gas_price: self.fee_cap,
                 gas_limit: self.gas,
@@ -90,7 +120,7 @@ impl Spec {
             let mut hash = B256::repeat_byte(7);
             hash.0[0] = 1;
             signer.sign_tx(TxEip4844 {
-                chain_id: 1,
+                chain_id: self.chain_id,
                 nonce: self.nonce,
                 gas_limit: self.gas,
                 max_fee_per_gas: self.fee_cap,
@@ -104,7 +134,7 @@ impl Spec {
             })
         } else {
             signer.sign_tx(TxEip1559 {
-                chain_id: 1,
+                chain_id: self.chain_id,
                 nonce: self.nonce,
                 gas_limit: self.gas,
                 max_fee_per_gas: self.fee_cap,
@@ -114,10 +144,7 @@ impl Spec {
                 input,
                 access_list: Default::default(),
             })
-        };
-        let validator =
-            Validator::new(ValidationConfig { fork: Fork::Osaka, min_priority_fee: 0, ..Default::default() });
-        validator.validate_stateless(raw).expect("test transactions are valid")
+        }
     }
 
     pub fn hash(&self) -> B256 {
