@@ -1,50 +1,73 @@
-//! Tidepool: a transaction mempool for Ethereum nodes.
+//! Tidepool: a transaction mempool for Ethereum nodes, block builders and network researchers.
 //!
 //! ```text
 //!  peers ──gossip──▶ per-peer limits ─▶ bounded queue ─▶ validation workers ─▶ pool ─▶ builder feed
 //!  JSON-RPC / library ─────────────────────┘   (full = backpressure)    (sig, size, nonce)   (best-first)
 //! ```
 //!
-//! Data flows one way, one module per stage:
+//! # The front door
+//! [`Tidepool::builder`] takes a [`validate::StateProvider`] (your state), the chain head and
+//! optionally a network, starts what is needed on your tokio runtime, and hands out small
+//! handles split by who uses them:
+//!
+//! - [`Submitter`]: submit raw transactions with an [`Origin`] (local, external, private);
+//!   answers `Busy` at once when validation is saturated.
+//! - [`ChainUpdates`]: feed every block and reorg.
+//! - [`BuilderFeed`]: pull best-first, gas-limited batches; report transactions that could not
+//!   be included (repeat offenders are quarantined).
+//! - [`PoolReader`]: look up, subscribe to events, ask the dead-letter view why a transaction
+//!   left, read the counters.
+//!
+//! The `tidepool node` binary is built on exactly this API. Runnable programs for each user:
+//! `examples/execution_client.rs`, `examples/block_builder.rs`, `examples/gossip_node.rs`.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use alloy_primitives::U256;
+//! use tidepool::{
+//!     Origin, Tidepool,
+//!     pool::{BlockUpdate, ChainHead},
+//!     tx::generate::TxMix,
+//!     validate::{AccountState, InMemoryState},
+//! };
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut mix = TxMix::new(1, 1, 1); // one dev account, mainnet chain id
+//! let state = Arc::new(InMemoryState::new());
+//! state.set(mix.signers()[0].address(), AccountState { nonce: 0, balance: U256::MAX });
+//! let head = ChainHead { block: 0, base_fee: 7, blob_base_fee: 1 };
+//! let tidepool = Tidepool::builder(state, head).start().await?;
+//!
+//! let added = tidepool.submitter().submit(mix.next_tx().raw, Origin::Local).await?;
+//! let batch = tidepool.builder_feed().next_block(30_000_000, 1 << 20);
+//! assert_eq!(batch.txs[0].hash(), added.hash);
+//!
+//! tidepool.chain().on_block(BlockUpdate { number: 1, base_fee: 7, mined: vec![added.hash], ..Default::default() });
+//! assert!(tidepool.reader().get(&added.hash).is_none());
+//! # Ok(()) }
+//! ```
+//!
+//! # The stages
+//! Data flows one way, one module per stage; each module's top doc says what it owns and what
+//! it must not touch.
 //!
 //! - [`tx`]: exact EIP-2718 decoding (legacy, 2930, 1559, 4844 without sidecar, 7702) with alloy,
 //!   sender recovery with libsecp256k1, and [`tx::PooledTx`], the form every later stage holds.
 //! - [`validate`]: the ordered checks (cheap ones before the signature, state last), the
 //!   [`validate::StateProvider`] seam, and the [`validate::ValidationPipeline`]: worker threads
 //!   behind a bounded queue that answers `Busy` when full.
-//!
+//! - [`ingest`]: the one path from bytes through validation into the pool.
 //! - [`pool`]: per-account nonce queues in three subpools (pending, basefee, queued), priority,
-//!   replacement, limits and eviction, block updates, and an event for every change;
-//!   [`pool::PoolHandle`] shares it between tasks.
+//!   replacement, limits and eviction, block updates, quarantine, an event for every change,
+//!   and the dead-letter view.
 //! - [`builder`]: best-first, nonce-respecting iteration and gas-limited batches for builders.
+//! - [`gossip`]: the sans-IO peer protocol core (budgets, scores, bans, announce/fetch);
+//!   [`net`] drives it with libp2p, [`sim`] with a discrete-event simulator.
+//! - [`service`]: the front door above; [`node`]: the `tidepool node` binary's parts around it.
 //!
 //! Every refusal is a typed error with a stable `kind()` name: [`tx::TxError`] from validation,
-//! [`pool::PoolError`] from the pool.
-//!
-//! ```
-//! use std::sync::Arc;
-//! use alloy_primitives::U256;
-//! use tidepool::{
-//!     builder::BuilderFeed,
-//!     pool::{ChainHead, Pool, PoolConfig, PoolHandle},
-//!     tx::generate::TxMix,
-//!     validate::{AccountState, InMemoryState, Validator},
-//! };
-//!
-//! let mut mix = TxMix::new(1, 1, 1);                       // dev account 0, mainnet chain id
-//! let state = Arc::new(InMemoryState::new());
-//! state.set(mix.signers()[0].address(), AccountState { nonce: 0, balance: U256::MAX });
-//! let pool = PoolHandle::new(Pool::new(
-//!     PoolConfig::default(),
-//!     state.clone(),
-//!     ChainHead { block: 0, base_fee: 7, blob_base_fee: 1 },
-//! ));
-//!
-//! let tx = Validator::default().validate(mix.next_tx().raw, state.as_ref()).expect("valid");
-//! pool.add(tx).expect("admitted");
-//! let batch = BuilderFeed::new(pool.clone()).next_block(30_000_000, 1 << 20);
-//! assert_eq!(batch.txs.len(), 1);
-//! ```
+//! [`pool::PoolError`] from the pool, [`ingest::IngestError`] for a submission.
 pub mod builder;
 pub mod fuzz_targets;
 pub mod gossip;
