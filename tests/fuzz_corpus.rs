@@ -21,3 +21,15 @@ fn decode_validate_corpus_replays_cleanly() {
     let replayed = replay("decode_validate", tidepool::fuzz_targets::decode_validate);
     assert!(replayed >= 10, "corpus has only {replayed} files");
 }
+
+#[test]
+fn wire_messages_corpus_replays_cleanly() {
+    let replayed = replay("wire_messages", tidepool::fuzz_targets::wire_messages);
+    assert!(replayed >= 5, "corpus has only {replayed} files");
+}
+
+#[test]
+fn pool_ops_corpus_replays_cleanly() {
+    let replayed = replay("pool_ops", tidepool::fuzz_targets::pool_ops);
+    assert!(replayed >= 5, "corpus has only {replayed} files");
+}

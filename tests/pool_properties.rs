@@ -172,6 +172,14 @@ fn check_best_order(w: &World) {
 proptest! {
     // 256 cases by default; PROPTEST_CASES=N runs more.
 
+    /// The pool agrees with the reference model (`tidepool::fuzz_targets::pool_model`, also the
+    /// `pool_ops` fuzz target's oracle) on every verdict and every placement.
+    #[test]
+    fn the_pool_agrees_with_the_reference_model(bytes in proptest::collection::vec(any::<[u8; 4]>(), 1..48)) {
+        let ops: Vec<_> = bytes.iter().map(|b| tidepool::fuzz_targets::pool_model::Op::from_bytes(b)).collect();
+        tidepool::fuzz_targets::pool_model::run(&ops);
+    }
+
     #[test]
     fn random_operations_keep_every_invariant(ops in proptest::collection::vec(op(), 1..60)) {
         let mut w = small_pool();
