@@ -122,7 +122,7 @@ pub mod pool_model {
         /// Four bytes to an operation.
         pub fn from_bytes(bytes: &[u8]) -> Self {
             if bytes[0] % 4 == 3 {
-                Self::Block { base_fee: bytes[1], account: bytes[2], poor: bytes[3] % 3 == 0 }
+                Self::Block { base_fee: bytes[1], account: bytes[2], poor: bytes[3].is_multiple_of(3) }
             } else {
                 Self::Add { account: bytes[0] >> 2, nonce: bytes[1], fee: bytes[2], tip: bytes[3] }
             }
