@@ -31,6 +31,9 @@ pub enum IngestError {
     /// Valid, but the pool refused it.
     #[error(transparent)]
     Pool(#[from] PoolError),
+    /// Pooled, but the journal could not make it durable: not acknowledged.
+    #[error(transparent)]
+    Journal(#[from] crate::store::JournalError),
 }
 
 impl IngestError {
@@ -40,6 +43,7 @@ impl IngestError {
             Self::Busy(e) => e.kind(),
             Self::Invalid(e) => e.kind(),
             Self::Pool(e) => e.kind(),
+            Self::Journal(_) => "journal_failed",
         }
     }
 }
@@ -150,7 +154,7 @@ pub const fn gossip_verdict(outcome: &Result<Added, IngestError>) -> Verdict {
     match outcome {
         Ok(_) | Err(IngestError::Pool(PoolError::AlreadyKnown(_))) => Verdict::Accepted,
         Err(IngestError::Busy(_)) => Verdict::Busy,
-        Err(IngestError::Pool(_)) => Verdict::Ignored,
+        Err(IngestError::Pool(_) | IngestError::Journal(_)) => Verdict::Ignored,
         Err(IngestError::Invalid(e)) if !e.blames_sender() => Verdict::Ignored,
         Err(IngestError::Invalid(e)) => Verdict::Rejected(match e {
             TxError::HighS | TxError::InvalidSignature => Penalty::InvalidSignature,

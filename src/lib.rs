@@ -64,6 +64,7 @@
 //! - [`builder`]: best-first, nonce-respecting iteration and gas-limited batches for builders.
 //! - [`gossip`]: the sans-IO peer protocol core (budgets, scores, bans, announce/fetch);
 //!   [`net`] drives it with libp2p, [`sim`] with a discrete-event simulator.
+//! - [`store`]: the journal of local transactions and the pool snapshot (durability).
 //! - [`service`]: the front door above; [`node`]: the `tidepool node` binary's parts around it.
 //!
 //! Every refusal is a typed error with a stable `kind()` name: [`tx::TxError`] from validation,
@@ -77,6 +78,7 @@ pub mod node;
 pub mod pool;
 pub mod service;
 pub mod sim;
+pub mod store;
 pub mod tx;
 pub mod validate;
 

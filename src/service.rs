@@ -13,10 +13,16 @@
 //! Does not: make decisions of its own. Every rule lives in the stage that owns it; this module
 //! only wires them. The `tidepool node` binary is built on exactly this API.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use alloy_primitives::{Address, B256, Bytes};
 use libp2p::{Multiaddr, PeerId, identity::Keypair};
+use tokio::task::JoinHandle;
 
 pub use crate::{builder::BuilderFeed, tx::Origin};
 use crate::{
@@ -26,6 +32,7 @@ use crate::{
         Added, BlockUpdate, ChainHead, DeadLetter, EventStream, Pool, PoolConfig, PoolContent, PoolHandle, PoolSizes,
         PooledInfo,
     },
+    store::{self, Journal, RestoreReport, StoredTx},
     validate::{
         PipelineConfig, StateProvider, ValidationConfig, ValidationPipeline, Validator, pipeline::PipelineStats,
     },
@@ -39,9 +46,15 @@ pub struct TidepoolConfig {
     pub pool: PoolConfig,
 }
 
+/// How often the journal is rewritten to hold only the local transactions still pooled.
+const COMPACT_EVERY: Duration = Duration::from_secs(60);
+
 /// Why [`TidepoolBuilder::start`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The data directory, snapshot or journal could not be read or written.
+    #[error("data directory {path}: {source}")]
+    Store { path: PathBuf, source: std::io::Error },
     /// The network could not start (transport, or a listen address that cannot be bound).
     #[error("network: {0}")]
     Network(String),
@@ -53,9 +66,19 @@ pub struct TidepoolBuilder {
     state: Arc<dyn StateProvider>,
     head: ChainHead,
     network: Option<(Keypair, NetConfig)>,
+    data_dir: Option<PathBuf>,
 }
 
 impl TidepoolBuilder {
+    /// Keeps local transactions durable in `dir` (see [`crate::store`]): restores a snapshot
+    /// and replays the journal at start, journals every `Origin::Local` submission before
+    /// acknowledging it, and snapshots the pool on [`Tidepool::shutdown`].
+    #[must_use]
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
     #[must_use]
     pub fn config(mut self, config: TidepoolConfig) -> Self {
         self.config = config;
@@ -69,11 +92,13 @@ impl TidepoolBuilder {
         self
     }
 
-    /// Starts the validation workers (threads) and, if configured, the network (a task on the
-    /// current tokio runtime, listening before this returns).
+    /// Starts the validation workers (threads), restores from the data directory if set (the
+    /// pool is complete before this returns), and starts the network if configured (a task on
+    /// the current tokio runtime, listening before this returns).
     ///
     /// # Errors
-    /// [`StartError::Network`] when the network cannot start.
+    /// [`StartError::Store`] when the data directory cannot be used, [`StartError::Network`]
+    /// when the network cannot start.
     ///
     /// # Panics
     /// With a network configured, when called outside a tokio runtime.
@@ -85,6 +110,10 @@ impl TidepoolBuilder {
         ));
         let pool = PoolHandle::new(Pool::new(self.config.pool, self.state, self.head));
         let ingest = Ingest::new(pipeline, pool.clone());
+        let durable = match &self.data_dir {
+            Some(dir) => Some(Durable::open(dir, &ingest).await?),
+            None => None,
+        };
         let network = match self.network {
             None => None,
             Some((key, config)) => {
@@ -97,13 +126,55 @@ impl TidepoolBuilder {
                 Some(Arc::new(network))
             }
         };
+        let journal = durable.as_ref().map(|d| d.journal.clone());
         Ok(Tidepool {
-            submitter: Submitter { ingest: ingest.clone(), network: network.clone() },
+            submitter: Submitter { ingest: ingest.clone(), network: network.clone(), journal },
             chain: ChainUpdates { pool: pool.clone() },
             feed: BuilderFeed::new(pool.clone()),
             reader: PoolReader { ingest, network: network.clone() },
             network,
+            durable,
         })
+    }
+}
+
+/// The data directory in use: the journal, its compaction task, and what start restored.
+#[derive(Debug)]
+struct Durable {
+    dir: PathBuf,
+    journal: Journal,
+    restored: RestoreReport,
+    compaction: JoinHandle<()>,
+}
+
+impl Durable {
+    async fn open(dir: &Path, ingest: &Ingest) -> Result<Self, StartError> {
+        let store_error = |source| StartError::Store { path: dir.to_path_buf(), source };
+        std::fs::create_dir_all(dir).map_err(store_error)?;
+        let restored = store::restore(ingest, dir).await.map_err(store_error)?;
+        if restored.snapshot.is_some() || restored.journal.is_some() {
+            tracing::info!(restored = restored.restored(), outcomes = ?restored.outcomes, "restored the pool");
+        }
+        let journal = Journal::open(&dir.join(store::JOURNAL_FILE)).map_err(store_error)?;
+        // The replayed journal may hold mined, replaced or refused records: start clean.
+        journal.compact(local_txs(ingest.pool())).await.map_err(|e| store_error(std::io::Error::other(e)))?;
+        let compaction = tokio::spawn(compact_periodically(journal.clone(), ingest.pool().clone()));
+        Ok(Self { dir: dir.to_path_buf(), journal, restored, compaction })
+    }
+}
+
+fn local_txs(pool: &PoolHandle) -> Vec<StoredTx> {
+    store::stored(pool.read(|p| p.txs().cloned().collect::<Vec<_>>()), |origin| origin == Origin::Local)
+}
+
+async fn compact_periodically(journal: Journal, pool: PoolHandle) {
+    let mut every = tokio::time::interval(COMPACT_EVERY);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        if let Err(e) = journal.compact(local_txs(&pool)).await {
+            tracing::error!(error = %e, "journal compaction failed; the old journal is kept");
+        }
     }
 }
 
@@ -116,13 +187,14 @@ pub struct Tidepool {
     feed: BuilderFeed,
     reader: PoolReader,
     network: Option<Arc<NetworkHandle>>,
+    durable: Option<Durable>,
 }
 
 impl Tidepool {
     /// A builder over the embedder's state (`state` answers nonce and balance for accounts the
     /// pool has not seen yet) and the current chain head.
     pub fn builder(state: Arc<dyn StateProvider>, head: ChainHead) -> TidepoolBuilder {
-        TidepoolBuilder { config: TidepoolConfig::default(), state, head, network: None }
+        TidepoolBuilder { config: TidepoolConfig::default(), state, head, network: None, data_dir: None }
     }
 
     pub fn submitter(&self) -> Submitter {
@@ -145,6 +217,32 @@ impl Tidepool {
     pub fn network(&self) -> Option<&NetworkHandle> {
         self.network.as_deref()
     }
+
+    /// What start restored from the data directory (with one configured).
+    pub fn restored(&self) -> Option<&RestoreReport> {
+        self.durable.as_ref().map(|d| &d.restored)
+    }
+
+    /// The journal of local transactions (with a data directory).
+    pub fn journal(&self) -> Option<&Journal> {
+        self.durable.as_ref().map(|d| &d.journal)
+    }
+
+    /// Stops cleanly: with a data directory, writes the whole pool to the snapshot (restored,
+    /// re-validated, at the next start). Handles still held elsewhere keep working on the pool
+    /// but are no longer snapshotted.
+    ///
+    /// # Errors
+    /// When the snapshot cannot be written (the journal still holds the local transactions).
+    pub fn shutdown(self) -> std::io::Result<()> {
+        let Some(durable) = self.durable else { return Ok(()) };
+        durable.compaction.abort();
+        let pool = self.reader.pool();
+        let txs = store::stored(pool.read(|p| p.txs().cloned().collect::<Vec<_>>()), |_| true);
+        store::write_atomically(&durable.dir.join(store::SNAPSHOT_FILE), &txs)?;
+        tracing::info!(txs = txs.len(), "pool snapshot written");
+        Ok(())
+    }
 }
 
 /// Submits raw transactions. Validation runs on the worker threads; when their bounded queue is
@@ -153,19 +251,25 @@ impl Tidepool {
 pub struct Submitter {
     ingest: Ingest,
     network: Option<Arc<NetworkHandle>>,
+    journal: Option<Journal>,
 }
 
 impl Submitter {
-    /// Validates `raw` (EIP-2718 bytes), adds it to the pool and, unless `origin` is
-    /// [`Origin::Private`], gossips it to the network's peers.
+    /// Validates `raw` (EIP-2718 bytes), adds it to the pool, journals it if it is
+    /// [`Origin::Local`] and a data directory is set (on disk before this returns), and, unless
+    /// `origin` is [`Origin::Private`], gossips it to the network's peers.
     ///
     /// # Errors
-    /// [`IngestError::Busy`] when the validation queue is full, otherwise the typed refusal.
+    /// [`IngestError::Busy`] when the validation queue is full, [`IngestError::Journal`] when it
+    /// could not be made durable (it is pooled, but not acknowledged), otherwise the refusal.
     ///
     /// # Cancel safety
     /// Dropping the future after the bytes were queued lets validation finish without pooling.
     pub async fn submit(&self, raw: Bytes, origin: Origin) -> Result<Added, IngestError> {
         let added = self.ingest.submit(raw.clone(), origin).await?;
+        if let Some(journal) = self.journal.as_ref().filter(|_| origin == Origin::Local) {
+            journal.append(&StoredTx { origin, raw: raw.clone() }).await?;
+        }
         if let Some(network) = self.network.as_ref().filter(|_| origin.is_shared()) {
             network.publish_local(added.hash, raw);
         }

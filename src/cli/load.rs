@@ -45,6 +45,10 @@ pub struct LoadArgs {
     /// No progress bar (for logs and CI).
     #[arg(long)]
     quiet: bool,
+    /// Append the hash of every acknowledged submission to FILE, one per line, as each
+    /// acknowledgement arrives (for crash tests: what the node promised to keep).
+    #[arg(long, value_name = "FILE")]
+    acked: Option<PathBuf>,
 }
 
 pub fn run(args: LoadArgs) -> ExitCode {
@@ -100,6 +104,16 @@ async fn load(args: LoadArgs) -> Result<(), String> {
             .expect("valid template")
             .progress_chars("=> "),
     );
+    let acked = match &args.acked {
+        Some(path) => Some(Arc::new(Mutex::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?,
+        ))),
+        None => None,
+    };
     let outcomes = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
     let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
     let start = Instant::now();
@@ -122,9 +136,16 @@ async fn load(args: LoadArgs) -> Result<(), String> {
         nonces[account] += 1;
         let raw = signers[account].sign_tx(tx);
         let permit = Arc::clone(&in_flight).acquire_owned().await.expect("semaphore open");
-        let (client, outcomes, progress) = (client.clone(), outcomes.clone(), progress.clone());
+        let (client, outcomes, progress, acked) = (client.clone(), outcomes.clone(), progress.clone(), acked.clone());
         tokio::spawn(async move {
-            let kind = submit(&client, raw).await;
+            let (kind, hash) = submit(&client, raw).await;
+            if let (Some(file), Some(hash)) = (acked, hash) {
+                use std::io::Write as _;
+                let mut file = file.lock().expect("acked file");
+                if let Err(e) = writeln!(file, "{hash:#x}") {
+                    eprintln!("tidepool load: cannot record an acknowledgement: {e}");
+                }
+            }
             *outcomes.lock().expect("outcomes").entry(kind).or_default() += 1;
             progress.inc(1);
             drop(permit);
@@ -145,15 +166,19 @@ async fn load(args: LoadArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Submits one transaction; the outcome kind: `accepted`, the node's error kind, or a transport error.
-async fn submit(client: &HttpClient, raw: Bytes) -> String {
+/// Submits one transaction; the outcome kind (`accepted`, the node's error kind, or a transport
+/// error) and, when accepted, the hash the node acknowledged.
+async fn submit(client: &HttpClient, raw: Bytes) -> (String, Option<B256>) {
     match client.request::<B256, _>("eth_sendRawTransaction", rpc_params![raw]).await {
-        Ok(_) => "accepted".into(),
-        Err(ClientError::Call(error)) => error
-            .data()
-            .and_then(|data| serde_json::from_str::<serde_json::Value>(data.get()).ok())
-            .and_then(|data| data["kind"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| error.message().to_owned()),
-        Err(e) => format!("transport: {e}"),
+        Ok(hash) => ("accepted".into(), Some(hash)),
+        Err(ClientError::Call(error)) => {
+            let kind = error
+                .data()
+                .and_then(|data| serde_json::from_str::<serde_json::Value>(data.get()).ok())
+                .and_then(|data| data["kind"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| error.message().to_owned());
+            (kind, None)
+        }
+        Err(e) => (format!("transport: {e}"), None),
     }
 }

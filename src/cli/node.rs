@@ -93,13 +93,27 @@ pub fn run(args: NodeArgs) -> ExitCode {
             }
         };
         print_banner(&node);
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            eprintln!("tidepool: cannot listen for Ctrl-C: {e}");
-        }
+        shutdown_signal().await;
         eprintln!("shutting down");
         node.stop().await;
         ExitCode::SUCCESS
     })
+}
+
+/// Ctrl-C or SIGTERM (what service managers send): both shut down cleanly, with a snapshot.
+async fn shutdown_signal() {
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(e) => {
+            eprintln!("tidepool: cannot listen for SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
 }
 
 fn print_banner(node: &Node) {
@@ -111,6 +125,10 @@ fn print_banner(node: &Node) {
     println!("  JSON-RPC  http://{0}  (WebSocket ws://{0})", node.rpc_addr());
     println!("  metrics   http://{}/metrics", node.metrics_addr());
     println!("  peer id   {}", node.peer_id());
+    println!("  data dir  {}", config.data_dir.display());
+    if let Some(restored) = node.tidepool().restored().filter(|r| r.snapshot.is_some() || r.journal.is_some()) {
+        println!("  restored  {} transactions (outcomes {:?})", restored.restored(), restored.outcomes);
+    }
     for address in node.listen_addrs() {
         println!("  listening {address}/p2p/{}", node.peer_id());
     }

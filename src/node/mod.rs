@@ -1,7 +1,7 @@
 //! The node: everything wired together around an embedded dev chain.
 //!
 //! Owns: start-up and shut-down order, the dev chain and its block producer, the JSON-RPC and
-//! metrics servers, and the node key on disk.
+//! metrics servers, and the data directory (node key, journal, snapshot).
 //! Does not: make network decisions (`gossip`), validate (`validate`) or order (`builder`); it only
 //! connects them.
 
@@ -86,6 +86,7 @@ impl Node {
         let tidepool = Tidepool::builder(state, chain.head())
             .config(TidepoolConfig { validation, pipeline: config.pipeline, pool: config.pool.clone() })
             .network(key, net_config)
+            .data_dir(&config.data_dir)
             .start()
             .await?;
 
@@ -174,14 +175,20 @@ impl Node {
         self.metrics.render()
     }
 
-    /// Stops the RPC server, the block producer and the network, in that order.
+    /// Stops the RPC server and the block producer, snapshots the pool to the data directory,
+    /// then stops the network.
     pub async fn stop(self) {
         let _ = self.rpc.stop();
         self.rpc.stopped().await;
         for task in &self.tasks {
             task.abort();
         }
-        drop(self.tidepool);
+        let tidepool = self.tidepool;
+        match tokio::task::spawn_blocking(move || tidepool.shutdown()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot write the pool snapshot; the journal keeps local txs"),
+            Err(e) => tracing::error!(error = %e, "snapshot task failed"),
+        }
     }
 }
 

@@ -218,6 +218,7 @@ pub fn rpc_error(error: &IngestError) -> ErrorObjectOwned {
             PoolError::NonceTooLow { .. } => "nonce too low".into(),
             other => other.to_string(),
         },
+        IngestError::Journal(e) => e.to_string(),
     };
     let code = if matches!(error, IngestError::Busy(_)) { BUSY } else { TX_ERROR };
     ErrorObjectOwned::owned(code, message, Some(json!({ "kind": error.kind(), "detail": error.to_string() })))

@@ -53,6 +53,11 @@ impl Pool {
         self.find(hash).map(|id| self.info(id))
     }
 
+    /// Every pooled transaction, in no particular order.
+    pub fn txs(&self) -> impl Iterator<Item = &PooledTx> {
+        self.slots.ids().map(|id| &self.entry(id).tx)
+    }
+
     /// One account's pooled transactions in nonce order.
     pub fn account_txs(&self, sender: &Address) -> Vec<PooledInfo> {
         self.accounts.get(sender).map_or_else(Vec::new, |a| a.txs().iter().map(|&(_, id)| self.info(id)).collect())
