@@ -350,3 +350,40 @@ async fn why_a_tx_left_is_answered_by_the_library_and_over_json_rpc() {
     assert_eq!(metric(&node, "tidepool_dead_letters_held"), 5.0);
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_limits_refuse_oversized_bodies_large_batches_and_clients_over_budget() {
+    use jsonrpsee::core::params::BatchRequestBuilder;
+    use tidepool::gossip::Rate;
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_node(dir.path(), |c| {
+        c.rpc.max_request_bytes = 4096;
+        c.rpc.max_batch = 2;
+        c.rpc.send_raw_per_client = Rate { per_second: 0.01, burst: 3.0 };
+    })
+    .await;
+    let client = rpc(&node);
+
+    let too_big = transfer(1, 0, 3_000); // about 6 KB of hex in the body
+    let error = send_raw(&client, &too_big).await.expect_err("body over the limit");
+    assert!(!in_pool(&node, hash_of(&too_big)).await, "refused before any work: {error}");
+
+    let mut batch = BatchRequestBuilder::new();
+    for _ in 0..3 {
+        batch.insert("eth_chainId", rpc_params![]).unwrap();
+    }
+    assert!(client.batch_request::<Value>(batch).await.is_err(), "three calls in a batch of at most two");
+
+    for nonce in 0..3 {
+        send_raw(&client, &transfer(2, nonce, 0)).await.expect("within the burst");
+    }
+    let limited = send_raw(&client, &transfer(2, 3, 0)).await.expect_err("budget spent");
+    let jsonrpsee::core::ClientError::Call(error) = limited else { panic!("{limited}") };
+    assert_eq!(error.code(), -32005);
+    assert!(error.data().unwrap().get().contains("rate_limited"));
+    assert!(!in_pool(&node, hash_of(&transfer(2, 3, 0))).await);
+    assert_eq!(metric(&node, "tidepool_rpc_rate_limited_total"), 1.0);
+    let chain_id: Value = client.request("eth_chainId", rpc_params![]).await.unwrap();
+    assert!(chain_id.is_string(), "other methods are not budgeted");
+    node.stop().await;
+}

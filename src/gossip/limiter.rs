@@ -14,9 +14,10 @@ pub struct Rate {
     pub burst: f64,
 }
 
-/// One token bucket. Starts full.
+/// One token bucket, with time passed in. Starts full. Used for peers here and for JSON-RPC
+/// clients by the node.
 #[derive(Debug, Clone)]
-pub(super) struct Bucket {
+pub struct Bucket {
     rate: Rate,
     tokens: f64,
     updated: Instant,
@@ -38,6 +39,11 @@ impl Bucket {
         } else {
             false
         }
+    }
+
+    /// When the bucket was last used.
+    pub const fn last_used(&self) -> Instant {
+        self.updated
     }
 
     /// How long until `cost` tokens are available (zero if they are now).

@@ -16,7 +16,7 @@
 mod limiter;
 mod score;
 
-pub use limiter::Rate;
+pub use limiter::{Bucket, Rate};
 pub use score::{Penalty, ScoreConfig};
 
 use std::{
@@ -28,7 +28,6 @@ use alloy_primitives::{B256, Bytes, map::HashMap};
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
-use limiter::Bucket;
 use score::{Score, Standing};
 
 /// A peer as the driver numbers it (`net/` maps libp2p peer ids to slots; the simulator uses

@@ -5,6 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use libp2p::Multiaddr;
 use serde::{Deserialize, Serialize};
 
+use super::rpc_server::RpcLimits;
 use crate::{
     gossip::GossipConfig,
     pool::PoolConfig,
@@ -35,8 +36,10 @@ pub struct NodeConfig {
     pub bootnodes: Vec<Multiaddr>,
     /// Most peer connections.
     pub max_peers: u32,
-    /// JSON-RPC over HTTP and WebSocket on one port.
+    /// JSON-RPC over HTTP and WebSocket on one port. Default 127.0.0.1:8545: local clients only.
     pub rpc_addr: SocketAddr,
+    /// JSON-RPC body, batch, connection and per-client limits.
+    pub rpc: RpcLimits,
     /// Prometheus metrics at `/metrics`.
     pub metrics_addr: SocketAddr,
     pub validation: ValidationConfig,
@@ -63,6 +66,7 @@ impl Default for NodeConfig {
             max_peers: 50,
             rpc_addr: "127.0.0.1:8545".parse().expect("valid address"),
             metrics_addr: "127.0.0.1:9545".parse().expect("valid address"),
+            rpc: RpcLimits::default(),
             validation: ValidationConfig { chain_id: 1337, min_priority_fee: 0, ..ValidationConfig::default() },
             pipeline: PipelineConfig::default(),
             pool: PoolConfig::default(),
@@ -113,6 +117,17 @@ impl NodeConfig {
         }
         if self.validation.chain_id != self.chain_id {
             return invalid("validation.chain_id", "must equal chain_id");
+        }
+        let rpc = &self.rpc;
+        if rpc.max_request_bytes < 1024 || rpc.max_response_bytes < 1024 {
+            return invalid("rpc.max_request_bytes", "request and response limits must be at least 1024 bytes");
+        }
+        if rpc.max_batch == 0 || rpc.max_connections == 0 || rpc.max_clients == 0 {
+            return invalid("rpc", "max_batch, max_connections and max_clients must be positive");
+        }
+        let budget = rpc.send_raw_per_client;
+        if !(budget.per_second > 0.0 && budget.burst >= 1.0) {
+            return invalid("rpc.send_raw_per_client", "per_second must be positive and burst at least 1");
         }
         if self.genesis.is_none() && self.dev_accounts == 0 {
             return invalid("dev_accounts", "the built-in genesis needs at least one account");

@@ -43,6 +43,9 @@ pub struct Metrics {
     pub base_fee: IntGauge,
     /// Bumped by the RPC layer for each `eth_sendRawTransaction`.
     pub rpc_submissions: AtomicU64,
+    /// Bumped by the RPC layer for each call refused by a client's budget.
+    pub rpc_rate_limited: AtomicU64,
+    rate_limited: IntCounter,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
@@ -116,6 +119,12 @@ impl Default for Metrics {
             blocks: counter(&r, "blocks_total", "Dev blocks produced"),
             base_fee: gauge(&r, "base_fee_wei", "Base fee of the next block"),
             rpc_submissions: AtomicU64::new(0),
+            rpc_rate_limited: AtomicU64::new(0),
+            rate_limited: counter(
+                &r,
+                "rpc_rate_limited_total",
+                "eth_sendRawTransaction calls refused because the client's budget was spent",
+            ),
             registry: r,
         }
     }
@@ -143,6 +152,7 @@ impl Metrics {
             sync(&self.outcomes.with_label_values(&[outcome]), *count);
         }
         sync(&self.received.with_label_values(&["rpc"]), self.rpc_submissions.load(Ordering::Relaxed));
+        sync(&self.rate_limited, self.rpc_rate_limited.load(Ordering::Relaxed));
         self.base_fee.set(i64::try_from(base_fee).unwrap_or(i64::MAX));
         if let Some(stats) = &stats.network {
             sync(&self.received.with_label_values(&["gossip"]), stats.gossip.received_messages);

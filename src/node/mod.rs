@@ -9,6 +9,7 @@ mod config;
 pub mod devchain;
 pub mod metrics;
 pub mod rpc;
+pub mod rpc_server;
 
 pub use config::{ConfigError, NodeConfig};
 
@@ -103,19 +104,22 @@ impl Node {
             })
         };
 
-        let server = jsonrpsee::server::Server::builder()
-            .build(config.rpc_addr)
+        let rpc_listener = tokio::net::TcpListener::bind(config.rpc_addr)
             .await
             .map_err(|source| NodeError::Io { what: format!("cannot bind RPC address {}", config.rpc_addr), source })?;
-        let rpc_addr = server.local_addr().map_err(|source| NodeError::Io { what: "RPC address".into(), source })?;
+        let rpc_addr = metrics::local_addr(&rpc_listener);
+        if !rpc_addr.ip().is_loopback() {
+            tracing::warn!(%rpc_addr, "JSON-RPC is reachable from other machines; per-client limits apply");
+        }
         let context = rpc::RpcContext {
             submitter: tidepool.submitter(),
             reader: tidepool.reader(),
             chain: chain.clone(),
             chain_id: config.chain_id,
             metrics: metrics.clone(),
+            budgets: rpc_server::ClientBudgets::new(config.rpc.send_raw_per_client, config.rpc.max_clients),
         };
-        let rpc = server.start(rpc::module(context));
+        let rpc = rpc_server::serve(rpc_listener, rpc::module(context), config.rpc);
 
         let mut tasks = vec![tokio::spawn(metrics::serve(metrics_listener, render))];
         tasks.push(tokio::spawn(produce_blocks(

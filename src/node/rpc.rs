@@ -23,7 +23,7 @@ use crate::{
     validate::StateProvider,
 };
 
-use super::devchain::DevChain;
+use super::{devchain::DevChain, rpc_server::ClientIp};
 
 /// The tip `eth_maxPriorityFeePerGas` suggests: 1 gwei, enough to be mined on the dev chain.
 const SUGGESTED_TIP: u128 = 1_000_000_000;
@@ -39,6 +39,8 @@ pub struct RpcContext {
     pub chain: Arc<DevChain>,
     pub chain_id: u64,
     pub metrics: Arc<super::metrics::Metrics>,
+    /// Each client's `eth_sendRawTransaction` budget.
+    pub budgets: super::rpc_server::ClientBudgets,
 }
 
 /// All methods, ready to serve.
@@ -48,9 +50,17 @@ pub struct RpcContext {
 pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
     let mut module = RpcModule::new(context);
     module
-        .register_async_method("eth_sendRawTransaction", |params, ctx, _| async move {
+        .register_async_method("eth_sendRawTransaction", |params, ctx, extensions| async move {
             let raw: Bytes = params.one().map_err(invalid_params)?;
             ctx.metrics.rpc_submissions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Some(&ClientIp(client)) = extensions.get::<ClientIp>()
+                && !ctx.budgets.try_take(client, std::time::Instant::now())
+            {
+                ctx.metrics.rpc_rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let data =
+                    json!({ "kind": "rate_limited", "detail": "this client's eth_sendRawTransaction budget is spent" });
+                return Err(ErrorObjectOwned::owned(BUSY, "rate limited", Some(data)));
+            }
             let added = ctx.submitter.submit(raw, Origin::Local).await.map_err(|e| rpc_error(&e))?;
             Ok::<B256, ErrorObjectOwned>(added.hash)
         })
