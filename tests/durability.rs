@@ -4,16 +4,18 @@
 mod common;
 
 use std::{
-    net::TcpListener,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use alloy_primitives::{B256, U256};
-use common::world::{RICH, address, tx};
-use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
+use common::{
+    process::{Process, free_port, spawn_node, wait_for_rpc},
+    world::{RICH, address, tx},
+};
+use jsonrpsee::{core::client::ClientT, rpc_params};
 use serde_json::Value;
 use tidepool::{
     Origin, Tidepool,
@@ -118,43 +120,6 @@ async fn concurrent_local_submissions_share_journal_syncs() {
     assert!(syncs < appended / 2, "group commit: {syncs} syncs for {appended} records");
 }
 
-/// A `tidepool` child process, killed when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn spawn_node(data_dir: &Path, rpc_port: u16) -> Process {
-    let child = Command::new(env!("CARGO_BIN_EXE_tidepool"))
-        .args(["node", "--block-time", "3600", "--dev-accounts", "64", "--listen", "/ip4/127.0.0.1/tcp/0"])
-        .args(["--metrics-addr", "127.0.0.1:0", "--rpc-addr", &format!("127.0.0.1:{rpc_port}")])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("node starts");
-    Process(child)
-}
-
-async fn wait_for_rpc(url: &str) -> jsonrpsee::http_client::HttpClient {
-    let client = HttpClientBuilder::default().build(url).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client.request::<Value, _>("eth_chainId", rpc_params![]).await.is_err() {
-        assert!(Instant::now() < deadline, "node at {url} did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    client
-}
-
 fn acked_hashes(path: &Path) -> Vec<B256> {
     std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| l.parse().ok()).collect()
 }
@@ -166,7 +131,8 @@ async fn a_node_killed_under_load_loses_no_acknowledged_transaction() {
     let acked = dir.path().join("acked.txt");
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let mut node = spawn_node(&data_dir, port);
+    let node_args = ["--dev-accounts", "64", "--listen", "/ip4/127.0.0.1/tcp/0", "--metrics-addr", "127.0.0.1:0"];
+    let (mut node, _) = spawn_node(&data_dir, port, &node_args);
     wait_for_rpc(&url).await;
 
     let load = Command::new(env!("CARGO_BIN_EXE_tidepool"))
@@ -188,7 +154,7 @@ async fn a_node_killed_under_load_loses_no_acknowledged_transaction() {
     let _ = load.0.wait();
     let promised = acked_hashes(&acked);
 
-    let _node = spawn_node(&data_dir, port);
+    let _node = spawn_node(&data_dir, port, &node_args);
     let client = wait_for_rpc(&url).await;
     let mut lost = Vec::new();
     for hash in &promised {

@@ -81,14 +81,18 @@ pub struct RawPeer {
 
 impl RawPeer {
     pub async fn connect(node: &Node) -> Self {
+        Self::connect_to(dial_addr(node), node.peer_id()).await
+    }
+
+    /// Connects to the node at `address` (with its `/p2p/` suffix) whose id is `target`.
+    pub async fn connect_to(address: Multiaddr, target: libp2p::PeerId) -> Self {
         let limits = Limits { max_message: 256 * 1024, max_connections: 16 };
         let mut swarm = protocol::build_swarm(Keypair::generate_ed25519(), limits).unwrap();
         let topic = protocol::tx_topic(CHAIN_ID);
         swarm.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
-        swarm.dial(dial_addr(node)).unwrap();
+        swarm.dial(address).unwrap();
         let mut peer = Self { swarm, topic };
         // Wait until the node has subscribed to the topic from our side's view.
-        let target = node.peer_id();
         peer.run_until(Duration::from_secs(10), |event| {
             matches!(event, SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, .. })) if *peer_id == target)
         })
