@@ -79,7 +79,7 @@ fn junk(salt: u64) -> Bytes {
         value: U256::from(1),
         ..Default::default()
     };
-    let signature = Signature::new(generator_x.into(), U256::from(salt + 1), salt % 2 == 0);
+    let signature = Signature::new(generator_x.into(), U256::from(salt + 1), salt.is_multiple_of(2));
     Envelope::from(tx.into_signed(signature)).encoded_2718().into()
 }
 
