@@ -131,7 +131,11 @@ impl TidepoolBuilder {
             submitter: Submitter { ingest: ingest.clone(), network: network.clone(), journal },
             chain: ChainUpdates { pool: pool.clone() },
             feed: BuilderFeed::new(pool.clone()),
-            reader: PoolReader { ingest, network: network.clone() },
+            reader: PoolReader {
+                ingest,
+                network: network.clone(),
+                journal: durable.as_ref().map(|d| d.journal.clone()),
+            },
             network,
             durable,
         })
@@ -307,6 +311,7 @@ impl ChainUpdates {
 pub struct PoolReader {
     ingest: Ingest,
     network: Option<Arc<NetworkHandle>>,
+    journal: Option<Journal>,
 }
 
 /// Counters across the stages, read at once (for metrics and dashboards).
@@ -323,6 +328,16 @@ pub struct Stats {
     /// Dead letters held now.
     pub dead_letters_held: usize,
     pub network: Option<NetStats>,
+    /// Journal records appended and syncs made (their ratio is the group-commit factor).
+    pub journal: Option<JournalCounts>,
+}
+
+/// A snapshot of the journal's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JournalCounts {
+    pub appended: u64,
+    pub syncs: u64,
+    pub compactions: u64,
 }
 
 impl PoolReader {
@@ -380,6 +395,15 @@ impl PoolReader {
             dead_letters,
             dead_letters_held,
             network: self.network.as_ref().map(|n| n.stats()),
+            journal: self.journal.as_ref().map(|j| {
+                let stats = j.stats();
+                let read = |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
+                JournalCounts {
+                    appended: read(&stats.appended),
+                    syncs: read(&stats.syncs),
+                    compactions: read(&stats.compactions),
+                }
+            }),
         }
     }
 

@@ -28,6 +28,8 @@ pub struct Metrics {
     pub removed: IntCounterVec,
     pub dead_letters: IntCounterVec,
     pub dead_letters_held: IntGauge,
+    pub journal_appends: IntCounter,
+    pub journal_syncs: IntCounter,
     pub queue_depth: IntGauge,
     pub validation_busy: IntCounter,
     pub peers: IntGauge,
@@ -101,6 +103,8 @@ impl Default for Metrics {
                 "reason",
             ),
             dead_letters_held: gauge(&r, "dead_letters_held", "Records held by the dead-letter view"),
+            journal_appends: counter(&r, "journal_appends_total", "Local transactions written to the journal"),
+            journal_syncs: counter(&r, "journal_syncs_total", "Journal syncs (one per group commit)"),
             queue_depth: gauge(&r, "validation_queue_depth", "Transactions waiting for a validation worker"),
             validation_busy: counter(
                 &r,
@@ -146,6 +150,10 @@ impl Metrics {
             sync(&self.dead_letters.with_label_values(&[reason]), *count);
         }
         self.dead_letters_held.set(stats.dead_letters_held as i64);
+        if let Some(journal) = stats.journal {
+            sync(&self.journal_appends, journal.appended);
+            sync(&self.journal_syncs, journal.syncs);
+        }
         self.queue_depth.set(stats.pipeline.queue_depth as i64);
         sync(&self.validation_busy, stats.pipeline.busy);
         for (outcome, count) in &stats.outcomes {
