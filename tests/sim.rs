@@ -109,3 +109,33 @@ fn churn_runs_deterministically_and_most_transactions_still_spread() {
     assert!(a.coverage > 0.8 && a.coverage <= 1.0, "coverage {}", a.coverage);
     assert_eq!(a.attack.map_or(0, |x| x.honest_peers_wrongly_disconnected), 0);
 }
+
+#[test]
+fn the_swarm_engine_reaches_full_coverage_on_real_swarms() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = Scenario { nodes: 24, txs: 12, ..small(5) };
+    let summary = sim::run_swarm(&scenario, dir.path(), 2, |_| {}).unwrap();
+    assert_eq!(summary.engine, "swarm");
+    assert_eq!(summary.coverage, 1.0, "{summary:?}");
+    let swarm = summary.swarm.expect("swarm summary");
+    assert_eq!(swarm.runs, 2);
+    assert!(swarm.time_to_90_percent_p50_ms.mean > 0.0);
+    assert!(dir.path().join("propagation_cdf.svg").exists());
+}
+
+#[test]
+fn on_the_swarm_engine_an_invalid_signature_flooder_is_banned_by_its_neighbours() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = Scenario {
+        nodes: 20,
+        txs: 10,
+        adversaries: vec![Adversary { kind: AttackKind::InvalidSignature, fraction: 0.05, rate: 20.0 }],
+        ..small(11)
+    };
+    let summary = sim::run_swarm(&scenario, dir.path(), 1, |_| {}).unwrap();
+    let attack = summary.attack.expect("attack summary");
+    assert_eq!(attack.attackers, 1);
+    assert_eq!(attack.attackers_isolated, 1, "every honest neighbour banned the flooder: {attack:?}");
+    assert_eq!(attack.honest_peers_wrongly_disconnected, 0);
+    assert_eq!(summary.coverage, 1.0);
+}

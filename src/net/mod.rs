@@ -98,9 +98,26 @@ impl NetworkHandle {
         config: NetConfig,
         ingest: Ingest,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let limits = Limits { max_message: config.gossip.max_tx_size + 1024, max_connections: config.max_connections };
-        let peer_id = key.public().to_peer_id();
-        let mut swarm = protocol::build_swarm(key, limits)?;
+        let swarm = protocol::build_swarm(key, Self::limits(&config))?;
+        Self::start_on(swarm, config, ingest)
+    }
+
+    /// The sizes a swarm for `config` must be built with (see [`Self::start_on`]).
+    pub const fn limits(config: &NetConfig) -> Limits {
+        Limits { max_message: config.gossip.max_tx_size + 1024, max_connections: config.max_connections }
+    }
+
+    /// Starts the driver on a swarm built elsewhere (another transport, e.g. the simulator's
+    /// shaped in-memory links), with the behaviour of [`protocol::Behaviour::new`].
+    ///
+    /// # Errors
+    /// When a listen address cannot be bound.
+    pub fn start_on(
+        mut swarm: Swarm<Behaviour>,
+        config: NetConfig,
+        ingest: Ingest,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let peer_id = *swarm.local_peer_id();
         let tx_topic = protocol::tx_topic(config.chain_id);
         let announce_topic = protocol::announce_topic(config.chain_id);
         swarm.behaviour_mut().gossipsub.subscribe(&tx_topic)?;

@@ -18,7 +18,7 @@ use alloy_primitives::{
     Address, B256, Bytes, Signature, TxKind, U256, keccak256,
     map::{HashMap, HashSet},
 };
-use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
+use rand::{Rng as _, rngs::StdRng};
 
 use super::{
     model::{self, Regions},
@@ -195,6 +195,8 @@ pub struct Run {
     pub virtual_ns: u64,
     pub events: u64,
     pub region_names: Vec<String>,
+    /// `"des"` or `"swarm"`.
+    pub engine: &'static str,
 }
 
 /// The engine.
@@ -230,42 +232,17 @@ impl Des {
     /// # Errors
     /// A regions CSV that cannot be read, or a scenario without nodes.
     pub fn new(scenario: Scenario) -> Result<Self, String> {
-        if scenario.nodes < 2 {
-            return Err("a simulation needs at least 2 nodes".into());
-        }
-        let regions = match &scenario.regions_csv {
-            Some(path) => {
-                Regions::from_csv(&std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?)?
-            }
-            None => Regions::default(),
-        };
-        let mut rng = StdRng::seed_from_u64(scenario.seed);
-        let graph = model::topology(&mut rng, scenario.nodes, &scenario.topology);
-        let class_weights: Vec<f64> = scenario.bandwidth_classes.iter().map(|c| c.1).collect();
-        let mut attackers: Vec<Option<AttackKind>> = vec![None; scenario.nodes];
-        for adversary in &scenario.adversaries {
-            let count = (adversary.fraction * scenario.nodes as f64).round() as usize;
-            let mut placed = 0;
-            while placed < count {
-                let node = rng.random_range(0..scenario.nodes);
-                if attackers[node].is_none() {
-                    attackers[node] = Some(adversary.kind);
-                    placed += 1;
-                }
-            }
-        }
-        let nodes = graph
+        let (layout, rng) = model::Layout::draw(&scenario)?;
+        let model::Layout { regions, neighbours, region, uplink_mbps, attack } = layout;
+        let nodes = neighbours
             .into_iter()
             .enumerate()
             .map(|(i, neighbours)| {
-                let region = model::weighted(&mut rng, &regions.weights);
-                let class = model::weighted(&mut rng, &class_weights);
-                let mbps = scenario.bandwidth_classes.get(class).map_or(100.0, |c| c.0);
                 let node_seed = scenario.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
                 Node {
                     core: GossipCore::new(scenario.gossip.clone(), node_seed),
-                    region,
-                    uplink_bytes_per_ns: mbps * 1e6 / 8.0 / 1e9,
+                    region: region[i],
+                    uplink_bytes_per_ns: uplink_mbps[i] * 1e6 / 8.0 / 1e9,
                     uplink_free: 0,
                     cpu_free: 0,
                     original: neighbours.clone(),
@@ -275,7 +252,7 @@ impl Des {
                     have: HashSet::default(),
                     gossip_seen: Vec::new(),
                     recent: Vec::new(),
-                    attack: attackers[i],
+                    attack: attack[i],
                     stats: NodeStats::default(),
                     timeout_at: None,
                 }
@@ -804,6 +781,7 @@ impl Des {
             virtual_ns: end,
             events: self.events,
             region_names: self.regions.names,
+            engine: "des",
         }
     }
 }

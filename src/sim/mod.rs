@@ -12,11 +12,58 @@ pub mod model;
 pub mod plots;
 pub mod report;
 pub mod scenario;
+pub mod swarm;
 
 pub use des::Des;
 pub use scenario::{Adversary, AttackKind, Churn, Scenario, Topology};
 
 use std::path::Path;
+
+/// Runs a scenario on the swarm engine `repeat` times (fresh swarms each time, on a runtime of
+/// its own) and writes the first run's folder, with the spread over all runs and the measured
+/// in-process overhead in `summary.json`.
+///
+/// # Errors
+/// Scenario features the engine lacks, swarms that cannot start, file system errors.
+pub fn run_swarm(
+    scenario: &Scenario,
+    out: &Path,
+    repeat: usize,
+    mut progress: impl FnMut(f64),
+) -> Result<report::Summary, String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let repeat = repeat.max(1);
+    let mut runs = Vec::with_capacity(repeat);
+    for k in 0..repeat {
+        let scale = |done: f64| (k as f64 + done) / repeat as f64;
+        runs.push(runtime.block_on(swarm::run(scenario, |done| progress(scale(done))))?);
+    }
+    let (layout, _) = model::Layout::draw(scenario)?;
+    let modelled_latency_ms = swarm::mean_link_latency_ms(&layout);
+    let reach90 = |run: &des::Run| report::Summary::of(run, scenario, None).time_to_90_percent_ms;
+    let (p50s, p90s): (Vec<f64>, Vec<f64>) =
+        runs.iter().filter_map(|r| reach90(&r.run)).map(|p| (p.p50, p.p90)).unzip();
+    let lags: Vec<f64> = runs.iter().filter_map(|r| r.timer_lag_ms.as_ref().map(|l| l.p90)).collect();
+    let timer_lag_ms = runs.iter().find_map(|r| r.timer_lag_ms.clone());
+    let worst_lag = lags.iter().copied().fold(0.0, f64::max);
+    let first = &runs[0].run;
+    let mut summary = report::write(out, scenario, first, None).map_err(|e| format!("{}: {e}", out.display()))?;
+    let bandwidth: Vec<(u64, u64)> =
+        first.nodes.iter().filter(|n| n.1.is_none()).map(|n| (n.3.up_payload, n.3.up_control)).collect();
+    plots::write(out, &first.txs, summary.honest_nodes, &bandwidth, None)
+        .map_err(|e| format!("plots in {}: {e}", out.display()))?;
+    summary.plots = plots::FILES.iter().filter(|f| out.join(f).exists()).map(|f| (*f).to_owned()).collect();
+    summary.swarm = Some(report::SwarmSummary {
+        runs: runs.len(),
+        time_to_90_percent_p50_ms: report::MeanSpread::of(p50s),
+        time_to_90_percent_p90_ms: report::MeanSpread::of(p90s),
+        timer_lag_ms,
+        modelled_latency_ms,
+        overhead_flagged: worst_lag > modelled_latency_ms / 10.0,
+    });
+    report::write_summary(out, &summary).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(summary)
+}
 
 /// Runs a scenario on the discrete-event engine and writes its run folder (with plots). A
 /// scenario with adversaries also runs without them (same seed), for the attack comparison.

@@ -2,9 +2,9 @@
 
 use std::collections::BTreeSet;
 
-use rand::{Rng as _, rngs::StdRng, seq::SliceRandom as _};
+use rand::{Rng as _, SeedableRng as _, rngs::StdRng, seq::SliceRandom as _};
 
-use super::scenario::Topology;
+use super::scenario::{AttackKind, Scenario, Topology};
 
 /// Regions with a one-way latency matrix (milliseconds) and their share of nodes.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +61,63 @@ impl Regions {
             return Err(format!("latency matrix must be {n}x{n}"));
         }
         Ok(regions)
+    }
+}
+
+/// Where each node sits in a scenario: its neighbours, region, upload bandwidth and role.
+/// Both engines build their network from this, so the same seed gives the same topology and
+/// latency matrix on each.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub regions: Regions,
+    pub neighbours: Vec<Vec<u32>>,
+    pub region: Vec<usize>,
+    pub uplink_mbps: Vec<f64>,
+    pub attack: Vec<Option<AttackKind>>,
+}
+
+impl Layout {
+    /// Draws the layout from the scenario's seed; returns the generator for further draws.
+    ///
+    /// # Errors
+    /// Fewer than 2 nodes, or an unreadable regions file.
+    pub fn draw(scenario: &Scenario) -> Result<(Self, StdRng), String> {
+        if scenario.nodes < 2 {
+            return Err("a simulation needs at least 2 nodes".into());
+        }
+        let regions = match &scenario.regions_csv {
+            Some(path) => {
+                Regions::from_csv(&std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?)?
+            }
+            None => Regions::default(),
+        };
+        let mut rng = StdRng::seed_from_u64(scenario.seed);
+        let neighbours = topology(&mut rng, scenario.nodes, &scenario.topology);
+        let class_weights: Vec<f64> = scenario.bandwidth_classes.iter().map(|c| c.1).collect();
+        let mut attack: Vec<Option<AttackKind>> = vec![None; scenario.nodes];
+        for adversary in &scenario.adversaries {
+            let count = (adversary.fraction * scenario.nodes as f64).round() as usize;
+            let mut placed = 0;
+            while placed < count {
+                let node = rng.random_range(0..scenario.nodes);
+                if attack[node].is_none() {
+                    attack[node] = Some(adversary.kind);
+                    placed += 1;
+                }
+            }
+        }
+        let (mut region, mut uplink_mbps) = (Vec::new(), Vec::new());
+        for _ in 0..scenario.nodes {
+            region.push(weighted(&mut rng, &regions.weights));
+            let class = weighted(&mut rng, &class_weights);
+            uplink_mbps.push(scenario.bandwidth_classes.get(class).map_or(100.0, |c| c.0));
+        }
+        Ok((Self { regions, neighbours, region, uplink_mbps, attack }, rng))
+    }
+
+    /// One-way latency from node `from` to node `to`, in milliseconds.
+    pub fn latency_ms(&self, from: usize, to: usize) -> f64 {
+        self.regions.latency_ms[self.region[from]][self.region[to]]
     }
 }
 

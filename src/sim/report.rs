@@ -23,6 +23,11 @@ pub struct Percentiles {
     pub max: f64,
 }
 
+/// Percentiles of `values` (any unit), `None` when empty.
+pub fn percentiles_of(values: Vec<f64>) -> Option<Percentiles> {
+    percentiles(values)
+}
+
 fn percentiles(mut values: Vec<f64>) -> Option<Percentiles> {
     if values.is_empty() {
         return None;
@@ -66,6 +71,43 @@ pub struct Summary {
     /// Plot files written next to this summary.
     pub plots: Vec<String>,
     pub virtual_seconds: f64,
+    /// Swarm engine only: the spread over repeated runs and the in-process overhead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub swarm: Option<SwarmSummary>,
+}
+
+/// What repeating a wall-clock run says about its spread, and how much the process itself
+/// delayed things.
+#[derive(Debug, Serialize)]
+pub struct SwarmSummary {
+    pub runs: usize,
+    /// Per run: p50 and p90 (across transactions) of the time to reach 90% of honest nodes.
+    pub time_to_90_percent_p50_ms: MeanSpread,
+    pub time_to_90_percent_p90_ms: MeanSpread,
+    /// How late this process's timers fired during the runs (ms).
+    pub timer_lag_ms: Option<Percentiles>,
+    /// Mean modelled one-way latency over the topology's links (ms).
+    pub modelled_latency_ms: f64,
+    /// Set when the timer lag's p90 exceeds a tenth of the modelled latency: the process, not
+    /// the model, then shapes the results.
+    pub overhead_flagged: bool,
+}
+
+/// Mean and standard deviation over runs.
+#[derive(Debug, Serialize)]
+pub struct MeanSpread {
+    pub mean: f64,
+    pub stddev: f64,
+    pub values: Vec<f64>,
+}
+
+impl MeanSpread {
+    pub fn of(values: Vec<f64>) -> Self {
+        let n = values.len().max(1) as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let stddev = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        Self { mean, stddev, values }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -106,7 +148,7 @@ impl Summary {
         bytes.insert("down_control", mean(&|s| s.down_control));
         let duplicates = mean(&|s| s.duplicates) / txs.len().max(1) as f64;
         Self {
-            engine: "des",
+            engine: run.engine,
             seed: scenario.seed,
             nodes: run.nodes.len(),
             honest_nodes: honest,
@@ -126,6 +168,7 @@ impl Summary {
             events: run.events,
             plots: Vec::new(),
             virtual_seconds: run.virtual_ns as f64 / 1e9,
+            swarm: None,
         }
     }
 }
