@@ -1,7 +1,8 @@
 //! The deterministic discrete-event engine: every node's decisions are made by the real
 //! [`GossipCore`] and the real [`Validator`]; the engine models links (region latency, jitter,
-//! loss, per-node upload bandwidth), CPU time for validation, and gossipsub's relaying (eager push
-//! to mesh peers on Accept, lazy IHAVE/IWANT at each heartbeat) in virtual time.
+//! loss, per-node upload bandwidth), CPU time for validation, and gossipsub's relaying (a node's
+//! own messages flooded to all its peers, relays pushed eagerly to mesh peers on Accept, lazy
+//! IHAVE/IWANT at each heartbeat) in virtual time.
 //!
 //! Determinism: one master seed; events ordered by (time, insertion sequence); ordered containers
 //! wherever iteration reaches output; the clock is virtual nanoseconds since start.
@@ -585,8 +586,10 @@ impl Des {
                 Action::Publish { tx, .. } => {
                     let id = self.by_hash[&tx];
                     self.nodes[node as usize].gossip_seen_before(id);
-                    let mesh: Vec<u32> = self.mesh(node).collect();
-                    for peer in mesh {
+                    // Gossipsub floods a node's own messages to every peer on the topic (its
+                    // default `flood_publish`); only relays are limited to the mesh.
+                    let peers: Vec<u32> = self.nodes[node as usize].neighbours.clone();
+                    for peer in peers {
                         self.send(node, peer, SimMsg::Tx(id));
                     }
                     self.nodes[node as usize].recent.push(id);

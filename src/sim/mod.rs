@@ -1,11 +1,13 @@
 //! Simulation: many nodes in one process, driven through the same gossip core and validation
 //! the real node runs.
 //!
-//! Owns: scenarios (`scenario.rs`), network models (`model.rs`: regions and latency, bandwidth,
-//! topologies), the deterministic discrete-event engine (`des.rs`), and run outputs
-//! (`report.rs`).
-//! Does not: open sockets or read the wall clock inside the engine; its randomness comes from the
-//! scenario's seed only, so one seed gives byte-identical output.
+//! Owns: scenarios (`scenario.rs`), network models and the seed-drawn layout (`model.rs`:
+//! regions and latency, bandwidth, topologies), the deterministic discrete-event engine
+//! (`des.rs`), the swarm engine (`swarm.rs`: real libp2p swarms on shaped in-memory links), and
+//! run outputs (`report.rs`, `plots.rs`).
+//! Does not: open sockets (the swarm engine's links are in memory), or, in the DES, read the
+//! wall clock: its randomness comes from the scenario's seed only, so one seed gives
+//! byte-identical output. The swarm engine runs on the wall clock and reports its spread.
 
 pub mod des;
 pub mod model;
