@@ -109,6 +109,11 @@ impl Behaviour {
             .validate_messages()
             .message_id_fn(|message: &gossipsub::Message| gossipsub::MessageId::from(keccak256(&message.data).to_vec()))
             .max_transmit_size(limits.max_message)
+            // Gossipsub remembers every message id it saw for this long, whatever the rate: at
+            // its default (60 s) a 30k msg/s flood held ~2M ids (~400 MB). Duplicates arrive
+            // within a second or two of each other, and the gossip core's own count-bounded
+            // seen-cache catches later ones, so 10 s loses nothing and bounds the memory.
+            .duplicate_cache_time(Duration::from_secs(10))
             .heartbeat_interval(Duration::from_millis(700))
             .build()
             .expect("valid gossipsub config");
