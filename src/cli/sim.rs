@@ -13,10 +13,11 @@ pub struct SimArgs {
     /// Scenario file (TOML, keys as `Scenario`'s fields); flags override it.
     #[arg(long)]
     scenario: Option<PathBuf>,
-    /// Engine: `des` (deterministic discrete-event, virtual time) or `swarm` (real libp2p
-    /// swarms in this process on shaped in-memory links, wall-clock time).
-    #[arg(long, default_value = "des")]
-    engine: String,
+    /// Engine: `des` (deterministic discrete-event, virtual time; the default) or `swarm` (real
+    /// libp2p swarms in this process on shaped in-memory links, wall-clock time). A replay uses
+    /// the saved run's engine.
+    #[arg(long)]
+    engine: Option<String>,
     /// Swarm engine: runs to repeat (the summary reports the mean and spread).
     #[arg(long, default_value_t = 1)]
     repeat: usize,
@@ -88,8 +89,14 @@ pub fn run(args: SimArgs) -> ExitCode {
 }
 
 fn simulate(args: SimArgs) -> Result<(), String> {
-    let (scenario, out) = match &args.action {
-        Some(SimAction::Replay { dir }) => (load(&dir.join("scenario.toml"))?, dir.join("replay")),
+    let (scenario, out, saved_engine) = match &args.action {
+        Some(SimAction::Replay { dir }) => {
+            let summary = std::fs::read_to_string(dir.join("summary.json")).unwrap_or_default();
+            let engine = serde_json::from_str::<serde_json::Value>(&summary)
+                .ok()
+                .and_then(|s| s["engine"].as_str().map(str::to_owned));
+            (load(&dir.join("scenario.toml"))?, dir.join("replay"), engine)
+        }
         None => {
             let mut scenario = match &args.scenario {
                 Some(path) => load(path)?,
@@ -109,18 +116,19 @@ fn simulate(args: SimArgs) -> Result<(), String> {
                 .out
                 .clone()
                 .unwrap_or_else(|| format!("sim-runs/seed-{}-{}n", scenario.seed, scenario.nodes).into());
-            (scenario, out)
+            (scenario, out, None)
         }
     };
+    let engine = args.engine.clone().or(saved_engine).unwrap_or_else(|| "des".into());
     let progress = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(1_000) };
-    let unit = if args.engine == "swarm" { "of the transactions injected" } else { "virtual time" };
+    let unit = if engine == "swarm" { "of the transactions injected" } else { "virtual time" };
     progress.set_style(
         ProgressStyle::with_template(&format!("{{elapsed_precise}} [{{bar:40}}] {{percent}}% {unit}"))
             .expect("template"),
     );
     let started = Instant::now();
     let set = |done: f64| progress.set_position((done * 1_000.0) as u64);
-    let summary = match args.engine.as_str() {
+    let summary = match engine.as_str() {
         "des" => sim::run_des(&scenario, &out, set)?,
         "swarm" => sim::run_swarm(&scenario, &out, args.repeat, set)?,
         other => return Err(format!("unknown engine {other:?} (des or swarm)")),

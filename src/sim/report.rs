@@ -48,6 +48,8 @@ fn reach(record: &TxRecord, honest: usize, fraction: f64) -> Option<f64> {
 #[derive(Debug, Serialize)]
 pub struct Summary {
     pub engine: &'static str,
+    /// The code that produced the run: git revision, `-dirty` with uncommitted changes.
+    pub code_revision: &'static str,
     pub seed: u64,
     pub nodes: usize,
     pub honest_nodes: usize,
@@ -149,6 +151,7 @@ impl Summary {
         let duplicates = mean(&|s| s.duplicates) / txs.len().max(1) as f64;
         Self {
             engine: run.engine,
+            code_revision: env!("TIDEPOOL_REVISION"),
             seed: scenario.seed,
             nodes: run.nodes.len(),
             honest_nodes: honest,
@@ -227,8 +230,10 @@ pub fn write(dir: &Path, scenario: &Scenario, run: &Run, baseline: Option<&Run>)
     std::fs::write(
         dir.join("scenario.toml"),
         format!(
-            "# tidepool {} — rerun with `tidepool sim replay {}`\n{config}",
+            "# tidepool {} (revision {}), {} engine — rerun with `tidepool sim replay {}`\n{config}",
             env!("CARGO_PKG_VERSION"),
+            env!("TIDEPOOL_REVISION"),
+            run.engine,
             dir.display()
         ),
     )?;
