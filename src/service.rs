@@ -101,7 +101,8 @@ impl TidepoolBuilder {
     /// when the network cannot start.
     ///
     /// # Panics
-    /// With a network configured, when called outside a tokio runtime.
+    /// When polled outside a tokio runtime with a network or a data directory configured (both
+    /// spawn tasks).
     pub async fn start(self) -> Result<Tidepool, StartError> {
         let pipeline = Arc::new(ValidationPipeline::new(
             Validator::new(self.config.validation),
@@ -128,14 +129,10 @@ impl TidepoolBuilder {
         };
         let journal = durable.as_ref().map(|d| d.journal.clone());
         Ok(Tidepool {
-            submitter: Submitter { ingest: ingest.clone(), network: network.clone(), journal },
+            submitter: Submitter { ingest: ingest.clone(), network: network.clone(), journal: journal.clone() },
             chain: ChainUpdates { pool: pool.clone() },
             feed: BuilderFeed::new(pool.clone()),
-            reader: PoolReader {
-                ingest,
-                network: network.clone(),
-                journal: durable.as_ref().map(|d| d.journal.clone()),
-            },
+            reader: PoolReader { ingest, network: network.clone(), journal: journal.clone() },
             network,
             durable,
         })
