@@ -188,3 +188,36 @@ pub fn write_atomically(path: &Path, txs: &[StoredTx]) -> io::Result<()> {
     std::fs::rename(&tmp, path)?;
     sync_dir(path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new(".")))
 }
+
+#[cfg(test)]
+mod tests {
+    use alloy_primitives::Bytes;
+
+    use super::*;
+    use crate::tx::Origin;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_appends_share_a_sync_and_compaction_keeps_exactly_the_live_set() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("journal.log");
+        let journal = Journal::open(&path).expect("opens");
+        let record = |i: u8| StoredTx { origin: Origin::Local, raw: Bytes::from(vec![i; 100]) };
+        let appends = (0..200u8).map(|i| {
+            let journal = journal.clone();
+            async move { journal.append(&record(i)).await }
+        });
+        for result in futures::future::join_all(appends).await {
+            result.expect("durable");
+        }
+        let syncs = journal.stats().syncs.load(Ordering::Relaxed);
+        assert_eq!(journal.stats().appended.load(Ordering::Relaxed), 200);
+        assert!(syncs <= 20, "200 queued appends took {syncs} syncs");
+        assert_eq!(codec::decode(&std::fs::read(&path).expect("readable")).records.len(), 200);
+
+        journal.compact(vec![record(7), record(9)]).await.expect("compacts");
+        journal.append(&record(11)).await.expect("appends after compaction");
+        let kept: Vec<u8> =
+            codec::decode(&std::fs::read(&path).expect("readable")).records.iter().map(|r| r.raw[0]).collect();
+        assert_eq!(kept, [7, 9, 11]);
+    }
+}
