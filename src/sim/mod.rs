@@ -61,7 +61,9 @@ pub fn run_swarm(
         time_to_90_percent_p90_ms: report::MeanSpread::of(p90s),
         timer_lag_ms,
         modelled_latency_ms,
-        overhead_flagged: worst_lag > modelled_latency_ms / 10.0,
+        // Calibrated against the DES on the same layouts (BENCHMARKS.md): at a p90 lag of 4% of
+        // the link latency the engines agreed within 5%; at 9% propagation was already 48% slower.
+        overhead_flagged: worst_lag > modelled_latency_ms / 20.0,
     });
     report::write_summary(out, &summary).map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(summary)

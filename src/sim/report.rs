@@ -90,7 +90,7 @@ pub struct SwarmSummary {
     pub timer_lag_ms: Option<Percentiles>,
     /// Mean modelled one-way latency over the topology's links (ms).
     pub modelled_latency_ms: f64,
-    /// Set when the timer lag's p90 exceeds a tenth of the modelled latency: the process, not
+    /// Set when the timer lag's p90 exceeds a twentieth of the modelled latency: the process, not
     /// the model, then shapes the results.
     pub overhead_flagged: bool,
 }
