@@ -8,7 +8,10 @@ use std::time::Duration;
 use alloy_consensus::{SignableTransaction as _, TxEip1559};
 use alloy_eips::eip2718::Encodable2718 as _;
 use alloy_primitives::{Address, B256, Bytes, Signature, TxKind, U256};
-use common::node::{CHAIN_ID, RawPeer, dial_addr, eventually, metric, pending_nonce, rpc, send_raw, start_node};
+use common::{
+    node::{CHAIN_ID, RawPeer, dial_addr, eventually, metric, pending_nonce, rpc, send_raw, start_node},
+    process::resident_bytes,
+};
 use jsonrpsee::{core::client::ClientT, rpc_params};
 use serde_json::Value;
 use tidepool::{
@@ -210,7 +213,7 @@ async fn a_full_validation_queue_means_busy_over_rpc_and_ignore_over_gossip() {
         c.gossip.messages = Rate { per_second: 10_000.0, burst: 10_000.0 };
     })
     .await;
-    let rss_before = resident_bytes();
+    let rss_before = resident_bytes(std::process::id());
 
     // RPC: many concurrent submissions against a 2-slot queue.
     let client = rpc(&node);
@@ -234,17 +237,9 @@ async fn a_full_validation_queue_means_busy_over_rpc_and_ignore_over_gossip() {
     })
     .await;
     assert!(metric(&node, "tidepool_validation_queue_depth") <= 2.0);
-    let growth = resident_bytes().saturating_sub(rss_before);
+    let growth = resident_bytes(std::process::id()).saturating_sub(rss_before);
     assert!(growth < 64 << 20, "resident memory grew by {growth} bytes");
     node.stop().await;
-}
-
-/// Resident set size of this process, from /proc (0 where unavailable).
-fn resident_bytes() -> usize {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok())
-        .map_or(0, |pages| pages * 4096)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -62,20 +62,33 @@ pub struct ClientIp(pub IpAddr);
 pub struct ClientBudgets {
     rate: Rate,
     max_clients: usize,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    state: Mutex<Budgets>,
+}
+
+#[derive(Debug, Default)]
+struct Budgets {
+    buckets: HashMap<IpAddr, Bucket>,
+    /// When the table was last swept for idle buckets: a full table of active clients is swept
+    /// at most once per refill period, so new clients cannot make every call scan it.
+    swept: Option<Instant>,
 }
 
 impl ClientBudgets {
     pub fn new(rate: Rate, max_clients: usize) -> Self {
-        Self { rate, max_clients, buckets: Mutex::default() }
+        Self { rate, max_clients, state: Mutex::default() }
     }
 
     /// Takes one call from `client`'s budget; `false` when it is spent.
     pub fn try_take(&self, client: IpAddr, now: Instant) -> bool {
-        let mut buckets = self.buckets.lock().expect("budgets lock");
-        if !buckets.contains_key(&client) && buckets.len() >= self.max_clients {
-            // A bucket idle long enough to have refilled holds no information: forget those.
-            let refill = Duration::from_secs_f64(self.rate.burst / self.rate.per_second.max(f64::MIN_POSITIVE));
+        let mut state = self.state.lock().expect("budgets lock");
+        let Budgets { buckets, swept } = &mut *state;
+        // A bucket idle long enough to have refilled holds no information: forget those.
+        let refill = Duration::from_secs_f64(self.rate.burst / self.rate.per_second.max(f64::MIN_POSITIVE));
+        if !buckets.contains_key(&client)
+            && buckets.len() >= self.max_clients
+            && swept.is_none_or(|at| now.saturating_duration_since(at) >= refill)
+        {
+            *swept = Some(now);
             buckets.retain(|_, bucket| now.saturating_duration_since(bucket.last_used()) < refill);
         }
         if buckets.len() < self.max_clients || buckets.contains_key(&client) {
@@ -142,6 +155,6 @@ mod tests {
         let later = now + Duration::from_secs(1);
         assert!(budgets.try_take(c, later), "idle buckets are forgotten to make room");
         assert!(budgets.try_take(a, later), "a refilled");
-        assert!(budgets.buckets.lock().unwrap().len() <= 2);
+        assert!(budgets.state.lock().unwrap().buckets.len() <= 2);
     }
 }

@@ -24,11 +24,7 @@ pub struct Percentiles {
 }
 
 /// Percentiles of `values` (any unit), `None` when empty.
-pub fn percentiles_of(values: Vec<f64>) -> Option<Percentiles> {
-    percentiles(values)
-}
-
-fn percentiles(mut values: Vec<f64>) -> Option<Percentiles> {
+pub fn percentiles(mut values: Vec<f64>) -> Option<Percentiles> {
     if values.is_empty() {
         return None;
     }

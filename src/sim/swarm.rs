@@ -118,8 +118,8 @@ type Chunk = (Instant, Vec<u8>);
 enum ShapedStream {
     Direct(libp2p::core::transport::memory::Channel<Vec<u8>>),
     Shaped {
-        outbound: Option<Box<Direction>>,
-        to_wire: mpsc::UnboundedSender<Chunk>,
+        /// The shaping of what we write and the queue to the writer task; `None` once closed.
+        outbound: Option<(Box<Direction>, mpsc::UnboundedSender<Chunk>)>,
         from_wire: mpsc::UnboundedReceiver<Vec<u8>>,
         buffer: Vec<u8>,
         offset: usize,
@@ -166,7 +166,7 @@ impl ShapedStream {
                 }
             }
         });
-        Self::Shaped { outbound: Some(Box::new(out)), to_wire, from_wire, buffer: Vec::new(), offset: 0 }
+        Self::Shaped { outbound: Some((Box::new(out), to_wire)), from_wire, buffer: Vec::new(), offset: 0 }
     }
 }
 
@@ -198,7 +198,7 @@ impl AsyncWrite for ShapedStream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Self::Direct(channel) => Pin::new(channel).poll_write(cx, buf),
-            Self::Shaped { outbound: Some(out), to_wire, .. } => {
+            Self::Shaped { outbound: Some((out, to_wire)), .. } => {
                 let at = out.arrival(buf.len());
                 match to_wire.send((at, buf.to_vec())) {
                     Ok(()) => Poll::Ready(Ok(buf.len())),
@@ -219,11 +219,9 @@ impl AsyncWrite for ShapedStream {
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Direct(channel) => Pin::new(channel).poll_close(cx),
-            Self::Shaped { outbound, to_wire, .. } => {
-                // Closing the queue lets the writer task deliver what is queued, then close.
+            Self::Shaped { outbound, .. } => {
+                // Dropping the queue's sender lets the writer task deliver what is queued, then close.
                 outbound.take();
-                let (closed, _) = mpsc::unbounded_channel();
-                *to_wire = closed;
                 Poll::Ready(Ok(()))
             }
         }
@@ -514,7 +512,7 @@ pub async fn run(scenario: &Scenario, mut progress: impl FnMut(f64)) -> Result<S
         region_names: network.layout.regions.names.clone(),
         engine: "swarm",
     };
-    Ok(SwarmRun { run, timer_lag_ms: super::report::percentiles_of(lag) })
+    Ok(SwarmRun { run, timer_lag_ms: super::report::percentiles(lag) })
 }
 
 /// What one swarm run produced: the run, and how late this process's timers fired meanwhile
