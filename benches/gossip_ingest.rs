@@ -4,11 +4,10 @@
 
 use std::{
     collections::VecDeque,
-    sync::Arc,
     time::{Duration, Instant},
 };
 
-use alloy_primitives::{Bytes, U256};
+use alloy_primitives::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures::StreamExt as _;
 use libp2p::{gossipsub, identity::Keypair, swarm::SwarmEvent};
@@ -17,7 +16,7 @@ use tidepool::{
     net::protocol::{self, BehaviourEvent, Limits},
     node::{Node, NodeConfig},
     tx::generate::TxMix,
-    validate::{AccountState, InMemoryState, PipelineConfig, ValidationConfig, ValidationPipeline, Validator},
+    validate::{PipelineConfig, ValidationConfig, ValidationPipeline, Validator},
 };
 
 const CHAIN_ID: u64 = 1337;
@@ -100,14 +99,8 @@ fn benches(c: &mut Criterion) {
     group.throughput(Throughput::Elements(TXS as u64));
     group.sample_size(10).measurement_time(Duration::from_secs(20));
 
-    let state = InMemoryState::new();
-    for signer in TxMix::new(0, ACCOUNTS, CHAIN_ID).signers() {
-        state.set(signer.address(), AccountState { nonce: 0, balance: U256::MAX });
-    }
-    let state = Arc::new(state);
     let pipeline = ValidationPipeline::new(
         Validator::new(validation_config()),
-        state,
         PipelineConfig { recent_capacity: 0, recent_bytes: 0, ..PipelineConfig::default() },
     );
     let txs = batch(1);

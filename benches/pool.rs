@@ -8,10 +8,7 @@
 use std::{
     alloc::{GlobalAlloc, Layout, System},
     hint::black_box,
-    sync::{
-        Arc,
-        atomic::{AtomicIsize, Ordering},
-    },
+    sync::atomic::{AtomicIsize, Ordering},
     time::Instant,
 };
 
@@ -21,9 +18,10 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 use tidepool::{
     builder::next_block,
-    pool::{BlockUpdate, ChainHead, Pool, PoolConfig, SubPoolLimit},
-    tx::{PooledTx, sign::Signer},
-    validate::{AccountState, InMemoryState, StateProvider, ValidationConfig, Validator},
+    pool::{Pool, PoolConfig, SubPoolLimit, ValidTx},
+    state::{AccountState, BlockUpdate, ChainHead},
+    tx::sign::Signer,
+    validate::{ValidationConfig, Validator},
 };
 
 /// Counts live heap bytes, to measure memory per pooled transaction.
@@ -74,17 +72,17 @@ fn raw_tx(rng: &mut StdRng, account: u64, nonce: u64, fee_cap: u128, tip: u128) 
 
 struct Workload {
     raws: Vec<Bytes>,
-    insert_batch: Vec<PooledTx>,
-    state: Arc<InMemoryState>,
+    insert_batch: Vec<ValidTx>,
+}
+
+/// Every sender's state: nonce 0, 1,000 ether.
+fn funded() -> AccountState {
+    AccountState { nonce: 0, balance: U256::from(10u128.pow(21)) }
 }
 
 fn workload() -> Workload {
     let mut rng = StdRng::seed_from_u64(16_000);
-    let state = InMemoryState::new();
     let senders = PENDING_SENDERS + PARKED_SENDERS + GAPPED_SENDERS + 128;
-    for account in 0..senders {
-        state.set(Signer::dev(account).address(), AccountState { nonce: 0, balance: U256::from(10u128.pow(21)) });
-    }
     let mut raws = Vec::new();
     for account in 0..PENDING_SENDERS {
         // Fee caps 100..300: about 6% sit in [100, 112) and flip when the base fee moves to 112.
@@ -113,10 +111,10 @@ fn workload() -> Workload {
         .map(|i| {
             let (fee_cap, tip) = if i % 4 == 3 { (BASE_FEE, 0) } else { (300, rng.random_range(30..60)) };
             let raw = raw_tx(&mut rng, first_new + i, 0, fee_cap, tip);
-            validator.validate_stateless(raw).unwrap()
+            ValidTx { tx: validator.validate(raw).unwrap(), sender_state: funded(), epoch: 1 }
         })
         .collect();
-    Workload { raws, insert_batch, state: Arc::new(state) }
+    Workload { raws, insert_batch }
 }
 
 fn validator() -> Validator {
@@ -126,11 +124,12 @@ fn validator() -> Validator {
 fn saturated(work: &Workload) -> Pool {
     let limit = |max_txs| SubPoolLimit { max_txs, max_bytes: 64 << 20 };
     let config = PoolConfig { pending: limit((PENDING_SENDERS * PER_SENDER) as usize), ..Default::default() };
-    let state: Arc<dyn StateProvider> = Arc::clone(&work.state) as _;
-    let mut pool = Pool::new(config, state, ChainHead { block: 1, base_fee: BASE_FEE, blob_base_fee: 1 });
+    let mut pool = Pool::new(config, ChainHead { block: 1, base_fee: BASE_FEE, blob_base_fee: 1 });
     let validator = validator();
     let now = Instant::now();
-    let txs: Vec<_> = work.raws.iter().map(|raw| validator.validate_stateless(raw.clone()).unwrap()).collect();
+    let valid =
+        |raw: &Bytes| ValidTx { tx: validator.validate(raw.clone()).unwrap(), sender_state: funded(), epoch: 0 };
+    let txs: Vec<_> = work.raws.iter().map(valid).collect();
     for result in pool.add_batch(txs, now) {
         result.unwrap();
     }

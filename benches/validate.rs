@@ -2,14 +2,14 @@
 //! worker pipeline with one vs two threads. Run: `cargo bench --bench validate`.
 //! Transactions come from the seeded mainnet-like generator, so this runs without `../shared`.
 
-use std::{collections::VecDeque, hint::black_box, sync::Arc, time::Duration};
+use std::{collections::VecDeque, hint::black_box, time::Duration};
 
-use alloy_primitives::{Bytes, U256};
+use alloy_primitives::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use secp256k1::{Message, SECP256K1, ecdsa::RecoverableSignature, ecdsa::RecoveryId};
 use tidepool::{
     tx::{self, generate::TxMix},
-    validate::{AccountState, InMemoryState, PipelineConfig, ValidationPipeline, Validator},
+    validate::{PipelineConfig, ValidationPipeline, Validator},
 };
 
 const TXS: usize = 2_048;
@@ -17,16 +17,11 @@ const TXS: usize = 2_048;
 struct Fixture {
     raws: Vec<Bytes>,
     recoverable: Vec<(Message, RecoverableSignature)>,
-    state: Arc<InMemoryState>,
 }
 
 fn fixture() -> Fixture {
     let mut mix = TxMix::new(2026, 512, 1);
     let raws: Vec<Bytes> = mix.take(TXS).into_iter().map(|t| t.raw).collect();
-    let state = InMemoryState::new();
-    for signer in mix.signers() {
-        state.set(signer.address(), AccountState { nonce: 0, balance: U256::MAX });
-    }
     let recoverable = raws
         .iter()
         .map(|raw| {
@@ -42,7 +37,7 @@ fn fixture() -> Fixture {
             )
         })
         .collect();
-    Fixture { raws, recoverable, state: Arc::new(state) }
+    Fixture { raws, recoverable }
 }
 
 fn per_tx(c: &mut Criterion) {
@@ -63,7 +58,7 @@ fn per_tx(c: &mut Criterion) {
         b.iter(|| {
             let raw = f.raws[i % TXS].clone();
             i += 1;
-            black_box(validator.validate(raw, f.state.as_ref()).unwrap())
+            black_box(validator.validate(raw).unwrap())
         });
     });
     group.finish();
@@ -77,8 +72,7 @@ fn pipeline(c: &mut Criterion) {
     for workers in [1, 2] {
         // No recent-verdict cache: every iteration must validate every transaction again.
         let config = PipelineConfig { workers, queue_capacity: 1_024, recent_capacity: 0, recent_bytes: 0 };
-        let state: Arc<InMemoryState> = Arc::clone(&f.state);
-        let pipeline = ValidationPipeline::new(Validator::default(), state, config);
+        let pipeline = ValidationPipeline::new(Validator::default(), config);
         group.bench_function(format!("{workers}_workers"), |b| {
             b.iter(|| {
                 let mut pending = VecDeque::with_capacity(TXS);

@@ -13,10 +13,9 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use alloy_primitives::U256;
 use tidepool::{
     Origin, Tidepool,
-    ingest::IngestError,
-    pool::{BlockUpdate, ChainHead, InclusionFailure, Reported},
+    pool::{InclusionFailure, Reported},
+    state::{AccountState, BlockUpdate, ChainHead, InMemoryState},
     tx::generate::TxMix,
-    validate::{AccountState, InMemoryState, StateProvider as _},
 };
 
 const GWEI: u128 = 1_000_000_000;
@@ -42,7 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let flow = tokio::spawn(async move {
         for tx in mix.take(3_000) {
             // Any other refusal is final for that transaction; `Busy` means "later".
-            while let Err(IngestError::Busy(_)) = submitter.submit(tx.raw.clone(), Origin::External).await {
+            while submitter.submit(tx.raw.clone(), Origin::External).await.is_err_and(|e| e.is_busy()) {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }
@@ -64,7 +63,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 continue;
             }
-            let account = changed.entry(tx.sender()).or_insert_with(|| state.account(&tx.sender()));
+            let account = changed.entry(tx.sender()).or_insert_with(|| state.get(&tx.sender()));
             if account.nonce != tx.nonce() {
                 // Its predecessor was not included in this block: it waits for the next one.
                 continue;

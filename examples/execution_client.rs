@@ -11,9 +11,9 @@ use std::{collections::BTreeMap, sync::Arc};
 use alloy_primitives::U256;
 use tidepool::{
     Origin, Tidepool,
-    pool::{BlockUpdate, ChainHead, PoolEvent},
+    pool::PoolEvent,
+    state::{AccountState, BlockUpdate, ChainHead, InMemoryState},
     tx::generate::TxMix,
-    validate::{AccountState, InMemoryState, StateProvider as _},
 };
 
 const GWEI: u128 = 1_000_000_000;
@@ -50,7 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let block = tidepool.builder_feed().next_block(GAS_LIMIT / 2, usize::MAX);
         let mut changed = BTreeMap::new();
         for tx in &block.txs {
-            let account = changed.entry(tx.sender()).or_insert_with(|| state.account(&tx.sender()));
+            let account = changed.entry(tx.sender()).or_insert_with(|| state.get(&tx.sender()));
             account.nonce += 1;
             account.balance -= tx.cost();
         }

@@ -18,9 +18,8 @@ use tidepool::{
     Origin, Tidepool,
     gossip::GossipConfig,
     net::NetConfig,
-    pool::ChainHead,
+    state::{AccountState, ChainHead, InMemoryState},
     tx::generate::TxMix,
-    validate::{AccountState, InMemoryState},
 };
 
 const SEED: u64 = 5;

@@ -1,22 +1,24 @@
-//! Ingest: raw bytes from any source through the validation pipeline into the pool.
+//! Ingest: raw bytes from any source through validation and the sender's state into the pool.
 //!
-//! Owns: the one path every transaction takes in (gossip, RPC, library), and what its outcome
-//! means to each caller (an RPC error, a gossip verdict, a metric label).
-//! Does not: decide about peers (`gossip`), or hold any lock across an `.await` (the pool is
-//! locked only inside `PoolHandle::add`, after the verdict arrived).
+//! Owns: the one path every transaction takes in (gossip, RPC, library): the pipeline's verdict,
+//! the sender's state snapshot (through [`StateLoader`], which may load it), then the pool; and
+//! the count of outcomes by kind.
+//! Does not: decide about peers (the penalty table is `gossip`'s), journal anything (the
+//! submitter in `service` does), or hold any lock across an `.await` (the pool is locked only
+//! inside `PoolHandle::add`, after the verdict and the state arrived).
 
 use std::{
     collections::BTreeMap,
     sync::{Arc, Mutex},
 };
 
-use alloy_primitives::Bytes;
+use alloy_primitives::{B256, Bytes};
 
 use crate::{
-    gossip::{Penalty, Verdict},
-    pool::{Added, PoolError, PoolHandle},
+    pool::{Added, PoolError, PoolHandle, ValidTx},
+    state::{StateError, StateLoader},
     tx::{Origin, TxError},
-    validate::{SubmitError, ValidationPipeline, pipeline::PendingVerdict},
+    validate::{QueueFull, ValidationPipeline, pipeline::PendingVerdict},
 };
 
 /// Why a submission did not enter the pool.
@@ -24,16 +26,16 @@ use crate::{
 pub enum IngestError {
     /// The validation queue was full: try again later. Not a verdict.
     #[error(transparent)]
-    Busy(#[from] SubmitError),
-    /// Invalid (or unaffordable) transaction.
+    Busy(#[from] QueueFull),
+    /// Invalid transaction.
     #[error(transparent)]
     Invalid(#[from] TxError),
-    /// Valid, but the pool refused it.
+    /// The sender's state could not be had (busy, or its source unavailable). Not a verdict.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Valid, but the pool refused it (account state rules included).
     #[error(transparent)]
     Pool(#[from] PoolError),
-    /// Pooled, but the journal could not make it durable: not acknowledged.
-    #[error(transparent)]
-    Journal(#[from] crate::store::JournalError),
 }
 
 impl IngestError {
@@ -42,16 +44,22 @@ impl IngestError {
         match self {
             Self::Busy(e) => e.kind(),
             Self::Invalid(e) => e.kind(),
+            Self::State(e) => e.kind(),
             Self::Pool(e) => e.kind(),
-            Self::Journal(_) => "journal_failed",
         }
+    }
+
+    /// Backpressure (try again later), not a verdict on the transaction.
+    pub const fn is_busy(&self) -> bool {
+        matches!(self, Self::Busy(_) | Self::State(StateError::Busy { .. }))
     }
 }
 
-/// Pipeline plus pool: cheap to clone and share between tasks.
+/// Pipeline, state and pool: cheap to clone and share between tasks.
 #[derive(Clone)]
 pub struct Ingest {
     pipeline: Arc<ValidationPipeline>,
+    state: StateLoader,
     pool: PoolHandle,
     outcomes: Arc<Mutex<BTreeMap<&'static str, u64>>>,
 }
@@ -63,8 +71,8 @@ impl std::fmt::Debug for Ingest {
 }
 
 impl Ingest {
-    pub fn new(pipeline: Arc<ValidationPipeline>, pool: PoolHandle) -> Self {
-        Self { pipeline, pool, outcomes: Arc::default() }
+    pub fn new(pipeline: Arc<ValidationPipeline>, state: StateLoader, pool: PoolHandle) -> Self {
+        Self { pipeline, state, pool, outcomes: Arc::default() }
     }
 
     /// Submissions so far by outcome: `"added"` or an error kind.
@@ -80,6 +88,10 @@ impl Ingest {
         &self.pipeline
     }
 
+    pub const fn state(&self) -> &StateLoader {
+        &self.state
+    }
+
     /// Validates `raw` and adds it to the pool.
     ///
     /// # Errors
@@ -92,7 +104,8 @@ impl Ingest {
     }
 
     /// Queues `raw` for validation now (never waits) and returns the rest of the work: awaiting
-    /// the verdict and adding to the pool. For callers that must not wait to learn `Busy`.
+    /// the verdict and the sender's state, and adding to the pool. For callers that must not
+    /// wait to learn `Busy`.
     ///
     /// # Errors
     /// [`IngestError::Busy`] when the validation queue is full.
@@ -111,16 +124,17 @@ impl Ingest {
     /// [`IngestError::Busy`] when the validation queue is full.
     pub fn enqueue_hashed(
         &self,
-        hash: alloy_primitives::B256,
+        hash: B256,
         raw: Bytes,
     ) -> Result<impl Future<Output = Result<Added, IngestError>> + Send + 'static, IngestError> {
         self.then_pool(self.pipeline.submit_hashed(hash, raw), Origin::External)
     }
 
-    /// The common rest: count a refusal at once, or await the verdict and add to the pool.
+    /// The common rest: count a refusal at once, or await the verdict and the sender's state,
+    /// and add to the pool.
     fn then_pool(
         &self,
-        submitted: Result<PendingVerdict, SubmitError>,
+        submitted: Result<PendingVerdict, QueueFull>,
         origin: Origin,
     ) -> Result<impl Future<Output = Result<Added, IngestError>> + Send + 'static, IngestError> {
         let pending = match submitted {
@@ -131,16 +145,21 @@ impl Ingest {
                 return Err(error);
             }
         };
-        let pool = self.pool.clone();
-        let outcomes = Arc::clone(&self.outcomes);
+        let this = self.clone();
         Ok(async move {
-            let outcome = match pending.await {
-                Ok(tx) => pool.add(Arc::unwrap_or_clone(tx).with_origin(origin)).map_err(IngestError::from),
-                Err(e) => Err(IngestError::from(e)),
-            };
-            count(&outcomes, &outcome);
+            let outcome = this.settle(pending, origin).await;
+            count(&this.outcomes, &outcome);
             outcome
         })
+    }
+
+    async fn settle(&self, pending: PendingVerdict, origin: Origin) -> Result<Added, IngestError> {
+        let tx = Arc::unwrap_or_clone(pending.await?).with_origin(origin);
+        // The epoch first: a block applied after this read is newer than the snapshot, and the
+        // pool settles the transaction against it (see `pool::ValidTx`).
+        let epoch = self.pool.state_epoch();
+        let sender_state = self.state.account(tx.sender()).await?;
+        Ok(self.pool.add(ValidTx { tx, sender_state, epoch })?)
     }
 }
 
@@ -149,21 +168,20 @@ fn count(outcomes: &Mutex<BTreeMap<&'static str, u64>>, outcome: &Result<Added, 
     *outcomes.lock().expect("outcomes lock").entry(kind).or_default() += 1;
 }
 
-/// What a submission's outcome means for the peer that sent it.
-pub const fn gossip_verdict(outcome: &Result<Added, IngestError>) -> Verdict {
-    match outcome {
-        Ok(_) | Err(IngestError::Pool(PoolError::AlreadyKnown(_))) => Verdict::Accepted,
-        Err(IngestError::Busy(_)) => Verdict::Busy,
-        Err(IngestError::Pool(_) | IngestError::Journal(_)) => Verdict::Ignored,
-        Err(IngestError::Invalid(e)) if !e.blames_sender() => Verdict::Ignored,
-        Err(IngestError::Invalid(e)) => Verdict::Rejected(match e {
-            TxError::HighS | TxError::InvalidSignature => Penalty::InvalidSignature,
-            TxError::Empty
-            | TxError::MalformedRlp(_)
-            | TxError::FieldOverflow
-            | TxError::TrailingBytes(_)
-            | TxError::TypeNotSupported(_) => Penalty::Undecodable,
-            _ => Penalty::InvalidTx,
-        }),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A submission's kinds are its parts' (each pinned where it is defined), plus none of its own.
+    #[test]
+    fn kinds_are_the_parts_kinds() {
+        let busy = IngestError::Busy(QueueFull { capacity: 1 });
+        assert_eq!((busy.kind(), busy.is_busy()), ("busy", true));
+        let state_busy = IngestError::State(StateError::Busy { capacity: 1 });
+        assert_eq!((state_busy.kind(), state_busy.is_busy()), ("busy", true));
+        let unavailable = IngestError::State(StateError::Unavailable("down".into()));
+        assert_eq!((unavailable.kind(), unavailable.is_busy()), ("state_unavailable", false));
+        assert_eq!(IngestError::Invalid(TxError::HighS).kind(), "high_s");
+        assert_eq!(IngestError::Pool(PoolError::NotPooled(B256::ZERO)).kind(), "not_pooled");
     }
 }

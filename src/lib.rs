@@ -6,7 +6,7 @@
 //! ```
 //!
 //! # The front door
-//! [`Tidepool::builder`] takes a [`validate::StateProvider`] (your state), the chain head and
+//! [`Tidepool::builder`] takes a [`state::StateProvider`] (your state), the chain head and
 //! optionally a network, starts what is needed on your tokio runtime, and hands out small
 //! handles split by who uses them:
 //!
@@ -26,9 +26,8 @@
 //! use alloy_primitives::U256;
 //! use tidepool::{
 //!     Origin, Tidepool,
-//!     pool::{BlockUpdate, ChainHead},
+//!     state::{AccountState, BlockUpdate, ChainHead, InMemoryState},
 //!     tx::generate::TxMix,
-//!     validate::{AccountState, InMemoryState},
 //! };
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -54,34 +53,49 @@
 //!
 //! - [`tx`]: exact EIP-2718 decoding (legacy, 2930, 1559, 4844 without sidecar, 7702) with alloy,
 //!   sender recovery with libsecp256k1, and [`tx::PooledTx`], the form every later stage holds.
-//! - [`validate`]: the ordered checks (cheap ones before the signature, state last), the
-//!   [`validate::StateProvider`] seam, and the [`validate::ValidationPipeline`]: worker threads
-//!   behind a bounded queue that answers `Busy` when full.
-//! - [`ingest`]: the one path from bytes through validation into the pool.
-//! - [`pool`]: per-account nonce queues in three subpools (pending, basefee, queued), priority,
+//! - [`validate`]: the ordered checks (cheap ones before the signature) and the
+//!   [`validate::ValidationPipeline`]: worker threads behind a bounded queue that answers `Busy`
+//!   when full.
+//! - [`state`]: account state below both validation and the pool: the
+//!   [`state::StateProvider`] seam, block updates carrying every changed account, and the
+//!   [`state::StateLoader`] that loads senders not at hand in batches.
+//! - [`ingest`]: the one path from bytes through validation and the sender's state into the pool.
+//! - [`pool`]: per-account nonce queues in three subpools (pending, basefee, queued), the nonce
+//!   and balance rules, priority,
 //!   replacement, limits and eviction, block updates, quarantine, an event for every change,
 //!   and the dead-letter view.
 //! - [`builder`]: best-first, nonce-respecting iteration and gas-limited batches for builders.
 //! - [`gossip`]: the sans-IO peer protocol core (budgets, scores, bans, announce/fetch);
-//!   [`net`] drives it with libp2p, [`sim`] with a discrete-event simulator.
+//!   `net` drives it with libp2p, `sim` with a discrete-event simulator.
 //! - [`store`]: the journal of local transactions and the pool snapshot (durability).
-//! - [`service`]: the front door above; [`node`]: the `tidepool node` binary's parts around it.
+//! - [`service`]: the front door above; `node`: the `tidepool node` binary's parts around it.
 //!
 //! Every refusal is a typed error with a stable `kind()` name: [`tx::TxError`] from validation,
-//! [`pool::PoolError`] from the pool, [`ingest::IngestError`] for a submission.
+//! [`state::StateError`] when a sender's state cannot be had, [`pool::PoolError`] from the pool
+//! (account-state rules included), [`ingest::IngestError`] for a submission.
+//!
+//! # Cargo features
+//! The core above builds with `default-features = false` (no libp2p, no servers). `net` adds the
+//! libp2p gossip network, `node` the JSON-RPC server, metrics and dev chain, `sim` the
+//! simulator, `cli` the `tidepool` binary (the default turns on all of them).
+
 pub mod builder;
-pub mod fuzz_targets;
+pub(crate) mod duration_secs;
 pub mod gossip;
 pub mod ingest;
+#[cfg(feature = "net")]
 pub mod net;
+#[cfg(feature = "node")]
 pub mod node;
 pub mod pool;
 pub mod service;
+#[cfg(feature = "sim")]
 pub mod sim;
+pub mod state;
 pub mod store;
 pub mod tx;
 pub mod validate;
 
 pub use service::{
-    BuilderFeed, ChainUpdates, Origin, PoolReader, Submitter, Tidepool, TidepoolBuilder, TidepoolConfig,
+    BuilderFeed, ChainUpdates, Origin, PoolReader, SubmitError, Submitter, Tidepool, TidepoolBuilder, TidepoolConfig,
 };

@@ -2,13 +2,13 @@
 
 mod common;
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use common::world::{BASE_FEE, World, address, tx};
 use tidepool::{
     builder::{BestTxs, BuilderFeed, next_block},
-    pool::{ChainHead, Pool, PoolConfig, PoolHandle},
-    validate::StateProvider,
+    pool::{Pool, PoolConfig, PoolHandle, ValidTx},
+    state::ChainHead,
 };
 
 fn order(w: &World, base_fee: u128) -> Vec<(u64, u64)> {
@@ -119,11 +119,10 @@ fn next_block_is_nonce_consistent() {
     }
 }
 
-fn shared_pool() -> (PoolHandle, Vec<tidepool::tx::PooledTx>) {
+fn shared_pool() -> (PoolHandle, Vec<ValidTx>) {
     let w = World::default_config();
-    let state: Arc<dyn StateProvider> = w.state.clone();
-    let pool = Pool::new(PoolConfig::default(), state, ChainHead { block: 0, base_fee: BASE_FEE, blob_base_fee: 1 });
-    (PoolHandle::new(pool), vec![tx(1, 0).signed(), tx(2, 0).signed()])
+    let pool = Pool::new(PoolConfig::default(), ChainHead { block: 0, base_fee: BASE_FEE, blob_base_fee: 1 });
+    (PoolHandle::new(pool), vec![w.valid(tx(1, 0).signed()), w.valid(tx(2, 0).signed())])
 }
 
 #[tokio::test]
@@ -143,13 +142,14 @@ async fn batch_stream_answers_at_once_then_waits_for_new_pending() {
 async fn a_builder_that_stops_pulling_costs_nothing_and_loses_nothing() {
     let (handle, _) = shared_pool();
     let mut stream = BuilderFeed::new(handle.clone()).batches(30_000_000, usize::MAX);
-    let specs: Vec<_> = (10..40).map(|a| tx(a, 0).signed()).collect();
+    let w = World::default_config();
+    let specs: Vec<_> = (10..40).map(|a| w.valid(tx(a, 0).signed())).collect();
     for tx in specs {
         handle.add(tx).unwrap();
     }
     // One pull after all those changes sees everything at once.
     assert_eq!(stream.next().await.unwrap().txs.len(), 30);
-    assert_eq!(handle.sizes().pending.count, 30);
+    assert_eq!(handle.read(Pool::sizes).pending.count, 30);
 }
 
 #[tokio::test]
@@ -157,12 +157,12 @@ async fn slow_subscribers_count_what_they_missed_and_never_block() {
     let (handle, txs) = shared_pool();
     let mut events = handle.subscribe();
     handle.add(txs[0].clone()).unwrap();
-    assert_eq!(events.recv().await.unwrap().hash(), txs[0].hash());
+    assert_eq!(events.recv().await.unwrap().hash(), txs[0].tx.hash());
     // Flip a tx between pending and basefee more times than the buffer holds.
     let flips = tidepool::pool::EVENT_BUFFER + 100;
     for i in 0..flips {
         let base_fee = if i % 2 == 0 { 1_000 } else { BASE_FEE };
-        handle.on_block(tidepool::pool::BlockUpdate {
+        handle.on_block(tidepool::state::BlockUpdate {
             number: i as u64,
             base_fee,
             blob_base_fee: 1,

@@ -15,8 +15,10 @@ use std::{collections::BTreeMap, path::Path, sync::Arc};
 use alloy_primitives::{Address, B256, Bytes, U256};
 use serde_json::Value;
 use tidepool::{
+    pool::{Pool, PoolConfig, ValidTx},
+    state::{AccountState, ChainHead, InMemoryState},
     tx::{PooledTx, TxError},
-    validate::{AccountState, Fork, InMemoryState, ValidationConfig, Validator, intrinsic_gas},
+    validate::{Fork, ValidationConfig, Validator, intrinsic_gas},
 };
 
 use common::{hex_bytes, hex_u256};
@@ -79,7 +81,7 @@ fn transaction_tests_agree_at_latest_fork() {
         let raw = Bytes::from(hex_bytes(case["txbytes"].as_str().unwrap()));
         let fork = fork(latest);
         score.cases += 1;
-        let verdict = validator(fork).validate_stateless(raw);
+        let verdict = validator(fork).validate(raw);
         match (expected.get("hash"), verdict) {
             (Some(hash), Ok(tx)) => {
                 check_valid(&mut score, name, &tx, hash, &expected["sender"]);
@@ -131,10 +133,10 @@ fn state_test_transactions_agree() {
         score.cases += 1;
 
         let state = pre_state(&test["pre"]);
-        let verdict = validator(fork(fork_name)).validate(raw, state.as_ref());
+        let verdict = admit(fork(fork_name), raw, &state);
         match (expect, verdict) {
             (None, Ok(tx)) => check_valid(&mut score, &name, &tx, &Value::Null, &test["transaction"]["sender"]),
-            (None, Err(e)) => score.fail(&name, format!("expected valid, got {} ({e})", e.kind())),
+            (None, Err(e)) => score.fail(&name, format!("expected valid, got {e}")),
             (Some(_), Err(_)) => {}
             (Some(exception), Ok(tx)) => match context_verdict(exception, &tx, &test["env"]) {
                 Some(why) => score.context.push(format!("{name}: {why}")),
@@ -157,7 +159,7 @@ fn eip7702_extract_agrees() {
         let name = short(vector["test"].as_str().unwrap()).to_owned();
         for fork_name in vector["forks"].as_array().unwrap() {
             score.cases += 1;
-            let verdict = validator(fork(fork_name.as_str().unwrap())).validate_stateless(raw.clone());
+            let verdict = validator(fork(fork_name.as_str().unwrap())).validate(raw.clone());
             match (vector["expectException"].as_str(), verdict) {
                 (None, Ok(tx)) => check_valid(&mut score, &name, &tx, &Value::Null, &vector["sender"]),
                 (None, Err(e)) => score.fail(&name, format!("expected valid, got {}", e.kind())),
@@ -211,6 +213,17 @@ fn fake_exponential(factor: u128, numerator: u128, denominator: u128) -> u128 {
         i += 1;
     }
     output / denominator
+}
+
+/// Validation, then the pool's account-state rules (nonce, balance: the pool owns them) against
+/// the test's pre-state, as a node admits a transaction. The error is `kind (message)`.
+fn admit(fork: Fork, raw: Bytes, state: &InMemoryState) -> Result<PooledTx, String> {
+    let tx = validator(fork).validate(raw).map_err(|e| format!("{} ({e})", e.kind()))?;
+    let sender_state = state.get(&tx.sender());
+    let mut pool = Pool::new(PoolConfig::default(), ChainHead::default());
+    let valid = ValidTx { tx: tx.clone(), sender_state, epoch: 0 };
+    pool.add(valid, std::time::Instant::now()).map_err(|e| format!("{} ({e})", e.kind()))?;
+    Ok(tx)
 }
 
 fn pre_state(pre: &Value) -> Arc<InMemoryState> {

@@ -19,9 +19,9 @@ use jsonrpsee::{core::client::ClientT, rpc_params};
 use serde_json::Value;
 use tidepool::{
     Origin, Tidepool,
-    pool::ChainHead,
+    state::{AccountState, ChainHead, InMemoryState},
     store::{self, StoredTx, codec},
-    validate::{AccountState, InMemoryState, ValidationConfig},
+    validate::ValidationConfig,
 };
 
 async fn start(dir: &Path) -> Tidepool {

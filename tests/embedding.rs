@@ -10,8 +10,9 @@ use alloy_primitives::U256;
 use common::world::{RICH, Spec, address, tx};
 use tidepool::{
     Origin, Tidepool, TidepoolConfig,
-    pool::{BlockUpdate, ChainHead, InclusionFailure, PoolConfig, PoolEvent, RemovalReason, Reported, SubPool},
-    validate::{AccountState, InMemoryState, ValidationConfig},
+    pool::{InclusionFailure, PoolConfig, PoolEvent, RemovalReason, Reported, SubPool},
+    state::{AccountState, BlockUpdate, ChainHead, InMemoryState},
+    validate::ValidationConfig,
 };
 
 const BASE_FEE: u128 = 10;
@@ -165,8 +166,20 @@ async fn origin_is_kept_with_the_pooled_tx() {
         submitter.submit(spec.raw(), origin).await.expect("admitted");
         assert_eq!(tidepool.reader().get(&spec.hash()).expect("pooled").tx.origin(), origin);
     }
+    #[cfg(feature = "net")]
     assert!(tidepool.network().is_none());
     let refused = submitter.submit(tx(4, 0).chain(5).raw(), Origin::Local).await.expect_err("wrong chain");
     assert_eq!(refused.kind(), "wrong_chain_id");
     assert_eq!(tidepool.reader().stats().outcomes["added"], 3);
+}
+
+#[tokio::test]
+async fn pending_nonce_reads_the_state_when_the_pool_holds_nothing_of_the_account() {
+    let (tidepool, state) = start(PoolConfig::default()).await;
+    let reader = tidepool.reader();
+    state.set(address(9), AccountState { nonce: 4, balance: U256::from(RICH) });
+    assert_eq!(reader.pending_nonce(&address(9)).await, Ok(4));
+    submit(&tidepool, tx(9, 4)).await;
+    submit(&tidepool, tx(9, 5)).await;
+    assert_eq!(reader.pending_nonce(&address(9)).await, Ok(6));
 }

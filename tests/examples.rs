@@ -36,6 +36,7 @@ fn block_builder() {
     smoke("block_builder");
 }
 
+#[cfg(feature = "net")]
 #[test]
 fn gossip_node() {
     smoke("gossip_node");

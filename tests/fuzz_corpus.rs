@@ -3,6 +3,9 @@
 
 use std::path::Path;
 
+#[path = "../fuzz/targets.rs"]
+mod targets;
+
 fn replay(target: &str, run: fn(&[u8])) -> usize {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
     let mut count = 0;
@@ -18,18 +21,19 @@ fn replay(target: &str, run: fn(&[u8])) -> usize {
 
 #[test]
 fn decode_validate_corpus_replays_cleanly() {
-    let replayed = replay("decode_validate", tidepool::fuzz_targets::decode_validate);
+    let replayed = replay("decode_validate", targets::decode_validate);
     assert!(replayed >= 10, "corpus has only {replayed} files");
 }
 
+#[cfg(feature = "net")]
 #[test]
 fn wire_messages_corpus_replays_cleanly() {
-    let replayed = replay("wire_messages", tidepool::fuzz_targets::wire_messages);
+    let replayed = replay("wire_messages", targets::wire_messages);
     assert!(replayed >= 5, "corpus has only {replayed} files");
 }
 
 #[test]
 fn pool_ops_corpus_replays_cleanly() {
-    let replayed = replay("pool_ops", tidepool::fuzz_targets::pool_ops);
+    let replayed = replay("pool_ops", targets::pool_ops);
     assert!(replayed >= 5, "corpus has only {replayed} files");
 }

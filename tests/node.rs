@@ -280,8 +280,8 @@ async fn a_port_in_use_is_a_clear_start_error() {
 async fn why_a_tx_left_is_answered_by_the_library_and_over_json_rpc() {
     use common::world::{address, tx};
     use tidepool::{
-        pool::{BlockUpdate, Invalidation, Limit, RemovalReason, SubPool, SubPoolLimit},
-        validate::AccountState,
+        pool::{Invalidation, Limit, RemovalReason, SubPool, SubPoolLimit},
+        state::{AccountState, BlockUpdate},
     };
     const GWEI: u128 = 1_000_000_000;
     let dir = tempfile::tempdir().unwrap();

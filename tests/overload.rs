@@ -33,7 +33,7 @@ use jsonrpsee::{
 use serde_json::Value;
 use tidepool::{
     tx::Envelope,
-    validate::{InMemoryState, ValidationConfig, Validator},
+    validate::{ValidationConfig, Validator},
 };
 
 /// The node's resident memory must stay below this under overload. What can grow is bounded:
@@ -86,12 +86,12 @@ fn junk(salt: u64) -> Bytes {
 /// What one validation worker takes per second of these transactions, measured here.
 fn validation_capacity() -> f64 {
     let validator = Validator::new(ValidationConfig { chain_id: CHAIN_ID, ..Default::default() });
-    let state = InMemoryState::new();
     let start = Instant::now();
     let mut done = 0u64;
     while start.elapsed() < Duration::from_millis(500) {
-        let outcome = validator.validate(junk(u64::MAX / 2 + done), &state);
-        assert_eq!(outcome.map(|_| ()).map_err(|e| e.kind()), Err("insufficient_funds"));
+        // Valid bytes from an unfunded sender: the full cost (decode, recovery) every time; the
+        // node's pool then refuses them as `insufficient_funds`.
+        assert!(validator.validate(junk(u64::MAX / 2 + done)).is_ok());
         done += 1;
     }
     done as f64 / start.elapsed().as_secs_f64()

@@ -2,6 +2,8 @@
 //! and the event accounting.
 
 mod common;
+#[path = "../fuzz/targets.rs"]
+mod targets;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -14,9 +16,9 @@ use common::world::{World, address, tx};
 use proptest::prelude::*;
 use tidepool::{
     builder::{BestTxs, next_block},
-    pool::{BlockUpdate, InclusionFailure, PoolConfig, PoolEvent, QuarantineConfig, SubPoolLimit},
+    pool::{InclusionFailure, PoolConfig, PoolEvent, QuarantineConfig, SubPoolLimit},
+    state::{AccountState, BlockUpdate},
     tx::PooledTx,
-    validate::{AccountState, StateProvider as _},
 };
 
 const ACCOUNTS: u64 = 5;
@@ -134,7 +136,7 @@ fn apply(w: &mut World, op: &Op) {
 }
 
 fn state_nonce(w: &World, account: u64) -> u64 {
-    w.state.account(&address(account)).nonce
+    w.state.get(&address(account)).nonce
 }
 
 /// Every hash enters once and leaves at most once; the live set equals the pool.
@@ -160,7 +162,7 @@ fn check_best_order(w: &World) {
     for base_fee in FEE_CAPS {
         let mut next: HashMap<Address, u64> = HashMap::new();
         for tx in BestTxs::new(&w.pool, base_fee) {
-            let expected = next.entry(tx.sender()).or_insert_with(|| w.state.account(&tx.sender()).nonce);
+            let expected = next.entry(tx.sender()).or_insert_with(|| w.state.get(&tx.sender()).nonce);
             assert_eq!(tx.nonce(), *expected, "predecessor of {} nonce {} was yielded first", tx.sender(), tx.nonce());
             *expected += 1;
             assert!(tx.effective_tip(base_fee).is_some(), "yielded txs pay the base fee");
@@ -172,12 +174,12 @@ fn check_best_order(w: &World) {
 proptest! {
     // 256 cases by default; PROPTEST_CASES=N runs more.
 
-    /// The pool agrees with the reference model (`tidepool::fuzz_targets::pool_model`, also the
+    /// The pool agrees with the reference model (`targets::pool_model`, also the
     /// `pool_ops` fuzz target's oracle) on every verdict and every placement.
     #[test]
     fn the_pool_agrees_with_the_reference_model(bytes in proptest::collection::vec(any::<[u8; 4]>(), 1..48)) {
-        let ops: Vec<_> = bytes.iter().map(|b| tidepool::fuzz_targets::pool_model::Op::from_bytes(b)).collect();
-        tidepool::fuzz_targets::pool_model::run(&ops);
+        let ops: Vec<_> = bytes.iter().map(|b| targets::pool_model::Op::from_bytes(b)).collect();
+        targets::pool_model::run(&ops);
     }
 
     #[test]

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use alloy_primitives::U256;
 use common::world::{BASE_FEE, RICH, Spec, World, address, tx};
-use tidepool::pool::{
-    BlockUpdate, Invalidation, Limit, PoolConfig, PoolError, PoolEvent, RemovalReason, SubPool, SubPoolLimit,
+use tidepool::state::AccountState;
+use tidepool::{
+    pool::{Invalidation, Limit, PoolConfig, PoolError, PoolEvent, RemovalReason, SubPool, SubPoolLimit},
+    state::BlockUpdate,
 };
 
 use SubPool::{BaseFee, Pending, Queued};
@@ -59,6 +61,55 @@ fn nonces_arriving_in_reverse_all_end_pending() {
     assert_eq!(w.pool.sizes().queued.count, 0);
 }
 
+/// The account-state rules' boundaries: the pool owns them (validation reads no state).
+#[test]
+fn nonce_and_balance_rules_at_their_boundaries() {
+    let mut w = World::default_config();
+    let spec = tx(4, 5);
+    let cost = spec.signed().cost();
+    w.set_account(4, 6, cost);
+    assert_eq!(w.add(spec), Err(PoolError::NonceTooLow { tx: 5, account: 6 }));
+    w.set_account(4, 5, cost - U256::from(1));
+    assert_eq!(w.add(spec), Err(PoolError::InsufficientFunds { cost, balance: cost - U256::from(1) }));
+    assert!(w.events.is_empty(), "a refusal changes nothing");
+    // A nonce ahead of the account is admitted (queued until the gap fills); exact cost fits.
+    w.set_account(4, 1, cost);
+    w.add_all(&[spec]);
+    w.expect(&[(spec, Some(Queued))]);
+}
+
+/// A transaction validated against a snapshot read before a block moved its sender is settled
+/// against the block update, not the stale snapshot (and the pool asks no provider).
+#[test]
+fn a_stale_snapshot_is_settled_against_the_block_that_moved_the_sender() {
+    let mut w = World::default_config();
+    // Read before the block: nonce 0, rich.
+    let stale_nonce = w.valid(tx(5, 0).signed());
+    let stale_balance = w.valid(tx(6, 0).signed());
+    let still_fine = w.valid(tx(7, 0).signed());
+    // The block moves account 5's nonce and empties account 6; the pool holds neither.
+    let moved = |account, nonce, balance: u64| (address(account), AccountState { nonce, balance: U256::from(balance) });
+    w.block(BlockUpdate {
+        base_fee: BASE_FEE,
+        accounts: vec![moved(5, 1, RICH), moved(6, 0, 1)],
+        ..Default::default()
+    });
+    assert_eq!(w.pool.add(stale_nonce, w.now), Err(PoolError::NonceTooLow { tx: 0, account: 1 }));
+    assert!(matches!(w.pool.add(stale_balance, w.now), Err(PoolError::InsufficientFunds { .. })));
+    // An account the block did not touch keeps its snapshot.
+    assert!(w.pool.add(still_fine, w.now).is_ok());
+    // A snapshot read after the block is not overridden by it.
+    w.set_account(5, 1, U256::from(RICH));
+    assert!(w.add(tx(5, 1)).is_ok());
+    // A snapshot older than the pool's memory of block updates is refused, not guessed at.
+    let ancient = w.valid(tx(8, 0).signed());
+    for _ in 0..=tidepool::pool::STATE_HISTORY {
+        w.base_fee(BASE_FEE);
+    }
+    assert!(matches!(w.pool.add(ancient, w.now), Err(PoolError::StaleState { .. })));
+    w.pool.check_invariants();
+}
+
 #[test]
 fn nonce_below_account_nonce_is_refused() {
     let mut w = World::default_config();
@@ -81,8 +132,10 @@ fn duplicate_is_already_known_and_changes_nothing() {
 fn pending_nonce_counts_contiguous_pooled_txs() {
     let mut w = World::default_config();
     w.add_all(&[tx(1, 0), tx(1, 1), tx(1, 3)]);
-    assert_eq!(w.pool.pending_nonce(&address(1)), 2);
-    assert_eq!(w.pool.pending_nonce(&address(9)), 0);
+    assert_eq!(w.pool.pending_nonce(&address(1)), Some(2));
+    // Nothing pooled: the answer is the account's state nonce, which the reader takes from its
+    // state (tests/embedding.rs); the pool calls no provider.
+    assert_eq!(w.pool.pending_nonce(&address(9)), None);
 }
 
 // --- Base fee ----------------------------------------------------------------------------------
@@ -222,8 +275,12 @@ fn cumulative_cost_must_fit_the_balance() {
 fn value_counts_towards_cost() {
     let mut w = World::default_config();
     w.set_account(5, 0, U256::from(2_100_000u64 + 999));
-    w.add_all(&[tx(5, 0).value(1_000)]);
-    w.expect(&[(tx(5, 0).value(1_000), Some(Queued))]);
+    // 21,000 gas x 100 + 1,000 wei of value is one wei more than the balance.
+    let cost = U256::from(2_101_000u64);
+    let balance = cost - U256::from(1);
+    assert_eq!(w.add(tx(5, 0).value(1_000)), Err(PoolError::InsufficientFunds { cost, balance }));
+    w.add_all(&[tx(5, 0).value(999)]);
+    w.expect(&[(tx(5, 0).value(999), Some(Pending))]);
 }
 
 #[test]
@@ -233,7 +290,7 @@ fn balance_drop_demotes_and_rise_promotes() {
     let update = |balance: u64| BlockUpdate {
         base_fee: BASE_FEE,
         blob_base_fee: 1,
-        accounts: vec![(address(6), tidepool::validate::AccountState { nonce: 0, balance: U256::from(balance) })],
+        accounts: vec![(address(6), tidepool::state::AccountState { nonce: 0, balance: U256::from(balance) })],
         ..Default::default()
     };
     w.block(update(2_100_000));
@@ -355,7 +412,7 @@ fn mined(w: &World, specs: &[Spec], accounts: &[(u64, u64)]) -> BlockUpdate {
         mined: specs.iter().map(Spec::hash).collect(),
         accounts: accounts
             .iter()
-            .map(|&(a, nonce)| (address(a), tidepool::validate::AccountState { nonce, balance: U256::from(RICH) }))
+            .map(|&(a, nonce)| (address(a), tidepool::state::AccountState { nonce, balance: U256::from(RICH) }))
             .collect(),
         ..Default::default()
     }
@@ -379,7 +436,7 @@ fn mined_tx_without_account_update_still_advances_the_nonce() {
     let update = mined(&w, &[tx(1, 0)], &[]);
     w.block(update);
     w.expect(&[(tx(1, 2), Some(Queued))]);
-    assert_eq!(w.pool.pending_nonce(&address(1)), 1);
+    assert_eq!(w.pool.pending_nonce(&address(1)), Some(1));
 }
 
 #[test]
@@ -410,21 +467,30 @@ fn reorg_reinjects_dropped_transactions() {
     let update = mined(&w, &[tx(1, 0), tx(1, 1)], &[(1, 2)]);
     w.block(update);
     assert!(w.pool.is_empty());
-    // The block is reorged out: the account is back at nonce 0 and both txs return.
-    let mut update = mined(&w, &[], &[]);
-    w.set_account(1, 0, U256::from(RICH));
+    // The block is reorged out: the account is back at nonce 0 (the update says so) and both
+    // txs return.
+    let mut update = mined(&w, &[], &[(1, 0)]);
     update.reinject = vec![tx(1, 0).signed(), tx(1, 1).signed()];
-    w.block(update);
+    assert_eq!(w.block(update), []);
     w.expect(&[(tx(1, 0), Some(Pending)), (tx(1, 1), Some(Pending))]);
+}
+
+#[test]
+fn a_reinjected_tx_whose_sender_state_is_unknown_is_refused_with_its_reason() {
+    let mut w = World::default_config();
+    // The update forgot the sender's state and the pool holds nothing of it: no guess.
+    let mut update = mined(&w, &[], &[]);
+    update.reinject = vec![tx(1, 0).signed()];
+    assert_eq!(w.block(update), [(tx(1, 0).hash(), PoolError::StateUnknown(address(1)))]);
+    assert!(w.pool.is_empty());
 }
 
 #[test]
 fn reinjected_tx_already_in_the_new_chain_is_not_readded() {
     let mut w = World::default_config();
-    w.set_account(1, 1, U256::from(RICH));
-    let mut update = mined(&w, &[], &[]);
+    let mut update = mined(&w, &[], &[(1, 1)]);
     update.reinject = vec![tx(1, 0).signed()];
-    w.block(update);
+    assert_eq!(w.block(update), [(tx(1, 0).hash(), PoolError::NonceTooLow { tx: 0, account: 1 })]);
     assert!(w.pool.is_empty());
     assert_eq!(w.count(|_| true), 0, "nothing entered, nothing to report");
 }

@@ -1,5 +1,8 @@
-//! Arbitrary bytes through decoding and stateless validation (`tidepool::fuzz_targets`).
+//! Arbitrary bytes through decoding and stateless validation (`fuzz/targets.rs`).
 //! Run: `cargo fuzz run decode_validate` from the crate root (see FUZZING.md).
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| tidepool::fuzz_targets::decode_validate(data));
+#[path = "../targets.rs"]
+mod targets;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| targets::decode_validate(data));

@@ -135,12 +135,12 @@ fn simulate(args: SimArgs) -> Result<(), String> {
     };
     progress.finish_and_clear();
     println!(
-        "{} nodes, {} txs: coverage {:.4}, p50/p90 time to 90% of nodes {} ms — {} events in {:.1}s wall",
+        "{} nodes, {} txs: coverage {:.4}, p50/p90 time to 90% of nodes {} ms — {}{:.1}s wall",
         summary.nodes,
         summary.honest_txs,
         summary.coverage,
         summary.time_to_90_percent_ms.as_ref().map_or("-".into(), |p| format!("{:.1}/{:.1}", p.p50, p.p90)),
-        summary.events,
+        summary.events.map_or_else(String::new, |events| format!("{events} events in ")),
         started.elapsed().as_secs_f64()
     );
     if let Some(swarm) = &summary.swarm {

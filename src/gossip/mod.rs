@@ -30,6 +30,8 @@ use serde::{Deserialize, Serialize};
 
 use score::{Score, Standing};
 
+use crate::tx::TxError;
+
 /// A peer as the driver numbers it (`net/` maps libp2p peer ids to slots; the simulator uses
 /// node indices). A slot stays with its peer, so bans outlive reconnections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -81,6 +83,26 @@ pub enum Verdict {
     Ignored,
     /// The validation queue was full: not a verdict, counted as a drop.
     Busy,
+}
+
+impl Verdict {
+    /// The verdict on a transaction validation refused: the penalty table. A peer is blamed
+    /// only for what the bytes prove ([`TxError::blames_sender`]); a policy refusal of ours is
+    /// ignored. A pure function of the error, so the node and the simulator judge alike.
+    pub const fn for_invalid(error: &TxError) -> Self {
+        if !error.blames_sender() {
+            return Self::Ignored;
+        }
+        Self::Rejected(match error {
+            TxError::HighS | TxError::InvalidSignature => Penalty::InvalidSignature,
+            TxError::Empty
+            | TxError::MalformedRlp(_)
+            | TxError::FieldOverflow
+            | TxError::TrailingBytes(_)
+            | TxError::TypeNotSupported(_) => Penalty::Undecodable,
+            _ => Penalty::InvalidTx,
+        })
+    }
 }
 
 /// What gossipsub should do with a message: relay it, penalise its sender, or just drop it.
@@ -174,7 +196,7 @@ pub struct GossipConfig {
     /// Announced bytes requested from one peer at once. Default 2 MiB.
     pub max_in_flight_bytes_per_peer: usize,
     /// How long a peer has to answer a fetch. Default 5 s.
-    #[serde(with = "secs")]
+    #[serde(with = "crate::duration_secs")]
     pub fetch_timeout: Duration,
     pub score: ScoreConfig,
 }
@@ -195,22 +217,6 @@ impl Default for GossipConfig {
             fetch_timeout: Duration::from_secs(5),
             score: ScoreConfig::default(),
         }
-    }
-}
-
-/// Durations as (fractional) seconds in config files.
-mod secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_f64(value.as_secs_f64())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-        let secs = f64::deserialize(deserializer)?;
-        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
     }
 }
 

@@ -61,12 +61,12 @@ pub struct ScoreConfig {
     pub disconnect_below: f64,
     /// Below this, the peer is disconnected and refused for `ban_period`.
     pub ban_below: f64,
-    #[serde(with = "super::secs")]
+    #[serde(with = "crate::duration_secs")]
     pub ban_period: Duration,
-    #[serde(with = "super::secs")]
+    #[serde(with = "crate::duration_secs")]
     pub cool_off: Duration,
     /// Negative scores halve every `recovery_half_life`.
-    #[serde(with = "super::secs")]
+    #[serde(with = "crate::duration_secs")]
     pub recovery_half_life: Duration,
 }
 

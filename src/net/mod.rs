@@ -3,7 +3,8 @@
 //! Owns: the swarm (TCP and QUIC, noise, yamux, identify, ping, connection limits, a block list,
 //! gossipsub for transactions and announcements, request-response for fetches), the mapping of
 //! libp2p peer ids to [`PeerSlot`]s, and the hand-off of gossiped bytes to [`Ingest`].
-//! Does not: decide anything about peers ([`GossipCore`] does), or validate (`validate` does).
+//! Does not: decide anything about peers ([`GossipCore`] does), validate (`validate` does), or
+//! read the pool: fetches are served through the narrow [`TxSource`] the service hands it.
 //!
 //! The loop reads the clock once per wake-up and feeds the core; then it drains the core's
 //! actions. Validation runs off the loop: `Ingest::enqueue` answers `Busy` at once (reported to
@@ -28,7 +29,8 @@ use tokio::{
 
 use crate::{
     gossip::{Action, GossipConfig, GossipCore, GossipStats, MessageRef, PeerChange, PeerSlot, Verdict, WireMsg},
-    ingest::{Ingest, gossip_verdict},
+    ingest::{Ingest, IngestError},
+    pool::{Added, PoolError},
 };
 use protocol::{Behaviour, BehaviourEvent, FetchRequest, FetchResponse, Limits};
 
@@ -38,6 +40,24 @@ const LOCAL_QUEUE: usize = 4_096;
 /// Verdicts travelling back to the loop; one per validation in flight, which the pipeline's
 /// queue already bounds.
 const VERDICT_QUEUE: usize = 8_192;
+
+/// What the network may serve to a peer's fetch: the encoded bytes of a pooled transaction that
+/// may be shared (never an `Origin::Private` one).
+pub trait TxSource: Send + Sync + 'static {
+    fn shareable(&self, hash: &B256) -> Option<Bytes>;
+}
+
+/// What a submission's outcome means for the peer that sent it: accepted (relayed) when pooled
+/// or already pooled, busy when we had no room, ignored when the refusal is ours to make (the
+/// pool's rules, unavailable state), otherwise gossip's penalty table ([`Verdict::for_invalid`]).
+pub const fn peer_verdict(outcome: &Result<Added, IngestError>) -> Verdict {
+    match outcome {
+        Ok(_) | Err(IngestError::Pool(PoolError::AlreadyKnown(_))) => Verdict::Accepted,
+        Err(e) if e.is_busy() => Verdict::Busy,
+        Err(IngestError::Invalid(e)) => Verdict::for_invalid(e),
+        Err(_) => Verdict::Ignored,
+    }
+}
 
 /// Network settings.
 #[derive(Debug, Clone)]
@@ -97,9 +117,10 @@ impl NetworkHandle {
         key: Keypair,
         config: NetConfig,
         ingest: Ingest,
+        source: Arc<dyn TxSource>,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let swarm = protocol::build_swarm(key, Self::limits(&config))?;
-        Self::start_on(swarm, config, ingest)
+        Self::start_on(swarm, config, ingest, source)
     }
 
     /// The sizes a swarm for `config` must be built with (see [`Self::start_on`]).
@@ -116,6 +137,7 @@ impl NetworkHandle {
         mut swarm: Swarm<Behaviour>,
         config: NetConfig,
         ingest: Ingest,
+        source: Arc<dyn TxSource>,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let peer_id = *swarm.local_peer_id();
         let tx_topic = protocol::tx_topic(config.chain_id);
@@ -139,6 +161,7 @@ impl NetworkHandle {
             core: GossipCore::new(config.gossip.clone(), config.seed),
             swarm,
             ingest,
+            source,
             tx_topic,
             announce_topic,
             slots: HashMap::new(),
@@ -200,6 +223,7 @@ struct Driver {
     core: GossipCore,
     swarm: Swarm<Behaviour>,
     ingest: Ingest,
+    source: Arc<dyn TxSource>,
     tx_topic: gossipsub::IdentTopic,
     announce_topic: gossipsub::IdentTopic,
     slots: HashMap<PeerId, PeerSlot>,
@@ -267,13 +291,7 @@ impl Driver {
                 },
                 Action::Serve { id, hashes, .. } => {
                     if let Some(channel) = self.pending_serves.remove(&id) {
-                        let pool = self.ingest.pool();
-                        let txs = hashes
-                            .iter()
-                            .filter_map(|h| pool.get(h))
-                            .filter(|info| info.tx.origin().is_shared())
-                            .map(|info| info.tx.encoded().clone())
-                            .collect();
+                        let txs = hashes.iter().filter_map(|h| self.source.shareable(h)).collect();
                         let _ = self.swarm.behaviour_mut().fetch.send_response(channel, FetchResponse { txs });
                     }
                 }
@@ -307,11 +325,11 @@ impl Driver {
             Ok(outcome) => {
                 let verdicts = self.verdict_tx.clone();
                 tokio::spawn(async move {
-                    let verdict = gossip_verdict(&outcome.await);
+                    let verdict = peer_verdict(&outcome.await);
                     let _ = verdicts.send(VerdictMsg { from, tx, verdict }).await;
                 });
             }
-            Err(busy) => self.core.handle_verdict(Instant::now(), from, tx, gossip_verdict(&Err(busy))),
+            Err(busy) => self.core.handle_verdict(Instant::now(), from, tx, peer_verdict(&Err(busy))),
         }
     }
 

@@ -106,8 +106,8 @@ impl NodeConfig {
     /// The first invalid setting.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key, why: &str| Err(ConfigError::Invalid { key, why: why.to_owned() });
-        if !(self.block_time.is_finite() && self.block_time >= 0.05) {
-            return invalid("block_time", "must be at least 0.05 seconds");
+        if !(self.block_time.is_finite() && (0.05..=crate::duration_secs::MAX_SECS).contains(&self.block_time)) {
+            return invalid("block_time", "must be from 0.05 seconds to 1e9 seconds");
         }
         if self.block_gas_limit < 21_000 {
             return invalid("block_gas_limit", "must fit one transaction (21000)");

@@ -15,10 +15,11 @@ use alloy_consensus::Transaction as _;
 use alloy_primitives::{Address, B256, U256};
 
 use crate::{
-    pool::{BlockUpdate, ChainHead, InclusionFailure},
+    pool::InclusionFailure,
     service::{BuilderFeed, ChainUpdates},
+    state::{AccountState, BlockUpdate, ChainHead, InMemoryState},
     tx::sign::Signer,
-    validate::{AccountState, Fork, InMemoryState, StateProvider as _, intrinsic_gas},
+    validate::{Fork, intrinsic_gas},
 };
 
 /// Balance of each built-in dev account: one million ether.
@@ -81,8 +82,7 @@ impl DevChain {
             let tip = pooled.effective_tip(head.base_fee).expect("the feed yields txs that pay the base fee");
             let fee = U256::from(used) * U256::from(head.base_fee + tip)
                 + U256::from(u64::from(pooled.blob_count()) * crate::tx::GAS_PER_BLOB) * U256::from(head.blob_base_fee);
-            let mut sender =
-                changed.get(&pooled.sender()).copied().unwrap_or_else(|| self.state.account(&pooled.sender()));
+            let mut sender = changed.get(&pooled.sender()).copied().unwrap_or_else(|| self.state.get(&pooled.sender()));
             // The pool only offers affordable, nonce-consecutive transactions, so neither branch
             // should be taken; if one is, say so and report it as any builder would: the pool
             // quarantines a transaction that keeps failing.
@@ -103,7 +103,7 @@ impl DevChain {
             sender.balance = balance;
             changed.insert(pooled.sender(), sender);
             if let Some(to) = tx.to() {
-                let mut recipient = changed.get(&to).copied().unwrap_or_else(|| self.state.account(&to));
+                let mut recipient = changed.get(&to).copied().unwrap_or_else(|| self.state.get(&to));
                 recipient.balance = recipient.balance.saturating_add(tx.value());
                 changed.insert(to, recipient);
             }

@@ -21,8 +21,9 @@ use tokio::task::JoinHandle;
 use crate::{
     net::{NetConfig, NetworkHandle},
     service::{BuilderFeed, ChainUpdates, PoolReader, StartError, Submitter, Tidepool, TidepoolConfig},
+    state::{GenesisError, InMemoryState},
     tx::sign::Signer,
-    validate::{GenesisError, InMemoryState, ValidationConfig},
+    validate::ValidationConfig,
 };
 use devchain::DevChain;
 use metrics::Metrics;
@@ -85,7 +86,12 @@ impl Node {
             seed: u64::from_le_bytes(key.public().to_peer_id().to_bytes()[2..10].try_into().expect("8 bytes")),
         };
         let tidepool = Tidepool::builder(state, chain.head())
-            .config(TidepoolConfig { validation, pipeline: config.pipeline, pool: config.pool.clone() })
+            .config(TidepoolConfig {
+                validation,
+                pipeline: config.pipeline,
+                pool: config.pool.clone(),
+                ..Default::default()
+            })
             .network(key, net_config)
             .data_dir(&config.data_dir)
             .start()

@@ -18,9 +18,9 @@ use serde_json::{Value, json};
 use crate::{
     ingest::IngestError,
     pool::{PoolError, PoolEvent, SubPool},
-    service::{Origin, PoolReader, Submitter},
+    service::{Origin, PoolReader, SubmitError, Submitter},
+    state::StateError,
     tx::{PooledTx, TxError},
-    validate::StateProvider,
 };
 
 use super::{devchain::DevChain, rpc_server::ClientIp};
@@ -68,12 +68,15 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
     module.register_method("eth_chainId", |_, ctx, _| quantity(ctx.chain_id)).expect("unique");
     module.register_method("eth_blockNumber", |_, ctx, _| quantity(ctx.chain.head().block)).expect("unique");
     module
-        .register_method("eth_getTransactionCount", |params, ctx, _| {
+        .register_async_method("eth_getTransactionCount", |params, ctx, _| async move {
             let (address, tag) = address_and_tag(&params)?;
             let nonce = if tag == "pending" {
-                ctx.reader.pending_nonce(&address)
+                ctx.reader
+                    .pending_nonce(&address)
+                    .await
+                    .map_err(|e| rpc_error(&SubmitError::Ingest(IngestError::State(e))))?
             } else {
-                ctx.chain.state().account(&address).nonce
+                ctx.chain.state().get(&address).nonce
             };
             Ok::<_, ErrorObjectOwned>(quantity(nonce))
         })
@@ -81,7 +84,7 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
     module
         .register_method("eth_getBalance", |params, ctx, _| {
             let (address, _) = address_and_tag(&params)?;
-            Ok::<_, ErrorObjectOwned>(format!("{:#x}", ctx.chain.state().account(&address).balance))
+            Ok::<_, ErrorObjectOwned>(format!("{:#x}", ctx.chain.state().get(&address).balance))
         })
         .expect("unique");
     module
@@ -201,12 +204,15 @@ fn invalid_params(e: impl std::fmt::Display) -> ErrorObjectOwned {
 }
 
 /// geth's messages for the errors clients match on; the stable kind in `data.kind`.
-pub fn rpc_error(error: &IngestError) -> ErrorObjectOwned {
-    let message = match error {
+pub fn rpc_error(error: &SubmitError) -> ErrorObjectOwned {
+    let SubmitError::Ingest(ingest) = error else {
+        return ErrorObjectOwned::owned(TX_ERROR, error.to_string(), Some(json!({ "kind": error.kind() })));
+    };
+    let message = match ingest {
         IngestError::Busy(_) => "busy: the validation queue is full, try again later".to_owned(),
+        IngestError::State(StateError::Busy { .. }) => "busy: too many senders wait for their state".to_owned(),
+        IngestError::State(e) => e.to_string(),
         IngestError::Invalid(e) => match e {
-            TxError::NonceTooLow { .. } => "nonce too low".into(),
-            TxError::InsufficientFunds { .. } => "insufficient funds for gas * price + value".into(),
             TxError::IntrinsicGasTooLow { .. } => "intrinsic gas too low".into(),
             TxError::FloorGasTooLow { .. } => "insufficient gas for floor data gas cost".into(),
             TxError::GasLimitAboveBlock { .. } => "exceeds block gas limit".into(),
@@ -226,11 +232,11 @@ pub fn rpc_error(error: &IngestError) -> ErrorObjectOwned {
             PoolError::Underpriced { .. } => "transaction underpriced".into(),
             PoolError::AccountFull { .. } => "account limit exceeded".into(),
             PoolError::NonceTooLow { .. } => "nonce too low".into(),
+            PoolError::InsufficientFunds { .. } => "insufficient funds for gas * price + value".into(),
             other => other.to_string(),
         },
-        IngestError::Journal(e) => e.to_string(),
     };
-    let code = if matches!(error, IngestError::Busy(_)) { BUSY } else { TX_ERROR };
+    let code = if ingest.is_busy() { BUSY } else { TX_ERROR };
     ErrorObjectOwned::owned(code, message, Some(json!({ "kind": error.kind(), "detail": error.to_string() })))
 }
 

@@ -3,7 +3,7 @@
 use alloy_primitives::{Address, U256};
 
 use super::{EvictKey, Pool, SubPool, TxId, events::PoolEvent};
-use crate::validate::AccountState;
+use crate::state::AccountState;
 
 /// An account with transactions in the pool.
 #[derive(Debug, Clone)]

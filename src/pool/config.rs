@@ -44,7 +44,7 @@ pub struct PoolConfig {
     pub blob_price_bump_percent: u128,
     /// How long a parked or queued transaction may wait before it expires. Default 3 hours
     /// (geth's `lifetime`).
-    #[serde(with = "seconds")]
+    #[serde(with = "crate::duration_secs")]
     pub lifetime: Duration,
     /// When builder failure reports take a transaction out of the best-first path.
     pub quarantine: QuarantineConfig,
@@ -61,7 +61,7 @@ pub struct QuarantineConfig {
     /// builder's race with a new block; three in a row are the transaction.
     pub after_reports: u32,
     /// Reports older than this are forgotten. Default 300 s (25 slots).
-    #[serde(with = "seconds")]
+    #[serde(with = "crate::duration_secs")]
     pub window: Duration,
 }
 
@@ -84,20 +84,5 @@ impl Default for PoolConfig {
             quarantine: QuarantineConfig::default(),
             dead_letters: 10_000,
         }
-    }
-}
-
-/// Durations as whole seconds in config files.
-mod seconds {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_u64(value.as_secs())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-        u64::deserialize(deserializer).map(Duration::from_secs)
     }
 }

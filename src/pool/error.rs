@@ -1,6 +1,6 @@
 //! Why the pool refused a (valid) transaction.
 
-use alloy_primitives::B256;
+use alloy_primitives::{Address, B256, U256};
 
 use super::events::SubPool;
 
@@ -12,6 +12,14 @@ pub enum PoolError {
     AlreadyKnown(B256),
     #[error("nonce {tx} is below the account nonce {account}")]
     NonceTooLow { tx: u64, account: u64 },
+    #[error("cost {cost} exceeds the balance {balance}")]
+    InsufficientFunds { cost: U256, balance: U256 },
+    /// The sender's state was read more than `STATE_HISTORY` block updates ago: read it again.
+    #[error("sender state read at update {read_at} is too old to settle at update {epoch}")]
+    StaleState { read_at: u64, epoch: u64 },
+    /// A reorged transaction whose sender's state the block update did not carry.
+    #[error("the state of sender {0} is not known")]
+    StateUnknown(Address),
     #[error(
         "replacement underpriced: fee cap {new_fee_cap} and tip {new_tip} must both be at least \
          {bump_percent}% above {old_fee_cap} and {old_tip}"
@@ -30,10 +38,62 @@ impl PoolError {
         match self {
             Self::AlreadyKnown(_) => "already_known",
             Self::NonceTooLow { .. } => "nonce_too_low",
+            Self::InsufficientFunds { .. } => "insufficient_funds",
+            Self::StaleState { .. } => "stale_state",
+            Self::StateUnknown(_) => "state_unknown",
             Self::ReplacementUnderpriced { .. } => "replacement_underpriced",
             Self::AccountFull { .. } => "account_full",
             Self::Underpriced { .. } => "underpriced",
             Self::NotPooled(_) => "not_pooled",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Kinds are API: every kind string pinned; a new variant fails to compile in `index`.
+    #[test]
+    fn every_kind_is_pinned() {
+        let index = |e: &PoolError| match e {
+            PoolError::AlreadyKnown(_) => 0,
+            PoolError::NonceTooLow { .. } => 1,
+            PoolError::InsufficientFunds { .. } => 2,
+            PoolError::StaleState { .. } => 3,
+            PoolError::StateUnknown(_) => 4,
+            PoolError::ReplacementUnderpriced { .. } => 5,
+            PoolError::AccountFull { .. } => 6,
+            PoolError::Underpriced { .. } => 7,
+            PoolError::NotPooled(_) => 8,
+        };
+        let samples = [
+            PoolError::AlreadyKnown(B256::ZERO),
+            PoolError::NonceTooLow { tx: 1, account: 2 },
+            PoolError::InsufficientFunds { cost: U256::from(2), balance: U256::from(1) },
+            PoolError::StaleState { read_at: 0, epoch: 100 },
+            PoolError::StateUnknown(Address::ZERO),
+            PoolError::ReplacementUnderpriced { old_fee_cap: 1, old_tip: 1, new_fee_cap: 1, new_tip: 1, bump_percent: 10 },
+            PoolError::AccountFull { slots: 16 },
+            PoolError::Underpriced { subpool: SubPool::Pending },
+            PoolError::NotPooled(B256::ZERO),
+        ];
+        let order: Vec<usize> = samples.iter().map(index).collect();
+        assert_eq!(order, (0..samples.len()).collect::<Vec<_>>(), "one sample per variant, in order");
+        let kinds: Vec<&str> = samples.iter().map(PoolError::kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                "already_known",
+                "nonce_too_low",
+                "insufficient_funds",
+                "stale_state",
+                "state_unknown",
+                "replacement_underpriced",
+                "account_full",
+                "underpriced",
+                "not_pooled",
+            ]
+        );
     }
 }

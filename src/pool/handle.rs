@@ -10,7 +10,10 @@
 //! released, so queries about departed transactions never wait for inserts.
 
 use std::{
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Instant,
 };
 
@@ -18,10 +21,10 @@ use alloy_primitives::{Address, B256};
 use tokio::sync::{broadcast, watch};
 
 use super::{
-    Added, BlockUpdate, DeadLetter, DeadLetters, InclusionFailure, Pool, PoolContent, PoolError, PoolEvent, PoolSizes,
-    PooledInfo, Reported, SubPool,
+    Added, DeadLetter, DeadLetters, InclusionFailure, Pool, PoolContent, PoolError, PoolEvent, PoolSizes, PooledInfo,
+    Reported, SubPool, ValidTx,
 };
-use crate::tx::PooledTx;
+use crate::state::BlockUpdate;
 
 /// Events buffered per subscriber. 16,384 covers a full block's worth of churn on a saturated
 /// pool (a block's mined txs plus the promotions they cause) between two reads.
@@ -37,6 +40,9 @@ struct Shared {
     pool: Mutex<Pool>,
     dead_letters: Mutex<DeadLetters>,
     events: broadcast::Sender<PoolEvent>,
+    /// The pool's state epoch, readable without the lock (ingest reads it before every
+    /// sender-state read). Stored under the lock after each block update is applied.
+    epoch: AtomicU64,
     /// Bumped whenever pending gains a transaction: what a pulling builder waits on.
     pending_version: watch::Sender<u64>,
 }
@@ -52,11 +58,12 @@ impl PoolHandle {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (pending_version, _) = watch::channel(0);
         let dead_letters = Mutex::new(DeadLetters::new(pool.config().dead_letters));
-        Self { shared: Arc::new(Shared { pool: Mutex::new(pool), dead_letters, events, pending_version }) }
+        let epoch = AtomicU64::new(pool.state_epoch());
+        Self { shared: Arc::new(Shared { pool: Mutex::new(pool), dead_letters, events, pending_version, epoch }) }
     }
 
     /// Adds validated transactions as one batch under one lock.
-    pub fn add_batch(&self, txs: Vec<PooledTx>) -> Vec<Result<Added, PoolError>> {
+    pub fn add_batch(&self, txs: Vec<ValidTx>) -> Vec<Result<Added, PoolError>> {
         self.mutate(|pool| pool.add_batch(txs, Instant::now()))
     }
 
@@ -64,13 +71,22 @@ impl PoolHandle {
     ///
     /// # Errors
     /// [`PoolError`] when the pool refuses it.
-    pub fn add(&self, tx: PooledTx) -> Result<Added, PoolError> {
+    pub fn add(&self, tx: ValidTx) -> Result<Added, PoolError> {
         self.mutate(|pool| pool.add(tx, Instant::now()))
     }
 
-    /// Applies a block (see [`Pool::on_block`]).
-    pub fn on_block(&self, update: BlockUpdate) {
-        self.mutate(|pool| pool.on_block(update, Instant::now()));
+    /// Applies a block (see [`Pool::on_block`]); returns the reorged transactions not put back.
+    pub fn on_block(&self, update: BlockUpdate) -> Vec<(B256, PoolError)> {
+        self.mutate(|pool| {
+            let refused = pool.on_block(update, Instant::now());
+            self.shared.epoch.store(pool.state_epoch(), Ordering::Release);
+            refused
+        })
+    }
+
+    /// [`Pool::state_epoch`], without taking the lock.
+    pub fn state_epoch(&self) -> u64 {
+        self.shared.epoch.load(Ordering::Acquire)
     }
 
     /// Expires overdue basefee and queued transactions.
@@ -110,7 +126,7 @@ impl PoolHandle {
         self.lock().account_txs(sender)
     }
 
-    pub fn pending_nonce(&self, sender: &Address) -> u64 {
+    pub fn pending_nonce(&self, sender: &Address) -> Option<u64> {
         self.lock().pending_nonce(sender)
     }
 

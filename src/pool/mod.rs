@@ -3,9 +3,16 @@
 //! Owns: per-account nonce queues, subpool membership (pending / basefee / queued), replacement,
 //! limits and eviction, expiry, block updates, and the events describing every change.
 //! Does not: decode or check signatures (`validate`), order blocks (`builder` reads it), talk to
-//! peers, spawn tasks or await. It is plain synchronous code; [`PoolHandle`] shares it.
+//! peers, call a state provider, spawn tasks or await. It is plain synchronous code;
+//! [`PoolHandle`] shares it.
 //!
 //! # Rules
+//! - Account state: a transaction arrives with the sender's state it was validated against and
+//!   the pool's state epoch read before it ([`ValidTx`]). The pool settles it against the
+//!   freshest state it knows: its own copy of an account it holds, else the state a block
+//!   applied after that epoch carried (kept for [`STATE_HISTORY`] blocks), else the snapshot.
+//!   The nonce rule (`nonce_too_low`) and the balance rule (`insufficient_funds`: the
+//!   transaction's own cost above the balance) are checked here and nowhere else.
 //! - An account's transactions are ordered by nonce. Walking from the account's nonce, each
 //!   transaction is *pending* while the nonces are contiguous, the running sum of costs fits the
 //!   balance, and it (and every one before it) pays the base fee (and blob base fee); once one is
@@ -56,7 +63,12 @@ pub use handle::{EVENT_BUFFER, EventStream, PoolHandle};
 pub use quarantine::Reported;
 pub use query::{PoolContent, PoolSizes, PooledInfo, SubPoolSize};
 
-use std::{cmp::Reverse, collections::BTreeSet, hash::BuildHasher as _, sync::Arc, time::Instant};
+use std::{
+    cmp::Reverse,
+    collections::{BTreeSet, VecDeque},
+    hash::BuildHasher as _,
+    time::Instant,
+};
 
 use alloy_primitives::{
     Address, B256, U256,
@@ -65,8 +77,8 @@ use alloy_primitives::{
 use hashbrown::HashTable;
 
 use crate::{
+    state::{AccountState, BlockUpdate, ChainHead},
     tx::PooledTx,
-    validate::{AccountState, StateProvider},
 };
 pub(crate) use account::PendingHead;
 use account::{Account, Heads};
@@ -99,28 +111,20 @@ struct EvictKey {
     id: TxId,
 }
 
-/// The chain context the pool prices against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ChainHead {
-    pub block: u64,
-    pub base_fee: u128,
-    pub blob_base_fee: u128,
-}
+/// How many block updates the pool remembers the changed accounts of, to settle transactions
+/// validated against a snapshot read before them. 64 blocks is 12.8 minutes of mainnet: far
+/// longer than any validation or state load takes; an older snapshot is refused `stale_state`.
+pub const STATE_HISTORY: u64 = 64;
 
-/// A new block (or reorg) as the pool needs to know it.
-#[derive(Debug, Clone, Default)]
-pub struct BlockUpdate {
-    pub number: u64,
-    /// Base fee of the next block.
-    pub base_fee: u128,
-    /// Blob base fee of the next block.
-    pub blob_base_fee: u128,
-    /// Hashes of the block's transactions.
-    pub mined: Vec<B256>,
-    /// New state of every account the block changed (at least the mined transactions' senders).
-    pub accounts: Vec<(Address, AccountState)>,
-    /// Transactions of blocks a reorg dropped, to put back in the pool.
-    pub reinject: Vec<PooledTx>,
+/// A validated transaction with the sender's state it was validated against.
+#[derive(Debug, Clone)]
+pub struct ValidTx {
+    pub tx: PooledTx,
+    /// The sender's state as read for this transaction.
+    pub sender_state: AccountState,
+    /// [`Pool::state_epoch`] read *before* `sender_state`: every block update applied after it
+    /// may be newer than the snapshot.
+    pub epoch: u64,
 }
 
 /// What [`Pool::add`] did with an accepted transaction.
@@ -138,8 +142,13 @@ pub struct Added {
 #[derive(Clone)]
 pub struct Pool {
     config: PoolConfig,
-    state: Arc<dyn StateProvider>,
     head: ChainHead,
+    /// Block updates applied so far (reorgs included, so it never goes back as numbers may).
+    epoch: u64,
+    /// Accounts changed by the last [`STATE_HISTORY`] updates: the epoch that changed each last,
+    /// and its state then. Pruned through `changed_order`.
+    changed: HashMap<Address, (u64, AccountState)>,
+    changed_order: VecDeque<(u64, Address)>,
     slots: Slab,
     /// Slot ids by transaction hash: the table stores only ids and hashes through the slot, so
     /// the index costs ~10 bytes per transaction instead of a second copy of the hash.
@@ -176,13 +185,15 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    /// An empty pool. `state` answers for accounts the pool has not seen yet; after that, block
-    /// updates keep the pool's copy current.
-    pub fn new(config: PoolConfig, state: Arc<dyn StateProvider>, head: ChainHead) -> Self {
+    /// An empty pool at `head`. Transactions bring their sender's state ([`ValidTx`]); block
+    /// updates keep the pool's copy of the accounts it holds current.
+    pub fn new(config: PoolConfig, head: ChainHead) -> Self {
         Self {
             config,
-            state,
             head,
+            epoch: 0,
+            changed: HashMap::default(),
+            changed_order: VecDeque::new(),
             slots: Slab::default(),
             by_hash: HashTable::new(),
             hasher: DefaultHashBuilder::default(),
@@ -208,6 +219,11 @@ impl Pool {
         self.head
     }
 
+    /// Block updates applied so far. Read it before reading a sender's state for a [`ValidTx`].
+    pub const fn state_epoch(&self) -> u64 {
+        self.epoch
+    }
+
     /// Takes the events produced since the last call, in order.
     pub fn take_events(&mut self) -> Vec<PoolEvent> {
         std::mem::take(&mut self.events)
@@ -217,29 +233,70 @@ impl Pool {
     ///
     /// # Errors
     /// [`PoolError`] when refused; the pool is then unchanged.
-    pub fn add(&mut self, tx: PooledTx, now: Instant) -> Result<Added, PoolError> {
-        let added = self.insert(tx, now);
+    pub fn add(&mut self, tx: ValidTx, now: Instant) -> Result<Added, PoolError> {
+        let added = self.admit(tx, now);
         self.enforce_limits();
         added
     }
 
     /// Adds validated transactions in order, then enforces the limits once.
-    pub fn add_batch(
-        &mut self,
-        txs: impl IntoIterator<Item = PooledTx>,
-        now: Instant,
-    ) -> Vec<Result<Added, PoolError>> {
-        let results = txs.into_iter().map(|tx| self.insert(tx, now)).collect();
+    pub fn add_batch(&mut self, txs: impl IntoIterator<Item = ValidTx>, now: Instant) -> Vec<Result<Added, PoolError>> {
+        let results = txs.into_iter().map(|tx| self.admit(tx, now)).collect();
         self.enforce_limits();
         results
+    }
+
+    /// The freshest state of a transaction's sender, then the insert.
+    fn admit(&mut self, valid: ValidTx, now: Instant) -> Result<Added, PoolError> {
+        let sender = valid.tx.sender();
+        let state = match self.known_state(&sender, valid.epoch) {
+            Some(state) => state,
+            None if valid.epoch + STATE_HISTORY < self.epoch => {
+                return Err(PoolError::StaleState { read_at: valid.epoch, epoch: self.epoch });
+            }
+            None => valid.sender_state,
+        };
+        self.insert(valid.tx, state, now)
+    }
+
+    /// What the pool knows of an account newer than `epoch`: its own copy if it holds the
+    /// account (kept current by every block update), else the state an update after `epoch`
+    /// carried.
+    fn known_state(&self, address: &Address, epoch: u64) -> Option<AccountState> {
+        if let Some(account) = self.accounts.get(address) {
+            return Some(account.state);
+        }
+        self.changed.get(address).filter(|(changed_at, _)| *changed_at > epoch).map(|&(_, state)| state)
+    }
+
+    /// Remembers the accounts an update changed, and forgets those older than the history.
+    fn record_changes(&mut self, accounts: &[(Address, AccountState)]) {
+        for &(address, state) in accounts {
+            self.changed.insert(address, (self.epoch, state));
+            self.changed_order.push_back((self.epoch, address));
+        }
+        while let Some(&(epoch, address)) = self.changed_order.front() {
+            if epoch + STATE_HISTORY >= self.epoch {
+                break;
+            }
+            self.changed_order.pop_front();
+            if self.changed.get(&address).is_some_and(|(last, _)| *last == epoch) {
+                self.changed.remove(&address);
+            }
+        }
     }
 
     /// Applies a new block: re-prices at its base fees, removes mined and stale transactions,
     /// applies the accounts' new state, re-injects reorged transactions, promotes and demotes,
     /// enforces limits and expires the overdue. Work is proportional to what changed.
-    pub fn on_block(&mut self, update: BlockUpdate, now: Instant) {
+    ///
+    /// Returns the reorged transactions that were not put back, each with its reason (already
+    /// pooled, nonce already used, sender's state unknown, ...).
+    pub fn on_block(&mut self, update: BlockUpdate, now: Instant) -> Vec<(B256, PoolError)> {
         let mut touched = Vec::new();
         let old = self.head;
+        self.epoch += 1;
+        self.record_changes(&update.accounts);
         self.head = ChainHead { block: update.number, base_fee: update.base_fee, blob_base_fee: update.blob_base_fee };
         self.touch_repriced(&self.by_fee_cap, old.base_fee, update.base_fee, &mut touched);
         self.touch_repriced(&self.by_blob_fee, old.blob_base_fee, update.blob_base_fee, &mut touched);
@@ -273,12 +330,18 @@ impl Pool {
             self.reevaluate(address, None);
         }
         self.drop_unreleasable(&released, update.number);
+        let mut refused = Vec::new();
         for tx in update.reinject {
-            // A reorged tx already in the new chain, or replaced meanwhile, is refused: fine.
-            let _ = self.insert(tx, now);
+            let hash = tx.hash();
+            let inserted = match self.known_state(&tx.sender(), self.epoch - 1) {
+                Some(state) => self.insert(tx, state, now),
+                None => Err(PoolError::StateUnknown(tx.sender())),
+            };
+            refused.extend(inserted.err().map(|e| (hash, e)));
         }
         self.remove_expired(now);
         self.enforce_limits();
+        refused
     }
 
     /// Removes basefee and queued transactions older than the configured lifetime, then
@@ -304,16 +367,18 @@ impl Pool {
         }
     }
 
-    fn insert(&mut self, tx: PooledTx, now: Instant) -> Result<Added, PoolError> {
+    fn insert(&mut self, tx: PooledTx, state: AccountState, now: Instant) -> Result<Added, PoolError> {
         let hash = tx.hash();
         if self.find(&hash).is_some() {
             return Err(PoolError::AlreadyKnown(hash));
         }
         let sender = tx.sender();
         let nonce = tx.nonce();
-        let state = self.account_state(sender);
         if nonce < state.nonce {
             return Err(PoolError::NonceTooLow { tx: nonce, account: state.nonce });
+        }
+        if tx.cost() > state.balance {
+            return Err(PoolError::InsufficientFunds { cost: tx.cost(), balance: state.balance });
         }
         let account = self.accounts.get(&sender);
         let replaced = account.and_then(|a| a.get(nonce));
@@ -441,10 +506,6 @@ impl Pool {
             SubPool::BaseFee => self.config.basefee,
             SubPool::Queued => self.config.queued,
         }
-    }
-
-    fn account_state(&self, sender: Address) -> AccountState {
-        self.accounts.get(&sender).map_or_else(|| self.state.account(&sender), |a| a.state)
     }
 
     fn entry(&self, id: TxId) -> &Entry {

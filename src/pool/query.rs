@@ -64,12 +64,11 @@ impl Pool {
     }
 
     /// The next nonce the account can use: its nonce, advanced over its contiguous pooled
-    /// transactions (what `eth_getTransactionCount(.., "pending")` reports).
-    pub fn pending_nonce(&self, sender: &Address) -> u64 {
-        match self.accounts.get(sender) {
-            Some(account) => account.next_contiguous_nonce(account.state.nonce),
-            None => self.state.account(sender).nonce,
-        }
+    /// transactions (what `eth_getTransactionCount(.., "pending")` reports). `None` when the
+    /// pool holds nothing of the account: then its state nonce is the answer, which the caller
+    /// reads from its state (the pool calls no provider).
+    pub fn pending_nonce(&self, sender: &Address) -> Option<u64> {
+        self.accounts.get(sender).map(|account| account.next_contiguous_nonce(account.state.nonce))
     }
 
     pub fn sizes(&self) -> PoolSizes {

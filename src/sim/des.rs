@@ -13,25 +13,23 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy_consensus::{SignableTransaction as _, TxEip1559};
-use alloy_eips::eip2718::Encodable2718 as _;
+use alloy_consensus::TxEip1559;
 use alloy_primitives::{
-    Address, B256, Bytes, Signature, TxKind, U256, keccak256,
+    Address, B256, Bytes, TxKind, keccak256,
     map::{HashMap, HashSet},
 };
 use rand::{Rng as _, rngs::StdRng};
 
 use super::{
     model::{self, Regions},
-    report::TxRecord,
+    record::{AttackerBan, NodeRecord, NodeStats, Run, TxRecord},
     scenario::{AttackKind, Scenario},
 };
 use crate::{
     gossip::{
         Acceptance, Action, Announced, DropReason, GossipCore, MessageRef, PeerChange, PeerSlot, Verdict, WireMsg,
     },
-    ingest::{IngestError, gossip_verdict},
-    tx::{Envelope, generate::TxMix, sign::Signer},
+    tx::{generate::TxMix, sign::Signer},
     validate::{ValidationConfig, Validator},
 };
 
@@ -132,17 +130,6 @@ struct SimTx {
     honest: bool,
 }
 
-/// Per-node traffic and work counters.
-#[derive(Debug, Clone, Default)]
-pub struct NodeStats {
-    pub up_payload: u64,
-    pub up_control: u64,
-    pub down_payload: u64,
-    pub down_control: u64,
-    pub duplicates: u64,
-    pub validations: u64,
-}
-
 impl Node {
     /// Marks `tx` as seen by gossipsub; returns whether it was already.
     fn gossip_seen_before(&mut self, tx: u32) -> bool {
@@ -181,25 +168,6 @@ struct Node {
     timeout_at: Option<u64>,
 }
 
-/// A finished run's raw material, turned into reports by `report`.
-pub struct Run {
-    pub txs: Vec<TxRecord>,
-    /// Per node: region, attack (if an attacker), honest peers at the end, traffic.
-    pub nodes: Vec<(usize, Option<AttackKind>, usize, NodeStats)>,
-    pub drops: BTreeMap<DropReason, u64>,
-    pub lost_messages: u64,
-    pub attack_start: u64,
-    /// (attacker, neighbour, time) of each neighbour's disconnect of an attacker.
-    pub attacker_bans: Vec<(u32, u32, u64)>,
-    /// Honest nodes disconnected by honest neighbours.
-    pub honest_disconnects: u64,
-    pub virtual_ns: u64,
-    pub events: u64,
-    pub region_names: Vec<String>,
-    /// `"des"` or `"swarm"`.
-    pub engine: &'static str,
-}
-
 /// The engine.
 pub struct Des {
     scenario: Scenario,
@@ -221,7 +189,7 @@ pub struct Des {
     origin: Vec<u32>,
     drops: BTreeMap<DropReason, u64>,
     lost: u64,
-    attacker_bans: Vec<(u32, u32, u64)>,
+    attacker_bans: Vec<AttackerBan>,
     honest_disconnects: u64,
     events: u64,
     junk_counter: u64,
@@ -632,7 +600,7 @@ impl Des {
         self.nodes[node as usize].neighbours.retain(|&p| p != peer);
         self.nodes[peer as usize].neighbours.retain(|&p| p != node);
         if self.nodes[peer as usize].attack.is_some() {
-            self.attacker_bans.push((peer, node, at));
+            self.attacker_bans.push(AttackerBan { attacker: peer, neighbour: node, at_ns: at });
         } else {
             self.honest_disconnects += 1;
         }
@@ -646,9 +614,9 @@ impl Des {
         }
         // The real validator, once per distinct transaction: a deterministic function of the
         // bytes, so every node would reach the same verdict. Honest txs are funded by assumption.
-        let verdict = match self.validator.validate_stateless(self.txs[tx as usize].bytes.clone()) {
+        let verdict = match self.validator.validate(self.txs[tx as usize].bytes.clone()) {
             Ok(_) => Verdict::Accepted,
-            Err(e) => gossip_verdict(&Err(IngestError::Invalid(e))),
+            Err(e) => Verdict::for_invalid(&e),
         };
         self.verdicts.insert(tx, verdict);
         verdict
@@ -675,18 +643,7 @@ impl Des {
     fn junk(&mut self, kind: AttackKind, node: u32) -> Option<u32> {
         let n = self.junk_counter;
         let bytes: Bytes = match kind {
-            AttackKind::InvalidSignature => {
-                let tx = TxEip1559 {
-                    chain_id: 1,
-                    nonce: n,
-                    gas_limit: 21_000,
-                    max_fee_per_gas: 1,
-                    to: TxKind::Call(Address::with_last_byte(node as u8)),
-                    value: U256::from(node),
-                    ..Default::default()
-                };
-                Envelope::from(tx.into_signed(Signature::new(U256::ZERO, U256::from(1), false))).encoded_2718().into()
-            }
+            AttackKind::InvalidSignature => super::invalid_signature_junk(1, n, node),
             AttackKind::Malformed => {
                 let mut bytes = vec![0xc3, 0x80];
                 bytes.extend_from_slice(&n.to_be_bytes());
@@ -772,17 +729,26 @@ impl Des {
             })
             .collect();
         let honest_peers = |n: &Node| n.neighbours.iter().filter(|&&p| self.nodes[p as usize].attack.is_none()).count();
-        let nodes = self.nodes.iter().map(|n| (n.region, n.attack, honest_peers(n), n.stats.clone())).collect();
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|n| NodeRecord {
+                region: n.region,
+                attack: n.attack,
+                honest_peers: honest_peers(n),
+                stats: n.stats.clone(),
+            })
+            .collect();
         Run {
             txs,
             nodes,
             drops: self.drops,
-            lost_messages: self.lost,
-            attack_start: SECOND,
+            lost_messages: Some(self.lost),
+            attack_start_ns: Some(SECOND),
             attacker_bans: self.attacker_bans,
             honest_disconnects: self.honest_disconnects,
             virtual_ns: end,
-            events: self.events,
+            events: Some(self.events),
             region_names: self.regions.names,
             engine: "des",
         }

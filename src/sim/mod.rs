@@ -3,8 +3,9 @@
 //!
 //! Owns: scenarios (`scenario.rs`), network models and the seed-drawn layout (`model.rs`:
 //! regions and latency, bandwidth, topologies), the deterministic discrete-event engine
-//! (`des.rs`), the swarm engine (`swarm.rs`: real libp2p swarms on shaped in-memory links), and
-//! run outputs (`report.rs`, `plots.rs`).
+//! (`des.rs`), the swarm engine (`swarm.rs`: real libp2p swarms on shaped in-memory links,
+//! each node a `Tidepool` assembled by the same builder as the node), what both engines record
+//! (`record.rs`), and run outputs (`report.rs`, `plots.rs`).
 //! Does not: open sockets (the swarm engine's links are in memory), or, in the DES, read the
 //! wall clock: its randomness comes from the scenario's seed only, so one seed gives
 //! byte-identical output. The swarm engine runs on the wall clock and reports its spread.
@@ -12,6 +13,7 @@
 pub mod des;
 pub mod model;
 pub mod plots;
+pub mod record;
 pub mod report;
 pub mod scenario;
 pub mod swarm;
@@ -20,6 +22,27 @@ pub use des::Des;
 pub use scenario::{Adversary, AttackKind, Churn, Scenario, Topology};
 
 use std::path::Path;
+
+use alloy_consensus::{SignableTransaction as _, TxEip1559};
+use alloy_eips::eip2718::Encodable2718 as _;
+use alloy_primitives::{Address, Bytes, Signature, TxKind, U256};
+
+/// An attacker's junk for both engines: a well-formed transfer whose signature (r = 0) recovers
+/// no sender, so it costs a victim a full decode and a failed recovery. `node` and `nonce` make
+/// every attacker's messages distinct (gossipsub would drop repeats as duplicates).
+pub(crate) fn invalid_signature_junk(chain_id: u64, nonce: u64, node: u32) -> Bytes {
+    let tx = TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: 1,
+        to: TxKind::Call(Address::with_last_byte(node as u8)),
+        value: U256::from(node),
+        ..Default::default()
+    };
+    let signature = Signature::new(U256::ZERO, U256::from(1), false);
+    crate::tx::Envelope::from(tx.into_signed(signature)).encoded_2718().into()
+}
 
 /// Runs a scenario on the swarm engine `repeat` times (fresh swarms each time, on a runtime of
 /// its own) and writes the first run's folder, with the spread over all runs and the measured
@@ -42,7 +65,7 @@ pub fn run_swarm(
     }
     let (layout, _) = model::Layout::draw(scenario)?;
     let modelled_latency_ms = swarm::mean_link_latency_ms(&layout);
-    let reach90 = |run: &des::Run| report::Summary::of(run, scenario, None).time_to_90_percent_ms;
+    let reach90 = |run: &record::Run| report::Summary::of(run, scenario, None).time_to_90_percent_ms;
     let (p50s, p90s): (Vec<f64>, Vec<f64>) =
         runs.iter().filter_map(|r| reach90(&r.run)).map(|p| (p.p50, p.p90)).unzip();
     let lags: Vec<f64> = runs.iter().filter_map(|r| r.timer_lag_ms.as_ref().map(|l| l.p90)).collect();
@@ -50,9 +73,7 @@ pub fn run_swarm(
     let worst_lag = lags.iter().copied().fold(0.0, f64::max);
     let first = &runs[0].run;
     let mut summary = report::write(out, scenario, first, None).map_err(|e| format!("{}: {e}", out.display()))?;
-    let bandwidth: Vec<(u64, u64)> =
-        first.nodes.iter().filter(|n| n.1.is_none()).map(|n| (n.3.up_payload, n.3.up_control)).collect();
-    plots::write(out, &first.txs, summary.honest_nodes, &bandwidth, None)
+    plots::write(out, &first.txs, summary.honest_nodes, &first.honest_uploads(), None)
         .map_err(|e| format!("plots in {}: {e}", out.display()))?;
     summary.plots = plots::FILES.iter().filter(|f| out.join(f).exists()).map(|f| (*f).to_owned()).collect();
     summary.swarm = Some(report::SwarmSummary {
@@ -86,9 +107,8 @@ pub fn run_des(scenario: &Scenario, out: &Path, mut progress: impl FnMut(f64)) -
     };
     let mut summary =
         report::write(out, scenario, &run, baseline.as_ref()).map_err(|e| format!("{}: {e}", out.display()))?;
-    let bandwidth: Vec<(u64, u64)> =
-        run.nodes.iter().filter(|n| n.1.is_none()).map(|n| (n.3.up_payload, n.3.up_control)).collect();
-    plots::write(out, &run.txs, summary.honest_nodes, &bandwidth, baseline.as_ref().map(|b| b.txs.as_slice()))
+    let baseline_txs = baseline.as_ref().map(|b| b.txs.as_slice());
+    plots::write(out, &run.txs, summary.honest_nodes, &run.honest_uploads(), baseline_txs)
         .map_err(|e| format!("plots in {}: {e}", out.display()))?;
     summary.plots = plots::FILES.iter().filter(|f| out.join(f).exists()).map(|f| (*f).to_owned()).collect();
     report::write_summary(out, &summary).map_err(|e| format!("{}: {e}", out.display()))?;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::report::TxRecord;
+use super::record::TxRecord;
 
 /// Points of an empirical CDF of `values` (sorted ascending): (value, fraction ≤ value).
 fn cdf(mut values: Vec<f64>) -> Vec<(f64, f64)> {

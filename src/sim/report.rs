@@ -4,15 +4,10 @@ use std::{collections::BTreeMap, fmt::Write as _, path::Path};
 
 use serde::Serialize;
 
-use super::{des::Run, scenario::Scenario};
-
-/// One honest transaction's spread: delays (ns after injection) at which each node got it.
-#[derive(Debug, Clone)]
-pub struct TxRecord {
-    pub size: u32,
-    pub origin: u32,
-    pub delays: Vec<u64>,
-}
+use super::{
+    record::{NodeStats, Run, TxRecord},
+    scenario::Scenario,
+};
 
 /// Percentiles in milliseconds.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -63,9 +58,13 @@ pub struct Summary {
     pub duplicates_per_node_per_tx: f64,
     pub mean_bytes_per_node: BTreeMap<&'static str, f64>,
     pub drops: BTreeMap<String, u64>,
-    pub lost_messages: u64,
+    /// Messages lost to modelled link loss; omitted where the engine does not model loss.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost_messages: Option<u64>,
     pub attack: Option<AttackSummary>,
-    pub events: u64,
+    /// Discrete events processed; omitted for the swarm engine (it has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<u64>,
     /// Plot files written next to this summary.
     pub plots: Vec<String>,
     pub virtual_seconds: f64,
@@ -126,7 +125,7 @@ pub struct AttackSummary {
 
 impl Summary {
     pub fn of(run: &Run, scenario: &Scenario, baseline: Option<&Run>) -> Self {
-        let honest = run.nodes.iter().filter(|n| n.1.is_none()).count();
+        let honest = run.honest_nodes().count();
         let txs = &run.txs;
         let reach_all = |fraction| percentiles(txs.iter().filter_map(|t| reach(t, honest, fraction)).collect());
         let deliveries: Vec<f64> = txs.iter().flat_map(|t| t.delays.iter().map(|&d| d as f64 / MS)).collect();
@@ -135,8 +134,8 @@ impl Summary {
         } else {
             txs.iter().map(|t| t.delays.len() as f64 / honest as f64).sum::<f64>() / txs.len() as f64
         };
-        let honest_stats: Vec<_> = run.nodes.iter().filter(|n| n.1.is_none()).map(|n| &n.3).collect();
-        let mean = |f: &dyn Fn(&super::des::NodeStats) -> u64| {
+        let honest_stats: Vec<_> = run.honest_nodes().map(|n| &n.stats).collect();
+        let mean = |f: &dyn Fn(&NodeStats) -> u64| {
             honest_stats.iter().map(|s| f(s) as f64).sum::<f64>() / honest_stats.len().max(1) as f64
         };
         let mut bytes = BTreeMap::new();
@@ -173,18 +172,19 @@ impl Summary {
 }
 
 fn attack_summary(run: &Run, baseline: Option<&Run>, honest: usize) -> Option<AttackSummary> {
-    let attackers: Vec<u32> = (0..run.nodes.len() as u32).filter(|&n| run.nodes[n as usize].1.is_some()).collect();
+    let attackers: Vec<u32> = (0..run.nodes.len() as u32).filter(|&n| !run.nodes[n as usize].is_honest()).collect();
     if attackers.is_empty() {
         return None;
     }
     let mut by_attacker: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
-    for &(attacker, _, at) in &run.attacker_bans {
-        by_attacker.entry(attacker).or_default().push(at.saturating_sub(run.attack_start));
+    let attack_start = run.attack_start_ns.unwrap_or(0);
+    for ban in &run.attacker_bans {
+        by_attacker.entry(ban.attacker).or_default().push(ban.at_ns.saturating_sub(attack_start));
     }
     let first = by_attacker.values().filter_map(|t| t.iter().min()).map(|&t| t as f64 / MS).collect();
     let isolated: Vec<f64> = attackers
         .iter()
-        .filter(|&&a| run.nodes[a as usize].2 == 0)
+        .filter(|&&a| run.nodes[a as usize].honest_peers == 0)
         .filter_map(|a| by_attacker.get(a)?.iter().max())
         .map(|&t| t as f64 / MS)
         .collect();
@@ -198,7 +198,8 @@ fn attack_summary(run: &Run, baseline: Option<&Run>, honest: usize) -> Option<At
             .and_then(|b| percentiles(b.txs.iter().filter_map(|t| reach(t, honest, 0.9)).collect())),
         spam_bytes_per_honest_byte: {
             let sent = |attack: bool| -> u64 {
-                run.nodes.iter().filter(|n| n.1.is_some() == attack).map(|n| n.3.up_payload + n.3.up_control).sum()
+                let nodes = run.nodes.iter().filter(|n| n.is_honest() != attack);
+                nodes.map(|n| n.stats.up_payload + n.stats.up_control).sum()
             };
             sent(true) as f64 / sent(false).max(1) as f64
         },
@@ -256,12 +257,14 @@ pub fn write(dir: &Path, scenario: &Scenario, run: &Run, baseline: Option<&Run>)
     let mut per_node = String::from(
         "node,region,role,honest_peers_at_end,up_payload,up_control,down_payload,down_control,duplicates,validations\n",
     );
-    for (i, (region, attack, peers, s)) in run.nodes.iter().enumerate() {
-        let role = attack.map_or_else(|| "honest".to_owned(), |k| format!("{k:?}"));
+    for (i, node) in run.nodes.iter().enumerate() {
+        let role = node.attack.map_or_else(|| "honest".to_owned(), |k| format!("{k:?}"));
+        let s = &node.stats;
         let _ = writeln!(
             per_node,
-            "{i},{},{role},{peers},{},{},{},{},{},{}",
-            run.region_names[*region],
+            "{i},{},{role},{},{},{},{},{},{},{}",
+            run.region_names[node.region],
+            node.honest_peers,
             s.up_payload,
             s.up_control,
             s.down_payload,

@@ -42,18 +42,18 @@ use tokio::{
 };
 
 use super::{
-    des::{NodeStats, Run},
     model::Layout,
-    report::TxRecord,
+    record::{AttackerBan, NodeRecord, NodeStats, Run, TxRecord},
     scenario::{AttackKind, Scenario},
 };
 use crate::{
+    Tidepool,
     gossip::DropReason,
-    ingest::Ingest,
     net::{NetConfig, NetworkHandle, protocol},
-    pool::{ChainHead, Pool, PoolConfig, PoolEvent, PoolHandle},
+    pool::PoolEvent,
+    state::{AccountState, ChainHead, InMemoryState},
     tx::{Origin, generate::TxMix},
-    validate::{AccountState, InMemoryState, PipelineConfig, ValidationConfig, ValidationPipeline, Validator},
+    validate::{PipelineConfig, ValidationConfig, ValidationPipeline, Validator},
 };
 
 /// In-memory ports are process-wide: every run takes a fresh range.
@@ -286,10 +286,13 @@ impl Network {
     }
 }
 
-/// A running node of the swarm engine.
-struct SimNode {
-    network: NetworkHandle,
-    ingest: Ingest,
+/// A running node of the swarm engine: a Tidepool assembled as the node's is, on shaped links.
+struct SimNode(Tidepool);
+
+impl SimNode {
+    fn network(&self) -> &NetworkHandle {
+        self.0.network().expect("swarm nodes start with a network")
+    }
 }
 
 /// The mean modelled one-way latency over the layout's links (ms).
@@ -335,7 +338,7 @@ pub async fn run(scenario: &Scenario, mut progress: impl FnMut(f64)) -> Result<S
     }
     let validator = Validator::new(ValidationConfig { min_priority_fee: 0, ..ValidationConfig::default() });
     let pipeline_config = PipelineConfig { queue_capacity: 1 << 16, ..PipelineConfig::default() };
-    let pipeline = Arc::new(ValidationPipeline::new(validator, state.clone(), pipeline_config));
+    let pipeline = Arc::new(ValidationPipeline::new(validator, pipeline_config));
     let head = ChainHead { block: 0, base_fee: 7, blob_base_fee: 1 };
 
     let keys: Vec<Keypair> = (0..n)
@@ -369,10 +372,13 @@ pub async fn run(scenario: &Scenario, mut progress: impl FnMut(f64)) -> Result<S
             nodes.push(None);
             continue;
         }
-        let pool = PoolHandle::new(Pool::new(PoolConfig::default(), state.clone(), head));
-        let ingest = Ingest::new(Arc::clone(&pipeline), pool);
-        let handle = NetworkHandle::start_on(swarm, config, ingest.clone()).map_err(|e| e.to_string())?;
-        nodes.push(Some(SimNode { network: handle, ingest }));
+        let tidepool = Tidepool::builder(state.clone(), head)
+            .shared_pipeline(Arc::clone(&pipeline))
+            .network_on(swarm, config)
+            .start()
+            .await
+            .map_err(|e| e.to_string())?;
+        nodes.push(Some(SimNode(tidepool)));
     }
     let mut attacker_peers = HashMap::new();
     let (go, attack_start) = tokio::sync::watch::channel(false);
@@ -381,7 +387,8 @@ pub async fn run(scenario: &Scenario, mut progress: impl FnMut(f64)) -> Result<S
         let peers = Arc::new(AtomicU64::new(0));
         attacker_peers.insert(i, Arc::clone(&peers));
         let rate = rate * network.layout.neighbours[i].len() as f64;
-        tokio::spawn(flood_invalid_signatures(swarm, config, rate, peers, attack_start.clone()));
+        let node = u32::try_from(i).expect("node index");
+        tokio::spawn(flood_invalid_signatures(swarm, config, node, rate, peers, attack_start.clone()));
     }
 
     let honest: Vec<usize> = (0..n).filter(|&i| nodes[i].is_some()).collect();
@@ -389,13 +396,13 @@ pub async fn run(scenario: &Scenario, mut progress: impl FnMut(f64)) -> Result<S
     for &i in &honest {
         for &j in network.layout.neighbours[i].iter().filter(|&&j| (j as usize) > i) {
             let address = network.address(j as usize).with(Protocol::P2p(peer_ids[j as usize]));
-            nodes[i].as_ref().expect("honest").network.dial(address);
+            nodes[i].as_ref().expect("honest").network().dial(address);
         }
     }
     let index: Arc<Mutex<HashMap<B256, (usize, Instant)>>> = Arc::default();
     let deliveries: Arc<Mutex<Vec<Vec<u64>>>> = Arc::new(Mutex::new(vec![Vec::new(); scenario.txs]));
     for node in nodes.iter().flatten() {
-        let mut events = node.ingest.pool().subscribe();
+        let mut events = node.0.reader().subscribe();
         let (index, deliveries) = (Arc::clone(&index), Arc::clone(&deliveries));
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
@@ -411,7 +418,7 @@ pub async fn run(scenario: &Scenario, mut progress: impl FnMut(f64)) -> Result<S
 
     // Let every node connect, then give gossipsub a few heartbeats to build its meshes.
     let connecting = Instant::now();
-    while honest.iter().any(|&i| nodes[i].as_ref().is_some_and(|node| node.network.stats().connected_peers == 0))
+    while honest.iter().any(|&i| nodes[i].as_ref().is_some_and(|node| node.network().stats().connected_peers == 0))
         && connecting.elapsed() < Duration::from_secs(60)
     {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -436,9 +443,8 @@ pub async fn run(scenario: &Scenario, mut progress: impl FnMut(f64)) -> Result<S
         origins.push(u32::try_from(origin).expect("node index"));
         index.lock().expect("index lock").insert(hash, (k, Instant::now()));
         let node = nodes[origin].as_ref().expect("an honest node");
-        if node.ingest.submit(tx.raw.clone(), Origin::Local).await.is_ok() {
-            node.network.publish_local(hash, tx.raw);
-        }
+        // A local submission is published to the node's peers by the submitter itself.
+        let _ = node.0.submitter().submit(tx.raw, Origin::Local).await;
         note_bans(&nodes, &baseline, &mut ban_times, start);
         progress(0.8 * (k + 1) as f64 / scenario.txs as f64);
     }
@@ -475,7 +481,7 @@ pub async fn run(scenario: &Scenario, mut progress: impl FnMut(f64)) -> Result<S
         };
         let mut peers = attacker_peers.get(&i).map_or(0, |p| p.load(Ordering::Relaxed) as usize);
         if let Some(node) = &nodes[i] {
-            let net = node.network.stats();
+            let net = node.network().stats();
             for (reason, count) in &net.gossip.dropped {
                 *drops.entry(*reason).or_default() += count;
             }
@@ -491,24 +497,31 @@ pub async fn run(scenario: &Scenario, mut progress: impl FnMut(f64)) -> Result<S
             let against_attackers = (bans - baseline[i]).min(attacking.len() as u64);
             if let Some(at) = ban_times[i] {
                 let at = u64::try_from(at.as_nanos()).unwrap_or(u64::MAX);
-                attacker_bans.extend(attacking.iter().take(against_attackers as usize).map(|&a| (a, i as u32, at)));
+                let bans = attacking.iter().take(against_attackers as usize);
+                attacker_bans.extend(bans.map(|&a| AttackerBan { attacker: a, neighbour: i as u32, at_ns: at }));
             }
             // Every disconnect the core makes is a ban (a cool-off one or a long one).
             honest_disconnects += (bans - baseline[i]).saturating_sub(against_attackers);
         }
-        node_rows.push((network.layout.region[i], network.layout.attack[i], peers, stats));
+        node_rows.push(NodeRecord {
+            region: network.layout.region[i],
+            attack: network.layout.attack[i],
+            honest_peers: peers,
+            stats,
+        });
     }
     let lag = std::mem::take(&mut *lag.lock().expect("lag lock"));
     let run = Run {
         txs,
         nodes: node_rows,
         drops,
-        lost_messages: 0,
-        attack_start: 0,
+        // In-memory links lose nothing; the attackers start with the honest traffic, at 0.
+        lost_messages: None,
+        attack_start_ns: Some(0),
         attacker_bans,
         honest_disconnects,
         virtual_ns: u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX),
-        events: 0,
+        events: None,
         region_names: network.layout.regions.names.clone(),
         engine: "swarm",
     };
@@ -524,7 +537,7 @@ pub struct SwarmRun {
 
 /// How many peers the node has banned (or disconnected with a cool-off) so far.
 fn bans_of(node: &SimNode) -> u64 {
-    node.network.stats().gossip.bans
+    node.network().stats().gossip.bans
 }
 
 /// Records, per honest node, when it first banned a peer after the start.
@@ -556,12 +569,11 @@ async fn measure_timer_lag(lag: Arc<Mutex<Vec<f64>>>) {
 async fn flood_invalid_signatures(
     mut swarm: libp2p::Swarm<protocol::Behaviour>,
     config: NetConfig,
+    node: u32,
     rate: f64,
     peers: Arc<AtomicU64>,
     mut start: tokio::sync::watch::Receiver<bool>,
 ) {
-    use alloy_consensus::{SignableTransaction as _, TxEip1559};
-    use alloy_eips::eip2718::Encodable2718 as _;
     use futures::StreamExt as _;
 
     let topic = protocol::tx_topic(config.chain_id);
@@ -583,10 +595,8 @@ async fn flood_invalid_signatures(
             _ = start.changed(), if !attacking => {}
             _ = tick.tick(), if attacking => {
                 nonce += 1;
-                let tx = TxEip1559 { chain_id: config.chain_id, nonce, gas_limit: 21_000, max_fee_per_gas: 1, ..Default::default() };
-                let signature = alloy_primitives::Signature::new(alloy_primitives::U256::ZERO, alloy_primitives::U256::from(1), false);
-                let bytes = crate::tx::Envelope::from(tx.into_signed(signature)).encoded_2718();
-                let _ = swarm.behaviour_mut().gossipsub.publish(topic.clone(), bytes);
+                let bytes = super::invalid_signature_junk(config.chain_id, nonce, node);
+                let _ = swarm.behaviour_mut().gossipsub.publish(topic.clone(), bytes.to_vec());
             }
         }
         peers.store(swarm.connected_peers().count() as u64, Ordering::Relaxed);

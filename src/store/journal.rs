@@ -4,7 +4,11 @@
 //! for the writer's answer; the writer takes everything queued, writes it, calls `fdatasync`
 //! once and answers them all (group commit: under load, many submissions share one sync).
 //! Compaction rewrites the file with the transactions still pooled, through a temporary file
-//! and an atomic rename, so a crash leaves either the old journal or the new one.
+//! and an atomic rename, so a crash leaves either the old journal or the new one. The writer
+//! computes the live set itself, after writing every append queued before the compaction: an
+//! append is queued only after its transaction entered the pool, so the live set holds it (or
+//! it has left the pool since); appends queued after are written to the new file. Appends and
+//! the live set are ordered in this one place, so no acknowledged record is lost to a stale set.
 
 use std::{
     fs::{File, OpenOptions},
@@ -38,9 +42,12 @@ impl From<io::Error> for JournalError {
     }
 }
 
+/// Computes the records a compacted journal keeps (the local transactions pooled now).
+pub type LiveSet = Box<dyn FnOnce() -> Vec<StoredTx> + Send>;
+
 enum Command {
     Append(Vec<u8>, oneshot::Sender<Result<(), JournalError>>),
-    Compact(Vec<StoredTx>, oneshot::Sender<Result<(), JournalError>>),
+    Compact(LiveSet, oneshot::Sender<Result<(), JournalError>>),
 }
 
 /// Counters: records appended and syncs made (their ratio is the group-commit factor).
@@ -82,12 +89,13 @@ impl Journal {
         self.request(|ack| Command::Append(record, ack)).await
     }
 
-    /// Rewrites the journal to hold exactly `live` (the local transactions still pooled).
+    /// Rewrites the journal to hold exactly what `live` returns when the writer runs it, after
+    /// every append queued before this call is written (see the module doc).
     ///
     /// # Errors
     /// When the new file cannot be written; the old journal is then kept.
-    pub async fn compact(&self, live: Vec<StoredTx>) -> Result<(), JournalError> {
-        self.request(|ack| Command::Compact(live, ack)).await
+    pub async fn compact(&self, live: impl FnOnce() -> Vec<StoredTx> + Send + 'static) -> Result<(), JournalError> {
+        self.request(|ack| Command::Compact(Box::new(live), ack)).await
     }
 
     pub fn stats(&self) -> &JournalStats {
@@ -136,7 +144,7 @@ impl Writer {
                         // Appends queued before the compaction are written first, so an
                         // acknowledged record is never only in the file being replaced.
                         self.flush(&mut batch, &mut waiting);
-                        let _ = ack.send(self.compact(&live).map_err(JournalError::from));
+                        let _ = ack.send(self.compact(&live()).map_err(JournalError::from));
                     }
                 }
                 if waiting.len() < MAX_BATCH {
@@ -214,10 +222,36 @@ mod tests {
         assert!(syncs <= 20, "200 queued appends took {syncs} syncs");
         assert_eq!(codec::decode(&std::fs::read(&path).expect("readable")).records.len(), 200);
 
-        journal.compact(vec![record(7), record(9)]).await.expect("compacts");
+        journal.compact(move || vec![record(7), record(9)]).await.expect("compacts");
         journal.append(&record(11)).await.expect("appends after compaction");
         let kept: Vec<u8> =
             codec::decode(&std::fs::read(&path).expect("readable")).records.iter().map(|r| r.raw[0]).collect();
         assert_eq!(kept, [7, 9, 11]);
+    }
+
+    /// Issue: a compactor that computed the live set before queueing the compaction lost an
+    /// append acknowledged in between. The writer now computes it after writing that append.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_append_raced_with_a_compaction_is_kept() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("journal.log");
+        let journal = Journal::open(&path).expect("opens");
+        let pool = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let tx = StoredTx { origin: Origin::Local, raw: Bytes::from(vec![5; 100]) };
+        let live = {
+            let pool = Arc::clone(&pool);
+            move || pool.lock().expect("pool").clone()
+        };
+        // The submitter pools its transaction, then appends; the compaction is queued after the
+        // append but was asked for before the transaction was pooled.
+        let submit = async {
+            pool.lock().expect("pool").push(tx.clone());
+            journal.append(&tx).await
+        };
+        let (appended, compacted) = tokio::join!(submit, journal.compact(live));
+        appended.expect("acknowledged");
+        compacted.expect("compacted");
+        let kept = codec::decode(&std::fs::read(&path).expect("readable")).records;
+        assert_eq!(kept, [tx], "the acknowledged append survives the compaction");
     }
 }

@@ -1,12 +1,11 @@
-//! The one error enum for every reason a transaction is refused, from raw bytes to account state.
-
-use alloy_primitives::U256;
+//! The one error enum for every reason a transaction's bytes are refused. Account-state rules
+//! (nonce, balance) are the pool's, with their errors in `pool::PoolError`.
 
 /// Why a transaction was refused.
 ///
 /// JSON output, metric labels and RPC errors use [`TxError::kind`]: kinds are added or deprecated,
 /// never renamed. Each variant carries the numbers that decided it. "Busy, try later" is not here:
-/// it is backpressure ([`crate::validate::SubmitError`]), not a verdict on the transaction.
+/// it is backpressure ([`crate::validate::QueueFull`]), not a verdict on the transaction.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TxError {
@@ -67,46 +66,9 @@ pub enum TxError {
     HighS,
     #[error("invalid signature: no sender can be recovered")]
     InvalidSignature,
-
-    // --- Account state --------------------------------------------------------------------
-    #[error("nonce {tx} is below the account nonce {account}")]
-    NonceTooLow { tx: u64, account: u64 },
-    #[error("cost {cost} exceeds the balance {balance}")]
-    InsufficientFunds { cost: U256, balance: U256 },
 }
 
 impl TxError {
-    /// Every kind name, in declaration order. A test pins this list: kinds are API.
-    pub const KINDS: &'static [&'static str] = &[
-        "empty",
-        "oversized",
-        "type_not_supported",
-        "type_not_enabled",
-        "malformed_rlp",
-        "field_overflow",
-        "trailing_bytes",
-        "fee_above_128_bits",
-        "blob_sidecar_not_accepted",
-        "wrong_chain_id",
-        "unprotected_not_allowed",
-        "gas_limit_above_block",
-        "gas_limit_above_cap",
-        "tip_above_fee_cap",
-        "nonce_max",
-        "intrinsic_gas_too_low",
-        "floor_gas_too_low",
-        "initcode_too_large",
-        "no_blobs",
-        "too_many_blobs",
-        "bad_blob_version",
-        "empty_authorization_list",
-        "tip_below_minimum",
-        "high_s",
-        "invalid_signature",
-        "nonce_too_low",
-        "insufficient_funds",
-    ];
-
     /// Stable snake_case name of this rejection.
     pub const fn kind(&self) -> &'static str {
         match self {
@@ -135,16 +97,14 @@ impl TxError {
             Self::TipBelowMinimum { .. } => "tip_below_minimum",
             Self::HighS => "high_s",
             Self::InvalidSignature => "invalid_signature",
-            Self::NonceTooLow { .. } => "nonce_too_low",
-            Self::InsufficientFunds { .. } => "insufficient_funds",
         }
     }
 
     /// Whether whoever relayed this transaction is to blame (and a peer may be penalised).
     ///
     /// Static and signature failures are provable from the bytes alone: an honest peer never relays
-    /// them. Local policy (size, enabled types, minimum tip, block gas limit) and account state
-    /// (a stale nonce, a spent balance) may differ between honest nodes or be our own lag.
+    /// them. Local policy (size, enabled types, minimum tip, block gas limit) may differ between
+    /// honest nodes.
     pub const fn blames_sender(&self) -> bool {
         match self {
             // Provable from the bytes: honest peers validate before relaying.
@@ -174,8 +134,6 @@ impl TxError {
             | Self::UnprotectedNotAllowed
             | Self::GasLimitAboveBlock { .. }
             | Self::TipBelowMinimum { .. } => false,
-            // State: the peer may be ahead of or behind our view of the chain.
-            Self::NonceTooLow { .. } | Self::InsufficientFunds { .. } => false,
         }
     }
 }
@@ -184,27 +142,96 @@ impl TxError {
 mod tests {
     use super::*;
 
+    /// Kinds are API: this pins every kind string. A renamed kind fails the list; a new variant
+    /// fails to compile in `index` (no wildcard) until it gets a sample and a kind here.
     #[test]
-    fn kinds_are_unique_snake_case() {
-        let mut seen = std::collections::HashSet::new();
-        for kind in TxError::KINDS {
-            assert!(seen.insert(kind), "duplicate kind {kind}");
-            assert!(kind.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit()));
-        }
-    }
-
-    #[test]
-    fn kind_of_each_variant_is_listed() {
+    fn every_kind_is_pinned() {
+        let index = |e: &TxError| match e {
+            TxError::Empty => 0,
+            TxError::Oversized { .. } => 1,
+            TxError::TypeNotSupported(_) => 2,
+            TxError::TypeNotEnabled { .. } => 3,
+            TxError::MalformedRlp(_) => 4,
+            TxError::FieldOverflow => 5,
+            TxError::TrailingBytes(_) => 6,
+            TxError::FeeAbove128Bits { .. } => 7,
+            TxError::BlobSidecarNotAccepted => 8,
+            TxError::WrongChainId { .. } => 9,
+            TxError::UnprotectedNotAllowed => 10,
+            TxError::GasLimitAboveBlock { .. } => 11,
+            TxError::GasLimitAboveCap { .. } => 12,
+            TxError::TipAboveFeeCap { .. } => 13,
+            TxError::NonceMax(_) => 14,
+            TxError::IntrinsicGasTooLow { .. } => 15,
+            TxError::FloorGasTooLow { .. } => 16,
+            TxError::InitcodeTooLarge { .. } => 17,
+            TxError::NoBlobs => 18,
+            TxError::TooManyBlobs { .. } => 19,
+            TxError::BadBlobVersion { .. } => 20,
+            TxError::EmptyAuthorizationList => 21,
+            TxError::TipBelowMinimum { .. } => 22,
+            TxError::HighS => 23,
+            TxError::InvalidSignature => 24,
+        };
         let samples = [
             TxError::Empty,
             TxError::Oversized { size: 2, limit: 1 },
+            TxError::TypeNotSupported(9),
+            TxError::TypeNotEnabled { ty: 4, fork: "cancun" },
             TxError::MalformedRlp("x".into()),
-            TxError::FeeAbove128Bits { bytes: 31 },
-            TxError::NonceTooLow { tx: 1, account: 2 },
-            TxError::InsufficientFunds { cost: U256::from(2), balance: U256::from(1) },
+            TxError::FieldOverflow,
+            TxError::TrailingBytes(1),
+            TxError::FeeAbove128Bits { bytes: 17 },
+            TxError::BlobSidecarNotAccepted,
+            TxError::WrongChainId { got: Some(5), expected: 1 },
+            TxError::UnprotectedNotAllowed,
+            TxError::GasLimitAboveBlock { gas_limit: 2, block_gas_limit: 1 },
+            TxError::GasLimitAboveCap { gas_limit: 2, cap: 1 },
+            TxError::TipAboveFeeCap { tip: 2, fee_cap: 1 },
+            TxError::NonceMax(u64::MAX),
+            TxError::IntrinsicGasTooLow { gas_limit: 1, intrinsic: 2 },
+            TxError::FloorGasTooLow { gas_limit: 1, floor: 2 },
+            TxError::InitcodeTooLarge { size: 2, limit: 1 },
+            TxError::NoBlobs,
+            TxError::TooManyBlobs { count: 7, max: 6 },
+            TxError::BadBlobVersion { index: 0, version: 2 },
+            TxError::EmptyAuthorizationList,
+            TxError::TipBelowMinimum { tip: 0, min: 1 },
+            TxError::HighS,
+            TxError::InvalidSignature,
         ];
-        for error in samples {
-            assert!(TxError::KINDS.contains(&error.kind()), "{} not listed", error.kind());
-        }
+        let order: Vec<usize> = samples.iter().map(index).collect();
+        assert_eq!(order, (0..samples.len()).collect::<Vec<_>>(), "one sample per variant, in order");
+        let kinds: Vec<&str> = samples.iter().map(TxError::kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                "empty",
+                "oversized",
+                "type_not_supported",
+                "type_not_enabled",
+                "malformed_rlp",
+                "field_overflow",
+                "trailing_bytes",
+                "fee_above_128_bits",
+                "blob_sidecar_not_accepted",
+                "wrong_chain_id",
+                "unprotected_not_allowed",
+                "gas_limit_above_block",
+                "gas_limit_above_cap",
+                "tip_above_fee_cap",
+                "nonce_max",
+                "intrinsic_gas_too_low",
+                "floor_gas_too_low",
+                "initcode_too_large",
+                "no_blobs",
+                "too_many_blobs",
+                "bad_blob_version",
+                "empty_authorization_list",
+                "tip_below_minimum",
+                "high_s",
+                "invalid_signature",
+            ]
+        );
     }
 }

@@ -1,8 +1,10 @@
 //! Validation: untrusted bytes in, [`PooledTx`] (or a typed [`TxError`]) out.
 //!
 //! Owns: the order of checks, chain rules per [`Fork`], local policy ([`ValidationConfig`]),
-//! the [`StateProvider`] seam, and the worker [`pipeline`] with its bounded queue.
-//! Does not: hold transactions after the verdict (`pool`), talk to peers (`net`), or await.
+//! and the worker [`pipeline`] with its bounded queue.
+//! Does not: read or rule on account state (the sender's snapshot is read by `ingest` through
+//! `state`, and the nonce and balance rules are the pool's), hold transactions after the
+//! verdict (`pool`), talk to peers (`net`), or await.
 //!
 //! # Order of checks
 //! Cheapest first, so junk costs as little as possible, and the signature (about 95% of the
@@ -17,11 +19,11 @@
 //! 8. intrinsic gas, the EIP-7623 calldata floor, the EIP-3860 initcode limit;
 //! 9. blob count and versioned-hash version (type 3), non-empty authorization list (type 4);
 //! 10. minimum tip;
-//! 11. signature: low-s, then sender recovery;
-//! 12. state: nonce >= account nonce, balance >= cost.
+//! 11. signature: low-s, then sender recovery.
 //!
-//! Steps 1-11 depend only on the bytes and the config, so their outcome is cached by hash in
-//! the pipeline; step 12 runs again on every submission because state moves.
+//! Every step depends only on the bytes and the config, so the outcome is cached by hash in the
+//! pipeline. Account state (nonce >= account nonce, balance >= cost) moves with every block: the
+//! pool checks it at insertion against the freshest state it knows.
 //!
 //! # Fees of 2^128 wei per gas and above
 //! The spec allows u256 fees; Tidepool (like alloy) holds them as u128 and refuses wider ones with
@@ -32,11 +34,9 @@
 
 mod gas;
 pub mod pipeline;
-mod state;
 
 pub use gas::{IntrinsicGas, MAX_INITCODE_SIZE, intrinsic_gas};
-pub use pipeline::{PipelineConfig, SubmitError, ValidationPipeline, Verdict};
-pub use state::{AccountState, GenesisError, InMemoryState, StateProvider};
+pub use pipeline::{PipelineConfig, QueueFull, ValidationPipeline, Verdict};
 
 use alloy_consensus::Transaction as _;
 use alloy_primitives::{B256, Bytes};
@@ -229,38 +229,13 @@ impl Validator {
         Ok(PooledTx::new(decoded, sender, raw, cost))
     }
 
-    /// Steps 1-11: everything that depends only on the bytes and the config.
+    /// Every step, in order.
     ///
     /// # Errors
     /// The first failing step's [`TxError`].
-    pub fn validate_stateless(&self, raw: Bytes) -> Result<PooledTx, TxError> {
+    pub fn validate(&self, raw: Bytes) -> Result<PooledTx, TxError> {
         let decoded = self.decode(&raw)?;
         self.check(&decoded, raw)
-    }
-
-    /// Step 12: the transaction against its sender's current account.
-    ///
-    /// # Errors
-    /// [`TxError::NonceTooLow`] or [`TxError::InsufficientFunds`].
-    pub fn check_state(&self, tx: &PooledTx, state: &dyn StateProvider) -> Result<(), TxError> {
-        let account = state.account(&tx.sender());
-        if tx.nonce() < account.nonce {
-            return Err(TxError::NonceTooLow { tx: tx.nonce(), account: account.nonce });
-        }
-        if tx.cost() > account.balance {
-            return Err(TxError::InsufficientFunds { cost: tx.cost(), balance: account.balance });
-        }
-        Ok(())
-    }
-
-    /// All twelve steps.
-    ///
-    /// # Errors
-    /// The first failing step's [`TxError`].
-    pub fn validate(&self, raw: Bytes, state: &dyn StateProvider) -> Result<PooledTx, TxError> {
-        let tx = self.validate_stateless(raw)?;
-        self.check_state(&tx, state)?;
-        Ok(tx)
     }
 }
 

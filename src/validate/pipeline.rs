@@ -1,14 +1,14 @@
 //! The validation pipeline: worker threads behind one bounded queue, with duplicate suppression.
 //!
-//! A submission either gets a [`PendingVerdict`] or, when the queue is full, [`SubmitError::Busy`]
+//! A submission either gets a [`PendingVerdict`] or, when the queue is full, [`QueueFull`]
 //! at once: that is the backpressure signal the network and RPC layers pass on (gossip ignores
 //! the message, RPC answers "busy"). Nothing here grows without bound: the queue, the in-flight
 //! set (at most queue + workers entries), the waiters per transaction and the recent-verdict
 //! cache all have fixed capacities.
 //!
 //! Duplicates: identical bytes (same keccak hash) already in flight join the first submission's
-//! verdict; bytes validated recently reuse the cached stateless verdict. Either way the sender is
-//! recovered once. The state check (nonce, balance) always runs against current state.
+//! verdict; bytes validated recently reuse the cached verdict. Either way the sender is recovered
+//! once. Verdicts depend only on the bytes and the config: account state is not read here.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -26,7 +26,7 @@ use alloy_primitives::{B256, Bytes, keccak256};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tokio::sync::oneshot;
 
-use super::{StateProvider, Validator};
+use super::Validator;
 use crate::tx::{PooledTx, TxError};
 
 /// The outcome of validating one transaction.
@@ -63,18 +63,17 @@ impl Default for PipelineConfig {
     }
 }
 
-/// Why a submission was not taken. Not a verdict on the transaction: try again later.
+/// The validation queue was full: the submission was not taken. Not a verdict on the
+/// transaction: try again later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum SubmitError {
-    #[error("validation queue is full ({capacity} waiting): try again later")]
-    Busy { capacity: usize },
+#[error("validation queue is full ({capacity} waiting): try again later")]
+pub struct QueueFull {
+    pub capacity: usize,
 }
 
-impl SubmitError {
+impl QueueFull {
     pub const fn kind(&self) -> &'static str {
-        match self {
-            Self::Busy { .. } => "busy",
-        }
+        "busy"
     }
 }
 
@@ -140,7 +139,6 @@ struct Job {
 
 struct Shared {
     validator: Validator,
-    state: Arc<dyn StateProvider>,
     dedup: Mutex<Dedup>,
     submitted: AtomicU64,
     busy: AtomicU64,
@@ -154,12 +152,11 @@ impl ValidationPipeline {
     ///
     /// # Panics
     /// When `workers` or `queue_capacity` is zero, or a thread cannot be spawned.
-    pub fn new(validator: Validator, state: Arc<dyn StateProvider>, config: PipelineConfig) -> Self {
+    pub fn new(validator: Validator, config: PipelineConfig) -> Self {
         assert!(config.workers > 0 && config.queue_capacity > 0, "pipeline needs workers and a queue");
         let (queue, jobs) = crossbeam_channel::bounded(config.queue_capacity);
         let shared = Arc::new(Shared {
             validator,
-            state,
             dedup: Mutex::new(Dedup::new(config.recent_capacity, config.recent_bytes)),
             submitted: AtomicU64::new(0),
             busy: AtomicU64::new(0),
@@ -187,8 +184,8 @@ impl ValidationPipeline {
     /// Submits raw transaction bytes for validation.
     ///
     /// # Errors
-    /// [`SubmitError::Busy`] when the queue is full; nothing was queued.
-    pub fn submit(&self, raw: Bytes) -> Result<PendingVerdict, SubmitError> {
+    /// [`QueueFull`] when the queue is full; nothing was queued.
+    pub fn submit(&self, raw: Bytes) -> Result<PendingVerdict, QueueFull> {
         let limit = self.shared.validator.config().max_tx_size;
         if raw.len() > limit {
             // Refused before hashing: an oversized blob costs us no more than its length check.
@@ -202,8 +199,8 @@ impl ValidationPipeline {
     /// message id is that hash), so the bytes are not hashed twice.
     ///
     /// # Errors
-    /// [`SubmitError::Busy`] when the queue is full; nothing was queued.
-    pub fn submit_hashed(&self, hash: B256, raw: Bytes) -> Result<PendingVerdict, SubmitError> {
+    /// [`QueueFull`] when the queue is full; nothing was queued.
+    pub fn submit_hashed(&self, hash: B256, raw: Bytes) -> Result<PendingVerdict, QueueFull> {
         let shared = &self.shared;
         shared.submitted.fetch_add(1, Ordering::Relaxed);
         let limit = shared.validator.config().max_tx_size;
@@ -213,15 +210,15 @@ impl ValidationPipeline {
         let (sender, receiver) = oneshot::channel();
         {
             let mut dedup = shared.dedup.lock().expect("dedup lock");
-            if let Some(stateless) = dedup.recent.get(&hash).cloned() {
+            if let Some(verdict) = dedup.recent.get(&hash).cloned() {
                 drop(dedup);
                 shared.recent_hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(ready(shared.with_state(stateless)));
+                return Ok(ready(verdict));
             }
             if let Some(waiters) = dedup.in_flight.get_mut(&hash) {
                 if waiters.len() >= MAX_WAITERS_PER_TX {
                     shared.busy.fetch_add(1, Ordering::Relaxed);
-                    return Err(SubmitError::Busy { capacity: self.capacity });
+                    return Err(QueueFull { capacity: self.capacity });
                 }
                 waiters.push(sender);
                 shared.joined_in_flight.fetch_add(1, Ordering::Relaxed);
@@ -237,7 +234,7 @@ impl ValidationPipeline {
                 Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                     drop(dedup);
                     shared.busy.fetch_add(1, Ordering::Relaxed);
-                    return Err(SubmitError::Busy { capacity: self.capacity });
+                    return Err(QueueFull { capacity: self.capacity });
                 }
             }
         }
@@ -274,29 +271,22 @@ fn ready(verdict: Verdict) -> PendingVerdict {
 impl Shared {
     fn work(&self, jobs: &Receiver<Job>) {
         while let Ok(Job { hash, raw }) = jobs.recv() {
-            let stateless = self.validator.validate_stateless(raw).map(Arc::new);
+            let verdict = self.validator.validate(raw).map(Arc::new);
             self.validated.fetch_add(1, Ordering::Relaxed);
             let waiters = {
                 let mut dedup = self.dedup.lock().expect("dedup lock");
-                dedup.remember(hash, stateless.clone());
+                dedup.remember(hash, verdict.clone());
                 dedup.in_flight.remove(&hash).unwrap_or_default()
             };
-            let verdict = self.with_state(stateless);
             for waiter in waiters {
                 // A waiter that gave up (dropped its PendingVerdict) is no error.
                 let _ = waiter.send(verdict.clone());
             }
         }
     }
-
-    fn with_state(&self, stateless: Verdict) -> Verdict {
-        let tx = stateless?;
-        self.validator.check_state(&tx, self.state.as_ref())?;
-        Ok(tx)
-    }
 }
 
-/// In-flight waiters and a FIFO cache of recent stateless verdicts, bounded by count and bytes.
+/// In-flight waiters and a FIFO cache of recent verdicts, bounded by count and bytes.
 struct Dedup {
     in_flight: HashMap<B256, Vec<oneshot::Sender<Verdict>>>,
     recent: HashMap<B256, Verdict>,
@@ -339,28 +329,16 @@ impl Dedup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        tx::generate::TxMix,
-        validate::{AccountState, InMemoryState, ValidationConfig},
-    };
-    use alloy_primitives::U256;
+    use crate::{tx::generate::TxMix, validate::ValidationConfig};
 
-    fn funded(mix: &TxMix) -> Arc<InMemoryState> {
-        let state = InMemoryState::new();
-        for signer in mix.signers() {
-            state.set(signer.address(), AccountState { nonce: 0, balance: U256::MAX });
-        }
-        Arc::new(state)
-    }
-
-    fn pipeline(state: Arc<InMemoryState>, config: PipelineConfig) -> ValidationPipeline {
-        ValidationPipeline::new(Validator::new(ValidationConfig::default()), state, config)
+    fn pipeline(config: PipelineConfig) -> ValidationPipeline {
+        ValidationPipeline::new(Validator::new(ValidationConfig::default()), config)
     }
 
     #[test]
     fn validates_and_recovers_each_tx_once() {
         let mut mix = TxMix::new(3, 8, 1);
-        let pipeline = pipeline(funded(&mix), PipelineConfig { workers: 2, ..Default::default() });
+        let pipeline = pipeline(PipelineConfig { workers: 2, ..Default::default() });
         let txs = mix.take(50);
         let pending: Vec<_> = txs.iter().map(|t| pipeline.submit(t.raw.clone()).unwrap()).collect();
         for (tx, verdict) in txs.iter().zip(pending) {
@@ -378,17 +356,14 @@ mod tests {
     #[test]
     fn full_queue_answers_busy_and_recovers() {
         let mut mix = TxMix::new(4, 4, 1);
-        let pipeline = pipeline(
-            funded(&mix),
-            PipelineConfig { workers: 1, queue_capacity: 2, recent_capacity: 0, recent_bytes: 0 },
-        );
+        let pipeline = pipeline(PipelineConfig { workers: 1, queue_capacity: 2, recent_capacity: 0, recent_bytes: 0 });
         let txs = mix.take(64);
         let mut accepted = Vec::new();
         let mut busy = 0;
         for tx in &txs {
             match pipeline.submit(tx.raw.clone()) {
                 Ok(pending) => accepted.push(pending),
-                Err(SubmitError::Busy { capacity }) => {
+                Err(QueueFull { capacity }) => {
                     assert_eq!(capacity, 2);
                     busy += 1;
                 }
@@ -404,24 +379,12 @@ mod tests {
     }
 
     #[test]
-    fn state_is_checked_on_every_submission() {
-        let mut mix = TxMix::new(5, 1, 1);
-        let state = funded(&mix);
-        let pipeline = pipeline(Arc::clone(&state), PipelineConfig::default());
-        let tx = mix.next_tx();
-        assert!(pipeline.submit(tx.raw.clone()).unwrap().wait().is_ok());
-        state.set(tx.sender, AccountState { nonce: 1, balance: U256::MAX });
-        let again = pipeline.submit(tx.raw.clone()).unwrap().wait();
-        assert_eq!(again.unwrap_err(), TxError::NonceTooLow { tx: 0, account: 1 });
-    }
-
-    #[test]
     fn recent_cache_is_bounded_by_bytes() {
         let mut dedup = Dedup::new(100, 1_000);
         let mut mix = TxMix::new(6, 2, 1);
         let validator = Validator::default();
         for tx in mix.take(40) {
-            let verdict = validator.validate_stateless(tx.raw.clone()).map(Arc::new);
+            let verdict = validator.validate(tx.raw.clone()).map(Arc::new);
             dedup.remember(keccak256(&tx.raw), verdict);
             assert!(dedup.bytes <= 1_000);
             assert_eq!(dedup.recent.len(), dedup.order.len());

@@ -61,7 +61,7 @@ fn at(fork: Fork) -> Validator {
 }
 
 fn check(validator: &Validator, raw: Bytes) -> Result<PooledTx, TxError> {
-    validator.validate_stateless(raw)
+    validator.validate(raw)
 }
 
 fn ok(raw: Bytes) -> PooledTx {
@@ -307,29 +307,6 @@ fn signature_must_be_low_s_and_recoverable() {
     // A different valid-looking signature recovers someone else: not an error, another sender.
     let other = with_signature(|s| Signature::new(s.r(), s.s(), !s.v()));
     assert!(check(&Validator::default(), other).map_or(true, |tx| tx.sender() != signer().address()));
-}
-
-#[test]
-fn state_nonce_and_balance_boundaries() {
-    let validator = Validator::default();
-    let state = InMemoryState::new();
-    let tx = ok(eip1559(|t| t.nonce = 5));
-    let cost = U256::from(21_000u64 * 100);
-    assert_eq!(tx.cost(), cost);
-    let sender = signer().address();
-
-    state.set(sender, AccountState { nonce: 5, balance: cost });
-    assert!(validator.check_state(&tx, &state).is_ok());
-    state.set(sender, AccountState { nonce: 6, balance: cost });
-    assert_eq!(validator.check_state(&tx, &state), Err(TxError::NonceTooLow { tx: 5, account: 6 }));
-    state.set(sender, AccountState { nonce: 5, balance: cost - U256::from(1) });
-    assert_eq!(
-        validator.check_state(&tx, &state),
-        Err(TxError::InsufficientFunds { cost, balance: cost - U256::from(1) })
-    );
-    // A nonce ahead of the account is fine here: the pool queues it until the gap fills.
-    state.set(sender, AccountState { nonce: 1, balance: cost });
-    assert!(validator.check_state(&tx, &state).is_ok());
 }
 
 #[test]

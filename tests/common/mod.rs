@@ -41,6 +41,8 @@ pub fn hex_u256(text: &str) -> alloy_primitives::U256 {
     }
     alloy_primitives::U256::from_str_radix(digits, 16).unwrap_or_else(|e| panic!("bad quantity {text}: {e}"))
 }
+#[cfg(feature = "node")]
 pub mod node;
+#[cfg(feature = "node")]
 pub mod process;
 pub mod world;

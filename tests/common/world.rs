@@ -10,9 +10,10 @@ use std::{
 use alloy_consensus::{TxEip1559, TxEip4844, TxLegacy};
 use alloy_primitives::{Address, B256, TxKind, U256};
 use tidepool::{
-    pool::{Added, BlockUpdate, ChainHead, Pool, PoolConfig, PoolError, PoolEvent, RemovalReason, SubPool},
+    pool::{Added, Pool, PoolConfig, PoolError, PoolEvent, RemovalReason, SubPool, ValidTx},
+    state::{AccountState, BlockUpdate, ChainHead, InMemoryState},
     tx::{PooledTx, sign::Signer},
-    validate::{AccountState, Fork, InMemoryState, StateProvider, ValidationConfig, Validator},
+    validate::{Fork, ValidationConfig, Validator},
 };
 
 pub const BASE_FEE: u128 = 10;
@@ -98,7 +99,7 @@ impl Spec {
             min_priority_fee: 0,
             ..Default::default()
         });
-        validator.validate_stateless(self.raw()).expect("test transactions are valid")
+        validator.validate(self.raw()).expect("test transactions are valid")
     }
 
     /// The signed EIP-2718 bytes.
@@ -172,7 +173,7 @@ impl World {
             state.set(address(account), AccountState { nonce: 0, balance: U256::from(RICH) });
         }
         let head = ChainHead { block: 0, base_fee: BASE_FEE, blob_base_fee: 1 };
-        let pool = Pool::new(config, Arc::clone(&state) as Arc<dyn StateProvider>, head);
+        let pool = Pool::new(config, head);
         Self { pool, state, now: Instant::now(), events: Vec::new(), block: 0 }
     }
 
@@ -184,10 +185,18 @@ impl World {
         self.add_tx(spec.signed())
     }
 
+    /// Adds `tx` as ingest does: the pool's epoch, then the sender's state from the provider.
     pub fn add_tx(&mut self, tx: PooledTx) -> Result<Added, PoolError> {
-        let result = self.pool.add(tx, self.now);
+        let result = self.pool.add(self.valid(tx), self.now);
         self.after();
         result
+    }
+
+    /// `tx` with its sender's state read now.
+    pub fn valid(&self, tx: PooledTx) -> ValidTx {
+        let epoch = self.pool.state_epoch();
+        let sender_state = self.state.get(&tx.sender());
+        ValidTx { tx, sender_state, epoch }
     }
 
     pub fn add_all(&mut self, specs: &[Spec]) {
@@ -196,11 +205,13 @@ impl World {
         }
     }
 
-    pub fn block(&mut self, update: BlockUpdate) {
+    /// Applies a block; returns the reorged transactions not put back, with the reason.
+    pub fn block(&mut self, update: BlockUpdate) -> Vec<(B256, PoolError)> {
         self.block += 1;
         let update = BlockUpdate { number: self.block, ..update };
-        self.pool.on_block(update, self.now);
+        let refused = self.pool.on_block(update, self.now);
         self.after();
+        refused
     }
 
     /// A block that only moves the base fee.

@@ -1,4 +1,4 @@
-//! The account state validation reads: the [`StateProvider`] seam and an in-memory implementation.
+//! [`InMemoryState`]: every account held in memory, and geth-style genesis files.
 
 use std::{collections::BTreeMap, path::Path};
 
@@ -6,31 +6,20 @@ use alloy_primitives::{Address, U256};
 use dashmap::DashMap;
 use serde::Deserialize;
 
-/// What validation and the pool need to know about an account.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AccountState {
-    pub nonce: u64,
-    pub balance: U256,
-}
-
-/// Read access to the latest account state. Called from validation worker threads, so it must
-/// answer quickly and without blocking on I/O for long: embedders backed by a database should
-/// serve it from a cache.
-pub trait StateProvider: Send + Sync {
-    /// The account's state; unknown accounts are empty (nonce 0, balance 0).
-    fn account(&self, address: &Address) -> AccountState;
-}
+use super::{AccountState, StateProvider};
 
 /// Account state held in memory: the dev chain's state, and the default for tests and tools.
-/// Reads and writes are concurrent (sharded map), so block updates never stall validation.
+/// Every account is at hand (unknown ones are empty), so nothing is ever loaded. Reads and
+/// writes are concurrent (a sharded map, `dashmap`), so the dev chain applying a block never
+/// stalls the submissions reading senders meanwhile.
 #[derive(Debug, Default)]
 pub struct InMemoryState {
     accounts: DashMap<Address, AccountState>,
 }
 
 impl StateProvider for InMemoryState {
-    fn account(&self, address: &Address) -> AccountState {
-        self.accounts.get(address).map(|a| *a).unwrap_or_default()
+    fn account(&self, address: &Address) -> Option<AccountState> {
+        Some(self.get(address))
     }
 }
 
@@ -64,6 +53,11 @@ struct GenesisAccount {
 impl InMemoryState {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An account's state; unknown accounts are empty.
+    pub fn get(&self, address: &Address) -> AccountState {
+        self.accounts.get(address).map(|a| *a).unwrap_or_default()
     }
 
     /// Sets an account's state (a block moved it, or a test wants it).
@@ -138,9 +132,9 @@ mod tests {
         .unwrap();
         let aa: Address = "0x00000000000000000000000000000000000000aa".parse().unwrap();
         let bb: Address = "0x00000000000000000000000000000000000000bb".parse().unwrap();
-        assert_eq!(state.account(&aa), AccountState { nonce: 2, balance: U256::from(16) });
-        assert_eq!(state.account(&bb), AccountState { nonce: 0, balance: U256::from(1000) });
-        assert_eq!(state.account(&Address::ZERO), AccountState::default());
+        assert_eq!(state.account(&aa).unwrap(), AccountState { nonce: 2, balance: U256::from(16) });
+        assert_eq!(state.account(&bb).unwrap(), AccountState { nonce: 0, balance: U256::from(1000) });
+        assert_eq!(state.account(&Address::ZERO), Some(AccountState::default()));
     }
 
     #[test]

@@ -1,10 +1,14 @@
-//! Entry points shared by the cargo-fuzz targets in `fuzz/` and the stable test that replays
-//! their corpora (`tests/fuzz_corpus.rs`), so CI exercises exactly what the fuzzer does.
+//! Entry points shared by the cargo-fuzz targets in `fuzz/fuzz_targets/` and the stable tests
+//! that replay their corpora (`tests/fuzz_corpus.rs`) and drive the pool model
+//! (`tests/pool_properties.rs`), so CI exercises exactly what the fuzzer does. Each includes
+//! this file as a module (`#[path]`): it is compiled only there, never into the library, and
+//! uses only the library's public API.
+#![allow(dead_code)] // each includer uses some of the entry points
 
 use alloy_eips::eip2718::Encodable2718 as _;
 use alloy_primitives::{Bytes, keccak256};
 
-use crate::{tx, validate::Validator};
+use tidepool::{tx, validate::Validator};
 
 /// Arbitrary bytes through decoding and full stateless validation. Panics if an invariant breaks:
 /// whatever decodes re-encodes to the same bytes, and an accepted transaction's hash and size
@@ -15,7 +19,7 @@ pub fn decode_validate(data: &[u8]) {
         assert_eq!(decoded.hash, keccak256(data));
     }
     let validator = Validator::default();
-    if let Ok(pooled) = validator.validate_stateless(Bytes::copy_from_slice(data)) {
+    if let Ok(pooled) = validator.validate(Bytes::copy_from_slice(data)) {
         assert_eq!(pooled.hash(), keccak256(data));
         assert_eq!(pooled.size(), data.len());
         assert!(pooled.max_priority_fee_per_gas() <= pooled.max_fee_per_gas());
@@ -27,12 +31,13 @@ pub fn decode_validate(data: &[u8]) {
 /// decoding; libp2p's cbor codec with its size limits for fetch). Whatever decodes is handed to
 /// a `GossipCore` with one connected peer, as the driver would. Panics on any panic inside, or
 /// if a decoded announcement does not re-encode to its input.
+#[cfg(feature = "net")]
 pub fn wire_messages(data: &[u8]) {
     use std::time::Instant;
 
     use libp2p::request_response::{Codec as _, cbor::codec::Codec};
 
-    use crate::{
+    use tidepool::{
         gossip::{GossipConfig, GossipCore, MessageRef, PeerChange, PeerSlot, WireMsg},
         net::protocol::{self, FETCH_PROTOCOL, FetchRequest, FetchResponse},
     };
@@ -89,17 +94,18 @@ pub mod pool_model {
 
     use std::{
         collections::{BTreeMap, HashMap},
-        sync::{Arc, Mutex, OnceLock},
+        sync::{Mutex, OnceLock},
         time::Instant,
     };
 
     use alloy_consensus::TxEip1559;
     use alloy_primitives::{Address, B256, TxKind, U256};
 
-    use crate::{
-        pool::{BlockUpdate, ChainHead, Pool, PoolConfig, SubPool, SubPoolLimit},
+    use tidepool::{
+        pool::{Pool, PoolConfig, SubPool, SubPoolLimit, ValidTx},
+        state::{AccountState, BlockUpdate, ChainHead},
         tx::{PooledTx, sign::Signer},
-        validate::{AccountState, InMemoryState, ValidationConfig, Validator},
+        validate::{ValidationConfig, Validator},
     };
 
     const ACCOUNTS: u8 = 4;
@@ -154,6 +160,9 @@ pub mod pool_model {
             if nonce < self.state[&sender].nonce {
                 return Some("nonce_too_low");
             }
+            if tx.cost > self.state[&sender].balance {
+                return Some("insufficient_funds");
+            }
             let txs = self.txs.entry(sender).or_default();
             match txs.get(&nonce) {
                 Some(old) if tx.fee_cap * 100 < old.fee_cap * 110 || tx.tip * 100 < old.tip * 110 => {
@@ -206,7 +215,7 @@ pub mod pool_model {
             ..Default::default()
         });
         let validator = Validator::new(ValidationConfig { min_priority_fee: 0, ..Default::default() });
-        let tx = validator.validate_stateless(raw).expect("model transactions are valid");
+        let tx = validator.validate(raw).expect("model transactions are valid");
         cache.lock().expect("cache lock").insert((account, nonce, fee_cap, tip), tx.clone());
         tx
     }
@@ -216,19 +225,17 @@ pub mod pool_model {
     /// The pool's own invariant check runs after every step too.
     pub fn run(ops: &[Op]) {
         let rich = U256::from(GAS) * U256::from(60) * U256::from(100);
-        let state = Arc::new(InMemoryState::new());
         let mut model = Model { base_fee: FEE_CAPS[1], ..Default::default() };
         for account in 0..ACCOUNTS {
             let address = Signer::dev(u64::from(account)).address();
             let account_state = AccountState { nonce: 0, balance: rich };
-            state.set(address, account_state);
             model.state.insert(address, account_state);
         }
         let big = SubPoolLimit { max_txs: 10_000, max_bytes: 100 << 20 };
         let config = PoolConfig { pending: big, basefee: big, queued: big, account_slots: 4, ..Default::default() };
         let slots = config.account_slots;
         let head = ChainHead { block: 0, base_fee: model.base_fee, blob_base_fee: 1 };
-        let mut pool = Pool::new(config, state.clone(), head);
+        let mut pool = Pool::new(config, head);
         let now = Instant::now();
 
         for (step, op) in ops.iter().enumerate() {
@@ -240,7 +247,9 @@ pub mod pool_model {
                     let model_tx =
                         ModelTx { hash: tx.hash(), fee_cap, tip: tx.max_priority_fee_per_gas(), cost: tx.cost() };
                     let expected = model.add(tx.sender(), tx.nonce(), model_tx, slots);
-                    let actual = pool.add(tx, now).err().map(|e| e.kind());
+                    // The sender's state as the chain has it, read after the pool's epoch.
+                    let valid = ValidTx { sender_state: model.state[&tx.sender()], epoch: pool.state_epoch(), tx };
+                    let actual = pool.add(valid, now).err().map(|e| e.kind());
                     assert_eq!(actual, expected, "step {step}: verdict of {op:?}");
                 }
                 Op::Block { base_fee, account, poor } => {
@@ -259,9 +268,6 @@ pub mod pool_model {
                         account_state.balance = account_state.balance.min(U256::from(2 * GAS * 60));
                     }
                     model.state.insert(sender, account_state);
-                    // The provider reflects the chain, as an embedder's does: the pool asks it
-                    // about accounts it holds nothing for.
-                    state.set(sender, account_state);
                     model.base_fee = FEE_CAPS[usize::from(base_fee % 4)];
                     // Transactions below the new nonce leave (invalidated), as in the pool.
                     if let Some(txs) = model.txs.get_mut(&sender) {

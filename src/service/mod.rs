@@ -11,43 +11,61 @@
 //! | [`PoolReader`] | RPC, dashboards, indexers | look up, subscribe, dead letters, counters |
 //!
 //! Does not: make decisions of its own. Every rule lives in the stage that owns it; this module
-//! only wires them. The `tidepool node` binary is built on exactly this API.
+//! only wires them, and owns durability's wiring (`durable.rs`: restore at start, journaling
+//! local submissions, compaction, the shutdown snapshot). The `tidepool node` binary is built on
+//! exactly this API.
 
-use std::{
-    collections::BTreeMap,
-    path::{Path, PathBuf},
-    sync::Arc,
-    time::Duration,
-};
+mod durable;
+
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
 
 use alloy_primitives::{Address, B256, Bytes};
-use libp2p::{Multiaddr, PeerId, identity::Keypair};
-use tokio::task::JoinHandle;
 
+#[cfg(feature = "net")]
+use crate::net::{NetConfig, NetStats, NetworkHandle, TxSource};
 pub use crate::{builder::BuilderFeed, tx::Origin};
 use crate::{
     ingest::{Ingest, IngestError},
-    net::{NetConfig, NetStats, NetworkHandle},
-    pool::{
-        Added, BlockUpdate, ChainHead, DeadLetter, EventStream, Pool, PoolConfig, PoolContent, PoolHandle, PoolSizes,
-        PooledInfo,
-    },
-    store::{self, Journal, RestoreReport, StoredTx},
-    validate::{
-        PipelineConfig, StateProvider, ValidationConfig, ValidationPipeline, Validator, pipeline::PipelineStats,
-    },
+    pool::{Added, DeadLetter, EventStream, Pool, PoolConfig, PoolContent, PoolHandle, PoolSizes, PooledInfo},
+    state::{BlockUpdate, ChainHead, LoaderStats, StateConfig, StateError, StateLoader, StateProvider},
+    store::{Journal, JournalError, RestoreReport, StoredTx},
+    validate::{PipelineConfig, ValidationConfig, ValidationPipeline, Validator, pipeline::PipelineStats},
 };
+use durable::Durable;
 
 /// What the embedded mempool is configured with. Every part has production defaults.
 #[derive(Debug, Clone, Default)]
 pub struct TidepoolConfig {
     pub validation: ValidationConfig,
     pub pipeline: PipelineConfig,
+    pub state: StateConfig,
     pub pool: PoolConfig,
 }
 
-/// How often the journal is rewritten to hold only the local transactions still pooled.
-const COMPACT_EVERY: Duration = Duration::from_secs(60);
+/// Why a [`Submitter::submit`] was not acknowledged. `kind()` names are stable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// Refused, or busy: see the ingest error's kind.
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    /// Pooled, but the journal could not make it durable: not acknowledged.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+impl SubmitError {
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Self::Ingest(e) => e.kind(),
+            Self::Journal(_) => "journal_failed",
+        }
+    }
+
+    /// Backpressure (try again later), not a verdict on the transaction.
+    pub const fn is_busy(&self) -> bool {
+        matches!(self, Self::Ingest(e) if e.is_busy())
+    }
+}
 
 /// Why [`TidepoolBuilder::start`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -56,8 +74,17 @@ pub enum StartError {
     #[error("data directory {path}: {source}")]
     Store { path: PathBuf, source: std::io::Error },
     /// The network could not start (transport, or a listen address that cannot be bound).
+    #[cfg(feature = "net")]
     #[error("network: {0}")]
     Network(String),
+}
+
+/// How the network gets its swarm: built from an identity, or handed over ready.
+#[cfg(feature = "net")]
+#[allow(clippy::large_enum_variant)] // one value per start, moved once: boxing buys nothing
+enum Transport {
+    Key(libp2p::identity::Keypair),
+    Swarm(libp2p::Swarm<crate::net::protocol::Behaviour>),
 }
 
 /// Configures and starts a [`Tidepool`]. See the crate docs for a complete example.
@@ -65,7 +92,9 @@ pub struct TidepoolBuilder {
     config: TidepoolConfig,
     state: Arc<dyn StateProvider>,
     head: ChainHead,
-    network: Option<(Keypair, NetConfig)>,
+    #[cfg(feature = "net")]
+    network: Option<(Transport, NetConfig)>,
+    pipeline: Option<Arc<ValidationPipeline>>,
     data_dir: Option<PathBuf>,
 }
 
@@ -86,9 +115,30 @@ impl TidepoolBuilder {
     }
 
     /// Also runs Tidepool's libp2p gossip network with this identity (see [`crate::net`]).
+    #[cfg(feature = "net")]
     #[must_use]
-    pub fn network(mut self, key: Keypair, config: NetConfig) -> Self {
-        self.network = Some((key, config));
+    pub fn network(mut self, key: libp2p::identity::Keypair, config: NetConfig) -> Self {
+        self.network = Some((Transport::Key(key), config));
+        self
+    }
+
+    /// As [`network`](Self::network), on a swarm built elsewhere with Tidepool's behaviour
+    /// (another transport, such as the simulator's shaped in-memory links; see
+    /// [`NetworkHandle::start_on`]).
+    #[cfg(feature = "net")]
+    #[must_use]
+    pub fn network_on(mut self, swarm: libp2p::Swarm<crate::net::protocol::Behaviour>, config: NetConfig) -> Self {
+        self.network = Some((Transport::Swarm(swarm), config));
+        self
+    }
+
+    /// Validates on this pipeline instead of starting one (its validator's config is used;
+    /// `config.validation` and `config.pipeline` are then ignored). For hosts of many
+    /// mempools in one process, such as the simulator's swarm engine, whose nodes share one
+    /// set of worker threads as they share the machine's cores.
+    #[must_use]
+    pub fn shared_pipeline(mut self, pipeline: Arc<ValidationPipeline>) -> Self {
+        self.pipeline = Some(pipeline);
         self
     }
 
@@ -97,30 +147,33 @@ impl TidepoolBuilder {
     /// the current tokio runtime, listening before this returns).
     ///
     /// # Errors
-    /// [`StartError::Store`] when the data directory cannot be used, [`StartError::Network`]
+    /// [`StartError::Store`] when the data directory cannot be used, `StartError::Network`
     /// when the network cannot start.
     ///
     /// # Panics
-    /// When polled outside a tokio runtime with a network or a data directory configured (both
-    /// spawn tasks).
+    /// Outside a tokio runtime (the state loader, and with them the network and the data
+    /// directory, run as tasks).
     pub async fn start(self) -> Result<Tidepool, StartError> {
-        let pipeline = Arc::new(ValidationPipeline::new(
-            Validator::new(self.config.validation),
-            Arc::clone(&self.state),
-            self.config.pipeline,
-        ));
-        let pool = PoolHandle::new(Pool::new(self.config.pool, self.state, self.head));
-        let ingest = Ingest::new(pipeline, pool.clone());
+        let pipeline = self.pipeline.unwrap_or_else(|| {
+            Arc::new(ValidationPipeline::new(Validator::new(self.config.validation), self.config.pipeline))
+        });
+        let pool = PoolHandle::new(Pool::new(self.config.pool, self.head));
+        let ingest = Ingest::new(pipeline, StateLoader::new(self.state, self.config.state), pool.clone());
         let durable = match &self.data_dir {
             Some(dir) => Some(Durable::open(dir, &ingest).await?),
             None => None,
         };
+        #[cfg(feature = "net")]
         let network = match self.network {
             None => None,
-            Some((key, config)) => {
+            Some((transport, config)) => {
                 let wait = !config.listen.is_empty();
-                let mut network = NetworkHandle::start(key, config, ingest.clone())
-                    .map_err(|e| StartError::Network(e.to_string()))?;
+                let source = Arc::new(pool.clone());
+                let started = match transport {
+                    Transport::Key(key) => NetworkHandle::start(key, config, ingest.clone(), source),
+                    Transport::Swarm(swarm) => NetworkHandle::start_on(swarm, config, ingest.clone(), source),
+                };
+                let mut network = started.map_err(|e| StartError::Network(e.to_string()))?;
                 if wait {
                     network.wait_listening().await;
                 }
@@ -128,54 +181,26 @@ impl TidepoolBuilder {
             }
         };
         let journal = durable.as_ref().map(|d| d.journal.clone());
+        let submitter = Submitter {
+            ingest: ingest.clone(),
+            #[cfg(feature = "net")]
+            network: network.clone(),
+            journal: journal.clone(),
+        };
         Ok(Tidepool {
-            submitter: Submitter { ingest: ingest.clone(), network: network.clone(), journal: journal.clone() },
+            submitter,
             chain: ChainUpdates { pool: pool.clone() },
-            feed: BuilderFeed::new(pool.clone()),
-            reader: PoolReader { ingest, network: network.clone(), journal: journal.clone() },
+            feed: BuilderFeed::new(pool),
+            reader: PoolReader {
+                ingest,
+                #[cfg(feature = "net")]
+                network: network.clone(),
+                journal,
+            },
+            #[cfg(feature = "net")]
             network,
             durable,
         })
-    }
-}
-
-/// The data directory in use: the journal, its compaction task, and what start restored.
-#[derive(Debug)]
-struct Durable {
-    dir: PathBuf,
-    journal: Journal,
-    restored: RestoreReport,
-    compaction: JoinHandle<()>,
-}
-
-impl Durable {
-    async fn open(dir: &Path, ingest: &Ingest) -> Result<Self, StartError> {
-        let store_error = |source| StartError::Store { path: dir.to_path_buf(), source };
-        std::fs::create_dir_all(dir).map_err(store_error)?;
-        let restored = store::restore(ingest, dir).await.map_err(store_error)?;
-        if restored.snapshot.is_some() || restored.journal.is_some() {
-            tracing::info!(restored = restored.restored(), outcomes = ?restored.outcomes, "restored the pool");
-        }
-        let journal = Journal::open(&dir.join(store::JOURNAL_FILE)).map_err(store_error)?;
-        // The replayed journal may hold mined, replaced or refused records: start clean.
-        journal.compact(local_txs(ingest.pool())).await.map_err(|e| store_error(std::io::Error::other(e)))?;
-        let compaction = tokio::spawn(compact_periodically(journal.clone(), ingest.pool().clone()));
-        Ok(Self { dir: dir.to_path_buf(), journal, restored, compaction })
-    }
-}
-
-fn local_txs(pool: &PoolHandle) -> Vec<StoredTx> {
-    store::stored(pool.read(|p| p.txs().cloned().collect::<Vec<_>>()), |origin| origin == Origin::Local)
-}
-
-async fn compact_periodically(journal: Journal, pool: PoolHandle) {
-    let mut every = tokio::time::interval(COMPACT_EVERY);
-    every.tick().await;
-    loop {
-        every.tick().await;
-        if let Err(e) = journal.compact(local_txs(&pool)).await {
-            tracing::error!(error = %e, "journal compaction failed; the old journal is kept");
-        }
     }
 }
 
@@ -187,6 +212,7 @@ pub struct Tidepool {
     chain: ChainUpdates,
     feed: BuilderFeed,
     reader: PoolReader,
+    #[cfg(feature = "net")]
     network: Option<Arc<NetworkHandle>>,
     durable: Option<Durable>,
 }
@@ -195,7 +221,15 @@ impl Tidepool {
     /// A builder over the embedder's state (`state` answers nonce and balance for accounts the
     /// pool has not seen yet) and the current chain head.
     pub fn builder(state: Arc<dyn StateProvider>, head: ChainHead) -> TidepoolBuilder {
-        TidepoolBuilder { config: TidepoolConfig::default(), state, head, network: None, data_dir: None }
+        TidepoolBuilder {
+            config: TidepoolConfig::default(),
+            state,
+            head,
+            #[cfg(feature = "net")]
+            network: None,
+            pipeline: None,
+            data_dir: None,
+        }
     }
 
     pub fn submitter(&self) -> Submitter {
@@ -215,6 +249,7 @@ impl Tidepool {
     }
 
     /// The gossip network, when started with one.
+    #[cfg(feature = "net")]
     pub fn network(&self) -> Option<&NetworkHandle> {
         self.network.as_deref()
     }
@@ -236,13 +271,10 @@ impl Tidepool {
     /// # Errors
     /// When the snapshot cannot be written (the journal still holds the local transactions).
     pub fn shutdown(self) -> std::io::Result<()> {
-        let Some(durable) = self.durable else { return Ok(()) };
-        durable.compaction.abort();
-        let pool = self.reader.pool();
-        let txs = store::stored(pool.read(|p| p.txs().cloned().collect::<Vec<_>>()), |_| true);
-        store::write_atomically(&durable.dir.join(store::SNAPSHOT_FILE), &txs)?;
-        tracing::info!(txs = txs.len(), "pool snapshot written");
-        Ok(())
+        match self.durable {
+            Some(durable) => durable.snapshot(self.reader.pool()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -251,6 +283,7 @@ impl Tidepool {
 #[derive(Debug, Clone)]
 pub struct Submitter {
     ingest: Ingest,
+    #[cfg(feature = "net")]
     network: Option<Arc<NetworkHandle>>,
     journal: Option<Journal>,
 }
@@ -261,16 +294,17 @@ impl Submitter {
     /// `origin` is [`Origin::Private`], gossips it to the network's peers.
     ///
     /// # Errors
-    /// [`IngestError::Busy`] when the validation queue is full, [`IngestError::Journal`] when it
+    /// [`IngestError::Busy`] when the validation queue is full, [`SubmitError::Journal`] when it
     /// could not be made durable (it is pooled, but not acknowledged), otherwise the refusal.
     ///
     /// # Cancel safety
     /// Dropping the future after the bytes were queued lets validation finish without pooling.
-    pub async fn submit(&self, raw: Bytes, origin: Origin) -> Result<Added, IngestError> {
+    pub async fn submit(&self, raw: Bytes, origin: Origin) -> Result<Added, SubmitError> {
         let added = self.ingest.submit(raw.clone(), origin).await?;
         if let Some(journal) = self.journal.as_ref().filter(|_| origin == Origin::Local) {
             journal.append(&StoredTx { origin, raw: raw.clone() }).await?;
         }
+        #[cfg(feature = "net")]
         if let Some(network) = self.network.as_ref().filter(|_| origin.is_shared()) {
             network.publish_local(added.hash, raw);
         }
@@ -288,8 +322,12 @@ pub struct ChainUpdates {
 impl ChainUpdates {
     /// Applies a block: mined transactions leave, changed accounts are re-evaluated, quarantines
     /// of changed senders are released, prices move to the new base fees, the overdue expire.
-    pub fn on_block(&self, update: BlockUpdate) {
-        self.pool.on_block(update);
+    /// Update your [`StateProvider`] first: a submission reads its sender there, and the pool
+    /// settles it against this update only if the read came before.
+    ///
+    /// Returns the reorged transactions (`reinject`) that were not put back, with the reason.
+    pub fn on_block(&self, update: BlockUpdate) -> Vec<(B256, crate::pool::PoolError)> {
+        self.pool.on_block(update)
     }
 
     /// Expires overdue parked and queued transactions between blocks.
@@ -307,6 +345,7 @@ impl ChainUpdates {
 #[derive(Debug, Clone)]
 pub struct PoolReader {
     ingest: Ingest,
+    #[cfg(feature = "net")]
     network: Option<Arc<NetworkHandle>>,
     journal: Option<Journal>,
 }
@@ -317,6 +356,8 @@ pub struct Stats {
     /// Submissions by outcome: `"added"` or a refusal kind.
     pub outcomes: BTreeMap<&'static str, u64>,
     pub pipeline: PipelineStats,
+    /// Sender-state loads (batches, senders, failures, busy refusals).
+    pub state: LoaderStats,
     pub sizes: PoolSizes,
     /// Removals since start by reason kind (mined included).
     pub removals: BTreeMap<&'static str, u64>,
@@ -324,6 +365,7 @@ pub struct Stats {
     pub dead_letters: BTreeMap<&'static str, u64>,
     /// Dead letters held now.
     pub dead_letters_held: usize,
+    #[cfg(feature = "net")]
     pub network: Option<NetStats>,
     /// Journal records appended and syncs made (their ratio is the group-commit factor).
     pub journal: Option<JournalCounts>,
@@ -339,26 +381,34 @@ pub struct JournalCounts {
 
 impl PoolReader {
     pub fn get(&self, hash: &B256) -> Option<PooledInfo> {
-        self.pool().get(hash)
+        self.pool().read(|p| p.get(hash))
     }
 
     /// One account's pooled transactions in nonce order.
     pub fn account_txs(&self, sender: &Address) -> Vec<PooledInfo> {
-        self.pool().account_txs(sender)
+        self.pool().read(|p| p.account_txs(sender))
     }
 
-    /// The next nonce the account can use, counting its pooled transactions.
-    pub fn pending_nonce(&self, sender: &Address) -> u64 {
-        self.pool().pending_nonce(sender)
+    /// The next nonce the account can use: past its contiguous pooled transactions, or its
+    /// state nonce when the pool holds none (read, and loaded if need be, through the state
+    /// loader, outside the pool's lock).
+    ///
+    /// # Errors
+    /// When the account's state is needed and cannot be had.
+    pub async fn pending_nonce(&self, sender: &Address) -> Result<u64, StateError> {
+        match self.pool().read(|p| p.pending_nonce(sender)) {
+            Some(nonce) => Ok(nonce),
+            None => Ok(self.ingest.state().account(*sender).await?.nonce),
+        }
     }
 
     pub fn sizes(&self) -> PoolSizes {
-        self.pool().sizes()
+        self.pool().read(Pool::sizes)
     }
 
     /// Content by account and nonce, geth's `txpool_content` shape.
     pub fn content(&self, only: Option<&Address>) -> PoolContent {
-        self.pool().content(only)
+        self.pool().read(|p| p.content(only))
     }
 
     /// Every pool event from now on (bounded buffer: see [`EventStream::missed`]).
@@ -376,21 +426,18 @@ impl PoolReader {
         self.pool().dead_letters_from(sender)
     }
 
-    /// The network's identity and addresses, when it runs.
-    pub fn network_identity(&self) -> Option<(PeerId, Vec<Multiaddr>)> {
-        self.network.as_ref().map(|n| (n.peer_id(), n.listen_addrs()))
-    }
-
     pub fn stats(&self) -> Stats {
         let pool = self.pool();
         let (dead_letters, dead_letters_held) = pool.dead_letter_counts();
         Stats {
             outcomes: self.ingest.outcomes(),
             pipeline: self.ingest.pipeline().stats(),
-            sizes: pool.sizes(),
-            removals: pool.removals(),
+            state: self.ingest.state().stats(),
+            sizes: pool.read(Pool::sizes),
+            removals: pool.read(Pool::removals),
             dead_letters,
             dead_letters_held,
+            #[cfg(feature = "net")]
             network: self.network.as_ref().map(|n| n.stats()),
             journal: self.journal.as_ref().map(|j| {
                 let stats = j.stats();
@@ -406,5 +453,13 @@ impl PoolReader {
 
     const fn pool(&self) -> &PoolHandle {
         self.ingest.pool()
+    }
+}
+
+/// The network serves fetches from the pool, shareable transactions only.
+#[cfg(feature = "net")]
+impl TxSource for PoolHandle {
+    fn shareable(&self, hash: &B256) -> Option<Bytes> {
+        self.read(|p| p.get(hash)).filter(|info| info.tx.origin().is_shared()).map(|info| info.tx.encoded().clone())
     }
 }
