@@ -165,8 +165,9 @@ pub enum Action {
     Publish { tx: B256, bytes: Bytes },
     /// Gossip the hashes of these (large) transactions, which we can now serve.
     Announce { txs: Vec<Announced> },
-    /// Disconnect the peer; refuse it until `ban_until` if set.
-    Disconnect { peer: PeerSlot, ban_until: Option<Instant> },
+    /// Disconnect the peer and refuse it until `refuse_until` (a cool-off after a disconnect,
+    /// a long ban after worse): without a refusal period it would be back in a second.
+    Disconnect { peer: PeerSlot, refuse_until: Instant },
     /// Something from `from` went no further.
     Dropped { from: PeerSlot, reason: DropReason },
 }
@@ -231,7 +232,9 @@ pub struct GossipStats {
     pub ignored: u64,
     pub fetches: u64,
     pub fetch_timeouts: u64,
+    /// Peers disconnected for misbehaviour (each refused for a cool-off or a ban).
     pub disconnects: u64,
+    /// Those of the disconnects that were bans (score below `ban_below`).
     pub bans: u64,
     pub dropped: BTreeMap<DropReason, u64>,
     pub penalties: BTreeMap<Penalty, u64>,
@@ -323,11 +326,6 @@ impl GossipCore {
         &self.stats
     }
 
-    /// Whether this transaction hash is in the seen-cache (for lazy-gossip models: IHAVE/IWANT).
-    pub fn has_seen(&self, tx: &B256) -> bool {
-        self.seen.contains_key(tx)
-    }
-
     /// Whether `peer` is banned at `now`.
     pub fn is_banned(&self, now: Instant, peer: PeerSlot) -> bool {
         self.banned.get(&peer).is_some_and(|&until| until > now)
@@ -337,7 +335,7 @@ impl GossipCore {
         match change {
             PeerChange::Connected => {
                 if let Some(&until) = self.banned.get(&peer).filter(|&&until| until > now) {
-                    self.actions.push_back(Action::Disconnect { peer, ban_until: Some(until) });
+                    self.actions.push_back(Action::Disconnect { peer, refuse_until: until });
                     return;
                 }
                 self.banned.remove(&peer);
@@ -721,15 +719,17 @@ impl GossipCore {
             Standing::Good | Standing::Throttled => None,
             // A cool-off: without it a disconnected peer would be back in a second.
             Standing::Disconnect => Some(config.cool_off),
-            Standing::Ban => Some(config.ban_period),
+            Standing::Ban => {
+                self.stats.bans += 1;
+                Some(config.ban_period)
+            }
         };
         if let Some(period) = refused_for {
             let until = now + period;
             self.stats.disconnects += 1;
-            self.stats.bans += 1;
             self.forget(peer);
             self.banned.insert(peer, until);
-            self.actions.push_back(Action::Disconnect { peer, ban_until: Some(until) });
+            self.actions.push_back(Action::Disconnect { peer, refuse_until: until });
         }
         self.stats.peers = self.peers.len() as u64;
     }

@@ -83,6 +83,23 @@ fn duplicates_are_ignored_and_only_excess_is_penalised() {
 }
 
 #[test]
+fn a_cool_off_is_counted_as_a_disconnect_and_only_a_ban_as_a_ban() {
+    let score = ScoreConfig { invalid_signature: -60.0, undecodable: -120.0, ..ScoreConfig::default() };
+    let mut h = Harness::new(GossipConfig { score, ..GossipConfig::default() });
+    let judge = |h: &mut Harness, peer, bytes: &[u8], penalty| {
+        let hash = validate_of(&h.tx(peer, bytes)).expect("validated");
+        h.core.handle_verdict(h.now, peer, hash, Verdict::Rejected(penalty));
+        h.actions().into_iter().filter(|a| matches!(a, Action::Disconnect { .. })).count()
+    };
+    // -60: below `disconnect_below` (-50), above `ban_below` (-100): a cool-off.
+    assert_eq!(judge(&mut h, A, b"bad sig", Penalty::InvalidSignature), 1);
+    assert_eq!((h.core.stats().disconnects, h.core.stats().bans), (1, 0));
+    // -120: a ban, which is also a disconnect.
+    assert_eq!(judge(&mut h, B, b"junk", Penalty::Undecodable), 1);
+    assert_eq!((h.core.stats().disconnects, h.core.stats().bans), (2, 1));
+}
+
+#[test]
 fn invalid_signatures_get_a_peer_disconnected_then_banned() {
     let mut h = Harness::new(GossipConfig::default());
     let mut disconnects = Vec::new();
@@ -103,10 +120,10 @@ fn invalid_signatures_get_a_peer_disconnected_then_banned() {
         }
     }
     assert!(h.core.is_banned(h.now, A), "repeat offender is banned: {disconnects:?}");
-    assert!(disconnects.iter().any(|a| matches!(a, Action::Disconnect { peer: A, ban_until: Some(_) })));
+    assert!(disconnects.iter().any(|a| matches!(a, Action::Disconnect { peer: A, .. })));
     // While banned, reconnecting is refused at once.
     h.core.handle_peer(h.now, A, PeerChange::Connected);
-    assert!(matches!(h.actions()[..], [Action::Disconnect { peer: A, ban_until: Some(_) }]));
+    assert!(matches!(h.actions()[..], [Action::Disconnect { peer: A, .. }]));
     // B was never affected.
     assert!(validate_of(&h.tx(B, b"honest")).is_some());
 }

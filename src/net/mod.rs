@@ -304,15 +304,11 @@ impl Driver {
                     self.announce_salt = self.announce_salt.wrapping_add(1);
                     self.publish(topic, protocol::encode_announcements(self.announce_salt, &txs));
                 }
-                Action::Disconnect { peer, ban_until } => {
+                Action::Disconnect { peer, refuse_until } => {
                     let Some(&peer_id) = self.peers.get(peer.0 as usize) else { continue };
-                    if let Some(until) = ban_until {
-                        tracing::info!(%peer_id, "banning peer");
-                        self.swarm.behaviour_mut().blocked.block_peer(peer_id);
-                        self.bans.push((until, peer_id));
-                    } else {
-                        tracing::info!(%peer_id, "disconnecting peer");
-                    }
+                    tracing::info!(%peer_id, refused_for = ?refuse_until.saturating_duration_since(Instant::now()), "disconnecting peer");
+                    self.swarm.behaviour_mut().blocked.block_peer(peer_id);
+                    self.bans.push((refuse_until, peer_id));
                     let _ = self.swarm.disconnect_peer_id(peer_id);
                 }
                 Action::Dropped { .. } => {} // counted in the core's stats

@@ -112,7 +112,7 @@ impl Default for Metrics {
                 "Submissions refused because the validation queue was full",
             ),
             peers: gauge(&r, "peers", "Connected peers"),
-            banned_peers: gauge(&r, "banned_peers", "Peers currently banned"),
+            banned_peers: gauge(&r, "banned_peers", "Peers currently refused (a cool-off or a ban)"),
             bans: counter(&r, "peer_bans_total", "Peers banned"),
             disconnects: counter(&r, "peer_disconnects_total", "Peers disconnected for misbehaviour"),
             gossip_dropped: counter_vec(&r, "gossip_dropped_total", "Gossip messages dropped, by reason", "reason"),

@@ -20,10 +20,7 @@ use std::{
 use alloy_primitives::{Address, B256};
 use tokio::sync::{broadcast, watch};
 
-use super::{
-    Added, DeadLetter, DeadLetters, InclusionFailure, Pool, PoolContent, PoolError, PoolEvent, PoolSizes, PooledInfo,
-    Reported, SubPool, ValidTx,
-};
+use super::{Added, DeadLetter, DeadLetters, InclusionFailure, Pool, PoolError, PoolEvent, Reported, SubPool, ValidTx};
 use crate::state::BlockUpdate;
 
 /// Events buffered per subscriber. 16,384 covers a full block's worth of churn on a saturated
@@ -116,31 +113,6 @@ impl PoolHandle {
     pub fn dead_letter_counts(&self) -> (std::collections::BTreeMap<&'static str, u64>, usize) {
         let letters = self.dead_letters();
         (letters.recorded(), letters.len())
-    }
-
-    pub fn get(&self, hash: &B256) -> Option<PooledInfo> {
-        self.lock().get(hash)
-    }
-
-    pub fn account_txs(&self, sender: &Address) -> Vec<PooledInfo> {
-        self.lock().account_txs(sender)
-    }
-
-    pub fn pending_nonce(&self, sender: &Address) -> Option<u64> {
-        self.lock().pending_nonce(sender)
-    }
-
-    pub fn sizes(&self) -> PoolSizes {
-        self.lock().sizes()
-    }
-
-    /// Transactions removed since start, by reason kind.
-    pub fn removals(&self) -> std::collections::BTreeMap<&'static str, u64> {
-        self.lock().removals()
-    }
-
-    pub fn content(&self, only: Option<&Address>) -> PoolContent {
-        self.lock().content(only)
     }
 
     /// Runs `read` on the pool under the lock; for the builder feed and bulk readers. Keep it

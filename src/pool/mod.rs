@@ -50,6 +50,7 @@ mod config;
 mod dead_letter;
 mod error;
 mod events;
+mod eviction;
 mod handle;
 mod quarantine;
 mod query;
@@ -165,7 +166,7 @@ pub struct Pool {
     /// times grow with `seq` because `now` never goes backwards, so the expired are a prefix.
     waiting: BTreeSet<(u64, TxId)>,
     /// Account tails per subpool, in eviction order.
-    tails: [BTreeSet<EvictKey>; 3],
+    tails: [eviction::EvictionIndex; 3],
     /// Each account's lowest-nonce pending transaction, densely: where the builder starts.
     heads: Heads,
     next_seq: u64,

@@ -535,9 +535,9 @@ pub struct SwarmRun {
     pub timer_lag_ms: Option<super::report::Percentiles>,
 }
 
-/// How many peers the node has banned (or disconnected with a cool-off) so far.
+/// How many peers the node has disconnected (with a cool-off or a ban) so far.
 fn bans_of(node: &SimNode) -> u64 {
-    node.network().stats().gossip.bans
+    node.network().stats().gossip.disconnects
 }
 
 /// Records, per honest node, when it first banned a peer after the start.
