@@ -28,18 +28,18 @@ pub fn decode_validate(data: &[u8]) {
 
 /// Arbitrary bytes as a peer's wire messages: the first byte picks announcement, fetch request
 /// or fetch response; the rest goes through the decoder the node runs (our announcement
-/// decoding; libp2p's cbor codec with its size limits for fetch). Whatever decodes is handed to
+/// decoding; the fetch codec, libp2p's CBOR with our size limits). Whatever decodes is handed to
 /// a `GossipCore` with one connected peer, as the driver would. Panics on any panic inside, or
 /// if a decoded announcement does not re-encode to its input.
 #[cfg(feature = "net")]
 pub fn wire_messages(data: &[u8]) {
     use std::time::Instant;
 
-    use libp2p::request_response::{Codec as _, cbor::codec::Codec};
+    use libp2p::request_response::Codec as _;
 
     use tidepool::{
         gossip::{GossipConfig, GossipCore, MessageRef, PeerChange, PeerSlot, WireMsg},
-        net::protocol::{self, FETCH_PROTOCOL, FetchRequest, FetchResponse},
+        net::protocol::{self, FETCH_PROTOCOL, FetchCodec, FetchRequest},
     };
 
     let Some((&selector, body)) = data.split_first() else { return };
@@ -47,7 +47,7 @@ pub fn wire_messages(data: &[u8]) {
     let mut core = GossipCore::new(GossipConfig::default(), 1);
     let peer = PeerSlot(0);
     core.handle_peer(now, peer, PeerChange::Connected);
-    let mut codec = Codec::<FetchRequest, FetchResponse>::default();
+    let mut codec = FetchCodec::default();
     let message = match selector % 3 {
         0 => protocol::decode_announcements(body).map(|txs| {
             let salt = u64::from_be_bytes(body[..8].try_into().expect("decoded announcements have a salt"));
@@ -57,9 +57,15 @@ pub fn wire_messages(data: &[u8]) {
         1 => poll_ready(codec.read_request(&FETCH_PROTOCOL, &mut futures::io::Cursor::new(body)))
             .ok()
             .map(|request| WireMsg::Request { id: 1, hashes: request.hashes }),
-        _ => poll_ready(codec.read_response(&FETCH_PROTOCOL, &mut futures::io::Cursor::new(body)))
-            .ok()
-            .map(|response| WireMsg::Response { id: 1, txs: response.txs }),
+        _ => {
+            // A response is read only after its request, up to the request's cap: allow it all.
+            let request = FetchRequest { hashes: Vec::new(), max_response: body.len() as u64 };
+            poll_ready(codec.write_request(&FETCH_PROTOCOL, &mut futures::io::sink(), request))
+                .expect("a sink takes all");
+            poll_ready(codec.read_response(&FETCH_PROTOCOL, &mut futures::io::Cursor::new(body)))
+                .ok()
+                .map(|response| WireMsg::Response { id: 1, txs: response.txs })
+        }
     };
     if let Some(message) = message {
         core.handle_message(now, peer, message);

@@ -41,6 +41,20 @@ impl Bucket {
         }
     }
 
+    /// Takes as many tokens as it holds, up to `max`; returns how many. For budgets spent by a
+    /// size known only afterwards (what is served): the unused rest goes back with [`Self::give_back`].
+    pub fn take_up_to(&mut self, now: Instant, max: f64) -> f64 {
+        self.try_take(now, 0.0);
+        let taken = self.tokens.min(max).max(0.0);
+        self.tokens -= taken;
+        taken
+    }
+
+    /// Returns unused tokens (never beyond the burst).
+    pub fn give_back(&mut self, tokens: f64) {
+        self.tokens = (self.tokens + tokens.max(0.0)).min(self.rate.burst);
+    }
+
     /// When the bucket was last used.
     pub const fn last_used(&self) -> Instant {
         self.updated

@@ -124,10 +124,16 @@ pub enum DropReason {
     ValidationBusy,
     FetchQueueFull,
     UnknownRequest,
+    /// An announced transaction given up: no announcer left to fetch it from, or not fetched
+    /// within `wanted_for`.
+    FetchAbandoned,
+    /// A transaction a peer fetched but whose bytes its serving budget did not cover (or a
+    /// whole request, when the budget was spent).
+    ServeBudget,
 }
 
 impl DropReason {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 9] = [
         Self::RateLimited,
         Self::Throttled,
         Self::Oversized,
@@ -135,6 +141,8 @@ impl DropReason {
         Self::ValidationBusy,
         Self::FetchQueueFull,
         Self::UnknownRequest,
+        Self::FetchAbandoned,
+        Self::ServeBudget,
     ];
 
     pub const fn kind(self) -> &'static str {
@@ -146,6 +154,8 @@ impl DropReason {
             Self::ValidationBusy => "validation_busy",
             Self::FetchQueueFull => "fetch_queue_full",
             Self::UnknownRequest => "unknown_request",
+            Self::FetchAbandoned => "fetch_abandoned",
+            Self::ServeBudget => "serve_budget",
         }
     }
 }
@@ -158,9 +168,12 @@ pub enum Action {
     /// Tell gossipsub the outcome of message `msg` from `from`.
     Report { from: PeerSlot, msg: MessageRef, outcome: Acceptance },
     /// Ask `from` for these announced transactions; answer with `WireMsg::Response { id }`.
-    Fetch { from: PeerSlot, id: u64, hashes: Vec<B256> },
-    /// Send `to` the transactions it asked for in request `id` (those we hold).
-    Serve { to: PeerSlot, id: u64, hashes: Vec<B256> },
+    /// `max_bytes` is what their announced sizes add up to: read no more of the response.
+    Fetch { from: PeerSlot, id: u64, hashes: Vec<B256>, max_bytes: usize },
+    /// Send `to` the transactions it asked for in request `id` (those we hold, each hash at most
+    /// once), in order, as long as their bytes stay within `max_bytes` (the peer's serving
+    /// budget); then return what was not used with [`GossipCore::handle_served`].
+    Serve { to: PeerSlot, id: u64, hashes: Vec<B256>, max_bytes: usize },
     /// Gossip this (small) transaction in full.
     Publish { tx: B256, bytes: Bytes },
     /// Gossip the hashes of these (large) transactions, which we can now serve.
@@ -196,6 +209,14 @@ pub struct GossipConfig {
     pub max_in_flight_per_peer: usize,
     /// Announced bytes requested from one peer at once. Default 2 MiB.
     pub max_in_flight_bytes_per_peer: usize,
+    /// Bytes served to one peer's fetches. Default 1 MiB/s, burst 2 MiB: what we would ask of a
+    /// peer at once ourselves, so an honest fetcher is never short, and a fetch loop costs us no
+    /// more than this.
+    pub serve_bytes: Rate,
+    /// How long an announced transaction is wanted before it is given up, if no fetch of it
+    /// succeeded. Default 30 s (six fetch timeouts).
+    #[serde(with = "crate::duration_secs")]
+    pub wanted_for: Duration,
     /// How long a peer has to answer a fetch. Default 5 s.
     #[serde(with = "crate::duration_secs")]
     pub fetch_timeout: Duration,
@@ -215,6 +236,8 @@ impl Default for GossipConfig {
             max_announcers: 8,
             max_in_flight_per_peer: 32,
             max_in_flight_bytes_per_peer: 2 << 20,
+            serve_bytes: Rate { per_second: 1_048_576.0, burst: 2.0 * 1_048_576.0 },
+            wanted_for: Duration::from_secs(30),
             fetch_timeout: Duration::from_secs(5),
             score: ScoreConfig::default(),
         }
@@ -245,6 +268,7 @@ struct Peer {
     messages: Bucket,
     bytes: Bucket,
     duplicates: Bucket,
+    served: Bucket,
     score: Score,
     in_flight: usize,
     in_flight_bytes: usize,
@@ -256,6 +280,8 @@ struct Wanted {
     announcers: Vec<PeerSlot>,
     /// The request it is part of, while in flight.
     request: Option<u64>,
+    /// When it is given up unless fetched (first announcement + `wanted_for`).
+    expires: Instant,
 }
 
 struct Request {
@@ -288,6 +314,9 @@ pub struct GossipCore {
     wanted: HashMap<B256, Wanted>,
     /// Wanted hashes not in flight, in announcement order (a hash may appear after it left).
     fetch_queue: VecDeque<B256>,
+    /// Wanted hashes by expiry, in announcement order (expiries grow with it, as `now` never
+    /// goes backwards; a hash may appear after it left).
+    wanted_expiry: VecDeque<(Instant, B256)>,
     requests: HashMap<u64, Request>,
     deadlines: BTreeSet<(Instant, u64)>,
     next_request: u64,
@@ -310,6 +339,7 @@ impl GossipCore {
             validating: HashMap::default(),
             wanted: HashMap::default(),
             fetch_queue: VecDeque::new(),
+            wanted_expiry: VecDeque::new(),
             requests: HashMap::default(),
             deadlines: BTreeSet::new(),
             next_request: 0,
@@ -345,6 +375,7 @@ impl GossipCore {
                     messages: Bucket::new(c.messages, now),
                     bytes: Bucket::new(c.bytes, now),
                     duplicates: Bucket::new(c.duplicates, now),
+                    served: Bucket::new(c.serve_bytes, now),
                     score,
                     in_flight: 0,
                     in_flight_bytes: 0,
@@ -360,6 +391,13 @@ impl GossipCore {
                 }
                 for wanted in self.wanted.values_mut() {
                     wanted.announcers.retain(|&p| p != peer);
+                }
+                // Nobody left to fetch these from: they would be deferred forever, holding
+                // places in the wanted table that honest announcements need.
+                let orphaned = self.wanted.values().filter(|w| w.announcers.is_empty() && w.request.is_none()).count();
+                self.wanted.retain(|_, w| !w.announcers.is_empty() || w.request.is_some());
+                for _ in 0..orphaned {
+                    self.drop_msg(peer, DropReason::FetchAbandoned);
                 }
                 self.schedule_fetches(now);
             }
@@ -386,13 +424,20 @@ impl GossipCore {
         match msg {
             WireMsg::Tx { msg, hash, bytes } => self.on_tx(now, from, Some(msg), hash, bytes),
             WireMsg::Announce { msg, txs } => self.on_announce(now, from, msg, &txs),
-            WireMsg::Request { id, mut hashes } => {
-                // Serve no more per request than we would ask of a peer: a request for thousands
-                // of hashes is small on the wire but large to answer.
-                hashes.truncate(self.config.max_in_flight_per_peer);
-                self.actions.push_back(Action::Serve { to: from, id, hashes });
-            }
+            WireMsg::Request { id, hashes } => self.on_request(now, from, id, hashes),
             WireMsg::Response { id, txs } => self.on_response(now, from, id, txs),
+        }
+    }
+
+    /// What the driver did with an [`Action::Serve`]: `unused` bytes of its allowance go back to
+    /// the peer's serving budget; `withheld` transactions it holds did not fit the allowance
+    /// (each a counted `serve_budget` drop).
+    pub fn handle_served(&mut self, to: PeerSlot, unused: usize, withheld: usize) {
+        if let Some(peer) = self.peers.get_mut(&to) {
+            peer.served.give_back(unused as f64);
+        }
+        for _ in 0..withheld {
+            self.drop_msg(to, DropReason::ServeBudget);
         }
     }
 
@@ -439,6 +484,18 @@ impl GossipCore {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&(expires, hash)) = self.wanted_expiry.front() {
+            if expires > now {
+                break;
+            }
+            self.wanted_expiry.pop_front();
+            // Only an entry still waiting for a fetch: one in flight ends with its request.
+            if let Some(wanted) = self.wanted.get(&hash).filter(|w| w.expires == expires && w.request.is_none()) {
+                let first = wanted.announcers[0];
+                self.wanted.remove(&hash);
+                self.drop_msg(first, DropReason::FetchAbandoned);
+            }
+        }
         while let Some(&(deadline, id)) = self.deadlines.first() {
             if deadline > now {
                 break;
@@ -460,7 +517,9 @@ impl GossipCore {
 
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.deadlines.first().map(|&(deadline, _)| deadline)
+        let fetch = self.deadlines.first().map(|&(deadline, _)| deadline);
+        let wanted = self.wanted_expiry.front().map(|&(expires, _)| expires);
+        fetch.into_iter().chain(wanted).min()
     }
 
     /// Rate limits and standing: whether to look at the message at all.
@@ -533,8 +592,16 @@ impl GossipCore {
                     self.drop_msg(from, DropReason::FetchQueueFull);
                 }
                 None => {
-                    self.wanted
-                        .insert(announced.hash, Wanted { size: announced.size, announcers: vec![from], request: None });
+                    let expires = now + self.config.wanted_for;
+                    let wanted = Wanted { size: announced.size, announcers: vec![from], request: None, expires };
+                    self.wanted.insert(announced.hash, wanted);
+                    self.wanted_expiry.push_back((expires, announced.hash));
+                    if self.wanted_expiry.len() > 4 * self.config.max_wanted {
+                        // Fetched or abandoned entries wait here for their expiry; under heavy
+                        // turnover drop them early, so this stays proportional to the table.
+                        let wanted = &self.wanted;
+                        self.wanted_expiry.retain(|(at, h)| wanted.get(h).is_some_and(|w| w.expires == *at));
+                    }
                     self.fetch_queue.push_back(announced.hash);
                 }
             }
@@ -550,6 +617,22 @@ impl GossipCore {
         };
         self.actions.push_back(Action::Report { from, msg, outcome });
         self.schedule_fetches(now);
+    }
+
+    /// A peer's fetch: each hash once, no more hashes than we would ask of a peer, and no more
+    /// bytes than its serving budget holds (a request is small on the wire but may be large to
+    /// answer). A peer whose budget is spent gets no answer (its request times out).
+    fn on_request(&mut self, now: Instant, from: PeerSlot, id: u64, mut hashes: Vec<B256>) {
+        let mut unique = BTreeSet::new();
+        hashes.retain(|hash| unique.insert(*hash));
+        hashes.truncate(self.config.max_in_flight_per_peer);
+        let Some(peer) = self.peers.get_mut(&from) else { return };
+        let max_bytes = peer.served.take_up_to(now, self.config.serve_bytes.burst) as usize;
+        if max_bytes == 0 {
+            self.drop_msg(from, DropReason::ServeBudget);
+            return;
+        }
+        self.actions.push_back(Action::Serve { to: from, id, hashes, max_bytes });
     }
 
     fn on_response(&mut self, now: Instant, from: PeerSlot, id: u64, txs: Vec<Bytes>) {
@@ -652,7 +735,7 @@ impl GossipCore {
             self.deadlines.insert((deadline, id));
             self.requests.insert(id, Request { peer, hashes: hashes.clone(), bytes, deadline });
             self.stats.fetches += 1;
-            self.actions.push_back(Action::Fetch { from: peer, id, hashes });
+            self.actions.push_back(Action::Fetch { from: peer, id, hashes, max_bytes: bytes });
         }
     }
 

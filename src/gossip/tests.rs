@@ -3,6 +3,7 @@
 use alloy_primitives::keccak256;
 
 use super::*;
+use crate::gossip::limiter::Rate;
 
 const A: PeerSlot = PeerSlot(1);
 const B: PeerSlot = PeerSlot(2);
@@ -169,7 +170,7 @@ fn announced_txs_are_fetched_validated_and_reannounced() {
     let (id, hashes) = actions
         .iter()
         .find_map(|a| match a {
-            Action::Fetch { from: A, id, hashes } => Some((*id, hashes.clone())),
+            Action::Fetch { from: A, id, hashes, .. } => Some((*id, hashes.clone())),
             _ => None,
         })
         .expect("fetch from the announcer");
@@ -233,5 +234,67 @@ fn a_fetch_request_is_served_up_to_the_in_flight_limit() {
     let mut h = Harness::new(GossipConfig { max_in_flight_per_peer: 4, ..Default::default() });
     let hashes: Vec<B256> = (0..100u8).map(B256::repeat_byte).collect();
     h.core.handle_message(h.now, A, WireMsg::Request { id: 9, hashes });
-    assert!(matches!(&h.actions()[..], [Action::Serve { to: A, id: 9, hashes }] if hashes.len() == 4));
+    assert!(matches!(&h.actions()[..], [Action::Serve { to: A, id: 9, hashes, .. }] if hashes.len() == 4));
+}
+
+/// Issue: 32 copies of one large hash in a request made the node build 32 copies of it.
+#[test]
+fn a_request_serves_each_hash_once_within_the_peers_serving_budget() {
+    let serve_bytes = Rate { per_second: 1_000.0, burst: 300_000.0 };
+    let mut h = Harness::new(GossipConfig { serve_bytes, ..Default::default() });
+    let big = B256::repeat_byte(1);
+    h.core.handle_message(h.now, A, WireMsg::Request { id: 1, hashes: vec![big; 32] });
+    let actions = h.actions();
+    let [Action::Serve { to: A, id: 1, hashes, max_bytes }] = &actions[..] else { panic!("{actions:?}") };
+    assert_eq!((hashes.as_slice(), *max_bytes), ([big].as_slice(), 300_000));
+    // The driver served one 128 KiB transaction: the rest of the allowance comes back.
+    h.core.handle_served(A, 300_000 - 131_072, 0);
+    h.core.handle_message(h.now, A, WireMsg::Request { id: 2, hashes: vec![big] });
+    let actions = h.actions();
+    assert!(matches!(&actions[..], [Action::Serve { id: 2, max_bytes, .. }] if *max_bytes == 300_000 - 131_072));
+    // Spent (nothing given back): the next request is refused and counted, not served.
+    h.core.handle_message(h.now, A, WireMsg::Request { id: 3, hashes: vec![big] });
+    let actions = h.actions();
+    assert!(matches!(&actions[..], [Action::Dropped { from: A, reason: DropReason::ServeBudget }]), "{actions:?}");
+    // Another peer's budget is its own.
+    h.core.handle_message(h.now, B, WireMsg::Request { id: 4, hashes: vec![big] });
+    assert!(matches!(&h.actions()[..], [Action::Serve { to: B, .. }]));
+}
+
+/// Issue: a peer that announced `max_wanted` hashes and left kept the wanted table full, and
+/// every later announcement was dropped as `fetch_queue_full`.
+#[test]
+fn announcements_of_a_peer_that_left_are_dropped_and_others_are_fetched() {
+    let mut h = Harness::new(GossipConfig { max_wanted: 8, max_in_flight_per_peer: 1, ..Default::default() });
+    let junk: Vec<Vec<u8>> = (0..8u8).map(|i| vec![0xaa, i]).collect();
+    let announced: Vec<(&[u8], u32)> = junk.iter().map(|j| (j.as_slice(), 5_000)).collect();
+    h.announce(A, &announced); // one goes out as a fetch, seven wait
+    h.core.handle_peer(h.now, A, PeerChange::Disconnected);
+    let dropped =
+        h.actions().iter().filter(|a| matches!(a, Action::Dropped { reason: DropReason::FetchAbandoned, .. })).count();
+    assert_eq!(dropped, 8, "all are given up at once: the fetch in flight failed with the connection");
+    let actions = h.announce(B, &[(b"honest", 5_000)]);
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::Fetch { from: B, hashes, .. } if hashes == &[keccak256(b"honest")])),
+        "B's announcement is fetched: {actions:?}"
+    );
+}
+
+#[test]
+fn a_wanted_transaction_nobody_serves_is_given_up_at_its_deadline() {
+    let mut h = Harness::new(GossipConfig { max_in_flight_per_peer: 1, ..Default::default() });
+    // A's budget holds one fetch; the second announcement waits behind it.
+    h.announce(A, &[(b"first", 5_000), (b"second", 5_000)]);
+    let wanted_for = GossipConfig::default().wanted_for;
+    assert!(h.core.poll_timeout().is_some_and(|t| t <= h.now + wanted_for));
+    // A never answers; each fetch times out and A stops being asked, so nothing is fetched
+    // again: at `wanted_for` the entry is dropped, counted, and the table is empty.
+    h.now += wanted_for;
+    h.core.handle_timeout(h.now);
+    let actions = h.actions();
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::Dropped { reason: DropReason::FetchAbandoned, .. })),
+        "{actions:?}"
+    );
+    assert!(h.core.wanted.is_empty());
 }

@@ -282,18 +282,32 @@ impl Driver {
                         self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &source, acceptance);
                     }
                 }
-                Action::Fetch { from, id, hashes } => match self.peers.get(from.0 as usize) {
+                Action::Fetch { from, id, hashes, max_bytes } => match self.peers.get(from.0 as usize) {
                     Some(peer) => {
-                        let request = self.swarm.behaviour_mut().fetch.send_request(peer, FetchRequest { hashes });
+                        let max_response = protocol::response_cap(max_bytes, hashes.len());
+                        let request = FetchRequest { hashes, max_response };
+                        let request = self.swarm.behaviour_mut().fetch.send_request(peer, request);
                         self.outbound.insert(request, (id, from));
                     }
                     None => self.core.handle_message(Instant::now(), from, WireMsg::Response { id, txs: Vec::new() }),
                 },
-                Action::Serve { id, hashes, .. } => {
+                Action::Serve { to, id, hashes, max_bytes } => {
+                    let (mut budget, mut withheld) = (max_bytes, 0);
                     if let Some(channel) = self.pending_serves.remove(&id) {
-                        let txs = hashes.iter().filter_map(|h| self.source.shareable(h)).collect();
+                        let mut txs = Vec::with_capacity(hashes.len());
+                        for tx in hashes.iter().filter_map(|h| self.source.shareable(h)) {
+                            // In order, while the peer's serving budget lasts: what is left out
+                            // the requester fetches again later, or from another announcer.
+                            if tx.len() <= budget {
+                                budget -= tx.len();
+                                txs.push(tx);
+                            } else {
+                                withheld += 1;
+                            }
+                        }
                         let _ = self.swarm.behaviour_mut().fetch.send_response(channel, FetchResponse { txs });
                     }
+                    self.core.handle_served(to, budget, withheld);
                 }
                 Action::Publish { bytes, .. } => {
                     let topic = self.tx_topic.clone();

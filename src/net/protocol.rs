@@ -1,9 +1,10 @@
 //! Tidepool's wire protocol on libp2p: topics, message encodings, the fetch protocol, and the
 //! composed behaviour. Shared by the node's driver and by test clients that play a peer.
 
-use std::time::Duration;
+use std::{io, time::Duration};
 
 use alloy_primitives::{B256, Bytes, keccak256};
+use futures::{AsyncRead, AsyncWrite};
 use libp2p::{
     StreamProtocol, allow_block_list, connection_limits, gossipsub, identify,
     identity::Keypair,
@@ -32,10 +33,89 @@ pub fn announce_topic(chain_id: u64) -> gossipsub::IdentTopic {
     gossipsub::IdentTopic::new(format!("/tidepool/{chain_id}/announce/1"))
 }
 
+/// Most bytes of a fetch request read: 32 hashes with their framing fit in 1.2 KiB.
+const MAX_FETCH_REQUEST: u64 = 16 * 1024;
+/// Concurrent fetch streams per connection, each way (libp2p's default is 100). The gossip core
+/// asks a peer for at most `max_in_flight_per_peer` hashes at once, usually in one or two
+/// requests; more than this from a peer is a flood, and every open inbound stream may hold a
+/// response being written.
+pub const MAX_FETCH_STREAMS: usize = 8;
+
 /// A request for announced transactions, by hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FetchRequest {
     pub hashes: Vec<B256>,
+    /// The most response bytes the requester reads (see [`response_cap`]). Not on the wire:
+    /// the codec instance that writes a request also reads its response, and stops there.
+    #[serde(skip)]
+    pub max_response: u64,
+}
+
+/// The most bytes a response to a request for `hashes` transactions announced at
+/// `announced_bytes` in total can take: their bytes and CBOR framing (a map key, an array
+/// header, a byte-string header per transaction). Anything longer broke the announcement.
+pub const fn response_cap(announced_bytes: usize, hashes: usize) -> u64 {
+    (announced_bytes + 16 + 9 * hashes) as u64
+}
+
+/// The fetch protocol's codec: CBOR (libp2p's), with requests capped at [`MAX_FETCH_REQUEST`]
+/// and each response read only up to its request's `max_response`, so a peer that announced
+/// small and serves large is cut off at the announced size, not at a codec-wide limit.
+#[derive(Clone)]
+pub struct FetchCodec {
+    cbor: request_response::cbor::codec::Codec<FetchRequest, FetchResponse>,
+    /// Set by `write_request`; an instance that wrote no request reads no response.
+    response_cap: u64,
+}
+
+impl Default for FetchCodec {
+    fn default() -> Self {
+        Self {
+            cbor: request_response::cbor::codec::Codec::default().set_request_size_maximum(MAX_FETCH_REQUEST),
+            response_cap: 0,
+        }
+    }
+}
+
+impl request_response::Codec for FetchCodec {
+    type Protocol = StreamProtocol;
+    type Request = FetchRequest;
+    type Response = FetchResponse;
+
+    async fn read_request<T>(&mut self, protocol: &StreamProtocol, io: &mut T) -> io::Result<FetchRequest>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        self.cbor.read_request(protocol, io).await
+    }
+
+    async fn read_response<T>(&mut self, protocol: &StreamProtocol, io: &mut T) -> io::Result<FetchResponse>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        let mut capped = self.cbor.clone().set_response_size_maximum(self.response_cap);
+        capped.read_response(protocol, io).await
+    }
+
+    async fn write_request<T>(&mut self, protocol: &StreamProtocol, io: &mut T, request: FetchRequest) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        self.response_cap = request.max_response;
+        self.cbor.write_request(protocol, io, request).await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        protocol: &StreamProtocol,
+        io: &mut T,
+        response: FetchResponse,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        self.cbor.write_response(protocol, io, response).await
+    }
 }
 
 /// The transactions of a [`FetchRequest`] that the peer holds, as canonical bytes.
@@ -89,7 +169,7 @@ pub struct Limits {
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
     pub gossipsub: gossipsub::Behaviour,
-    pub fetch: request_response::cbor::Behaviour<FetchRequest, FetchResponse>,
+    pub fetch: request_response::Behaviour<FetchCodec>,
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     pub limits: connection_limits::Behaviour,
@@ -119,9 +199,12 @@ impl Behaviour {
             .expect("valid gossipsub config");
         let gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)
             .expect("anonymous gossipsub");
-        let fetch = request_response::cbor::Behaviour::new(
+        let fetch = request_response::Behaviour::with_codec(
+            FetchCodec::default(),
             [(FETCH_PROTOCOL, ProtocolSupport::Full)],
-            request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
+            request_response::Config::default()
+                .with_request_timeout(Duration::from_secs(10))
+                .with_max_concurrent_streams(MAX_FETCH_STREAMS),
         );
         let identify = identify::Behaviour::new(identify::Config::new("/tidepool/1".into(), key.public()));
         let connection_limits = connection_limits::ConnectionLimits::default()

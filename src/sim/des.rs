@@ -537,18 +537,27 @@ impl Des {
                         self.nodes[node as usize].recent.push(tx);
                     }
                 }
-                Action::Fetch { from, id, hashes } => {
+                Action::Fetch { from, id, hashes, .. } => {
                     let txs = hashes.iter().filter_map(|h| self.by_hash.get(h).copied()).collect();
                     self.send(node, from.0, SimMsg::Request { id, txs });
                 }
-                Action::Serve { to, id, hashes } => {
+                Action::Serve { to, id, hashes, max_bytes } => {
                     let n = &self.nodes[node as usize];
+                    let (mut budget, mut withheld) = (max_bytes, 0);
                     let txs = hashes
                         .iter()
                         .filter_map(|h| self.by_hash.get(h))
                         .copied()
                         .filter(|t| n.have.contains(t))
+                        .filter(|&t| {
+                            let size = self.txs[t as usize].size as usize;
+                            let fits = size <= budget;
+                            budget -= if fits { size } else { 0 };
+                            withheld += usize::from(!fits);
+                            fits
+                        })
                         .collect();
+                    self.nodes[node as usize].core.handle_served(to, budget, withheld);
                     self.send(node, to.0, SimMsg::Response { id, txs });
                 }
                 Action::Publish { tx, .. } => {
