@@ -53,6 +53,23 @@ impl IngestError {
     pub const fn is_busy(&self) -> bool {
         matches!(self, Self::Busy(_) | Self::State(StateError::Busy { .. }))
     }
+
+    /// A refusal that may not hold later: backpressure, state not at hand, or a pool rule that
+    /// a block or a quieter pool can lift (full pool, full account, funds, a stale snapshot).
+    /// Invalid bytes, a used nonce and a pooled twin are final.
+    pub const fn is_temporary(&self) -> bool {
+        match self {
+            Self::Busy(_) | Self::State(_) => true,
+            Self::Invalid(_) => false,
+            Self::Pool(e) => matches!(
+                e,
+                PoolError::Underpriced { .. }
+                    | PoolError::AccountFull { .. }
+                    | PoolError::InsufficientFunds { .. }
+                    | PoolError::StaleState { .. }
+            ),
+        }
+    }
 }
 
 /// Pipeline, state and pool: cheap to clone and share between tasks.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use common::world::{BASE_FEE, World, address, tx};
 use tidepool::{
     builder::{BestTxs, BuilderFeed, next_block},
-    pool::{Pool, PoolConfig, PoolHandle, ValidTx},
+    pool::{Pool, PoolConfig, PoolEvent, PoolHandle, ValidTx},
     state::ChainHead,
 };
 
@@ -175,4 +175,48 @@ async fn slow_subscribers_count_what_they_missed_and_never_block() {
     }
     assert_eq!(received, tidepool::pool::EVENT_BUFFER);
     assert_eq!(events.missed() as usize, flips - tidepool::pool::EVENT_BUFFER);
+}
+
+/// Issue: events were published after the pool's lock was released, so a block's `Removed`
+/// could reach a subscriber before the `Added` of the same transaction from a concurrent insert.
+#[test]
+fn events_reach_subscribers_in_the_order_the_pool_made_them() {
+    let (handle, _) = shared_pool();
+    let mut events = handle.subscribe();
+    let w = World::default_config();
+    let txs: Vec<ValidTx> = (10..90).map(|a| w.valid(tx(a, 0).signed())).collect();
+    let hashes: Vec<_> = txs.iter().map(|t| t.tx.hash()).collect();
+    std::thread::scope(|threads| {
+        threads.spawn(|| {
+            for tx in txs {
+                // The sender's state read now, as ingest does (blocks keep coming meanwhile).
+                handle.add(ValidTx { epoch: handle.state_epoch(), ..tx }).unwrap();
+            }
+        });
+        threads.spawn(|| {
+            for _ in 0..500 {
+                let mined = handle.read(|p| hashes.iter().filter(|h| p.get(h).is_some()).copied().collect());
+                handle.on_block(tidepool::state::BlockUpdate {
+                    base_fee: BASE_FEE,
+                    blob_base_fee: 1,
+                    mined,
+                    ..Default::default()
+                });
+            }
+        });
+    });
+    let mut added = std::collections::HashSet::new();
+    let mut removed = 0;
+    while let Some(event) = events.try_recv() {
+        match event {
+            PoolEvent::Added { hash, .. } => assert!(added.insert(hash)),
+            PoolEvent::Removed { hash, .. } => {
+                assert!(added.contains(&hash), "{hash} removed before it was added");
+                removed += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(added.len(), 80);
+    assert!(removed > 0, "some were mined while others were added");
 }

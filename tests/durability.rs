@@ -168,3 +168,38 @@ async fn a_node_killed_under_load_loses_no_acknowledged_transaction() {
     assert!(promised.len() >= 300);
     assert!(lost.is_empty(), "{} of {} acknowledged transactions lost: {lost:?}", lost.len(), promised.len());
 }
+
+/// Issue: a local submission of a transaction already pooled from a peer was answered
+/// `already known` and never journaled, so a crash lost what the user was told is known.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_submission_of_a_peers_transaction_is_journaled() {
+    let dir = tempfile::tempdir().unwrap();
+    let tidepool = start(dir.path()).await;
+    let spec = tx(6, 0);
+    tidepool.submitter().submit(spec.raw(), Origin::External).await.unwrap();
+    let again = tidepool.submitter().submit(spec.raw(), Origin::Local).await.expect_err("already pooled");
+    assert_eq!(again.kind(), "already_known");
+    assert_eq!(tidepool.reader().get(&spec.hash()).unwrap().tx.origin(), Origin::Local);
+    let journal = codec::decode(&std::fs::read(dir.path().join(store::JOURNAL_FILE)).unwrap());
+    assert_eq!(journal.records, [StoredTx { origin: Origin::Local, raw: spec.raw() }]);
+}
+
+/// Issue: the start-up compaction deleted journal records refused for reasons that pass (here:
+/// the sender is not funded yet), losing acknowledged transactions for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_refused_for_a_temporary_reason_stays_in_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let unfunded = tx(20, 0); // accounts 0..10 are funded
+    let mut data = Vec::new();
+    codec::encode(&StoredTx { origin: Origin::Local, raw: unfunded.raw() }, &mut data);
+    codec::encode(&StoredTx { origin: Origin::Local, raw: tx(1, 0).raw() }, &mut data);
+    std::fs::write(dir.path().join(store::JOURNAL_FILE), &data).unwrap();
+
+    let tidepool = start(dir.path()).await;
+    let report = tidepool.restored().unwrap();
+    assert_eq!(report.outcomes.get("insufficient_funds"), Some(&1));
+    assert!(tidepool.reader().get(&unfunded.hash()).is_none());
+    let kept = codec::decode(&std::fs::read(dir.path().join(store::JOURNAL_FILE)).unwrap()).records;
+    assert_eq!(kept.len(), 2, "the pooled record and the parked one");
+    assert!(kept.iter().any(|r| r.raw == unfunded.raw()), "the unfunded sender's record is kept for a retry");
+}

@@ -136,6 +136,10 @@ async fn a_restarted_node_keeps_its_peer_id_and_rejoins() {
 
     let b = start_node(dir_b.path(), |c| c.bootnodes = vec![dial_addr(&a)]).await;
     assert_eq!(b.peer_id(), peer_id, "the node key is kept in the data directory");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir_b.path().join("node.key")).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "the node key is readable by its owner only");
     eventually("b rejoins", WAIT, || async { a.network().stats().connected_peers == 1 }).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let raw = transfer(4, 0, 0);

@@ -75,8 +75,11 @@ pub enum PeerChange {
 /// The validation stage's answer for a transaction the core asked to validate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Valid and pooled (or already pooled): relay it.
+    /// Valid and pooled: relay it (the sender earns score).
     Accepted,
+    /// Already pooled (it reached us another way first): not relayed again, and no score
+    /// earned, so replaying what everyone has buys a peer nothing.
+    Known,
     /// Invalid in a way its bytes prove: the sender is penalised.
     Rejected(Penalty),
     /// Not relayed, nobody blamed: a policy or state refusal, or we were busy.
@@ -467,13 +470,18 @@ impl GossipCore {
                 self.penalise(now, from, penalty);
                 Acceptance::Reject
             }
-            Verdict::Ignored => {
+            Verdict::Ignored | Verdict::Known => {
                 self.stats.ignored += 1;
                 Acceptance::Ignore
             }
             Verdict::Busy => {
-                // Not seen after all: the same tx may arrive again once we have room.
+                // Not seen after all: the same tx may arrive again once we have room. Its place
+                // in the seen order goes too (it was marked moments ago: near the back), or a
+                // later arrival would be listed twice and evicted early.
                 self.seen.remove(&tx);
+                if let Some(at) = self.seen_order.iter().rposition(|h| *h == tx) {
+                    self.seen_order.remove(at);
+                }
                 self.drop_msg(from, DropReason::ValidationBusy);
                 Acceptance::Ignore
             }

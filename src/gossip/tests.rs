@@ -298,3 +298,28 @@ fn a_wanted_transaction_nobody_serves_is_given_up_at_its_deadline() {
     );
     assert!(h.core.wanted.is_empty());
 }
+
+/// Issue: a peer replaying what we already held (pooled another way) earned score as if it
+/// had brought something new.
+#[test]
+fn an_already_pooled_transaction_earns_nothing_and_is_not_relayed_again() {
+    let mut h = Harness::new(GossipConfig::default());
+    let hash = validate_of(&h.tx(A, b"known")).expect("validated");
+    h.core.handle_verdict(h.now, A, hash, Verdict::Known);
+    assert!(matches!(&h.actions()[..], [Action::Report { outcome: Acceptance::Ignore, .. }]));
+    let (now, config) = (h.now, h.core.config.score.clone());
+    assert_eq!(h.core.peers.get_mut(&A).unwrap().score.value(now, &config), 0.0);
+}
+
+/// Issue: a busy verdict took the hash out of the seen-cache but left it in its order, so the
+/// hash's return listed it twice.
+#[test]
+fn a_busy_verdict_leaves_no_stale_seen_entry() {
+    let mut h = Harness::new(GossipConfig::default());
+    let hash = validate_of(&h.tx(A, b"busy")).expect("validated");
+    h.core.handle_verdict(h.now, A, hash, Verdict::Busy);
+    h.actions();
+    assert!(validate_of(&h.tx(B, b"busy")).is_some(), "offered again, validated again");
+    assert_eq!(h.core.seen_order.iter().filter(|h| **h == hash).count(), 1);
+    assert_eq!(h.core.seen.len(), h.core.seen_order.len());
+}

@@ -34,8 +34,9 @@ use crate::{
 };
 use protocol::{Behaviour, BehaviourEvent, FetchRequest, FetchResponse, Limits};
 
-/// Local transactions waiting to be gossiped. A full queue drops the announcement (counted), not
-/// the transaction: it is already pooled and will reach peers through them or the next block.
+/// Local transactions waiting to be gossiped. A full queue drops the publication, not the
+/// transaction: it stays pooled (a block built from this pool includes it, and a peer that asks
+/// for it is served), but it is not gossiped again; counted as `local_dropped`.
 const LOCAL_QUEUE: usize = 4_096;
 /// Verdicts travelling back to the loop; one per validation in flight, which the pipeline's
 /// queue already bounds.
@@ -52,7 +53,8 @@ pub trait TxSource: Send + Sync + 'static {
 /// pool's rules, unavailable state), otherwise gossip's penalty table ([`Verdict::for_invalid`]).
 pub const fn peer_verdict(outcome: &Result<Added, IngestError>) -> Verdict {
     match outcome {
-        Ok(_) | Err(IngestError::Pool(PoolError::AlreadyKnown(_))) => Verdict::Accepted,
+        Ok(_) => Verdict::Accepted,
+        Err(IngestError::Pool(PoolError::AlreadyKnown(_))) => Verdict::Known,
         Err(e) if e.is_busy() => Verdict::Busy,
         Err(IngestError::Invalid(e)) => Verdict::for_invalid(e),
         Err(_) => Verdict::Ignored,

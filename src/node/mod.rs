@@ -212,11 +212,25 @@ fn load_or_create_key(data_dir: &Path) -> Result<Keypair, NodeError> {
             std::fs::create_dir_all(data_dir).map_err(|e| key_error(e.to_string()))?;
             let key = Keypair::generate_ed25519();
             let bytes = key.to_protobuf_encoding().map_err(|e| key_error(e.to_string()))?;
-            std::fs::write(&path, bytes).map_err(|e| key_error(e.to_string()))?;
+            write_private(&path, &bytes).map_err(|e| key_error(e.to_string()))?;
             Ok(key)
         }
         Err(e) => Err(key_error(e.to_string())),
     }
+}
+
+/// Writes a secret: readable by its owner only (mode 0600 from creation, so it is never
+/// readable by others even for an instant), synced, then renamed into place, so a crash leaves
+/// either no key or the whole key.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::{io::Write as _, os::unix::fs::OpenOptionsExt as _};
+
+    let tmp = path.with_extension("writing");
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(path.parent().unwrap_or(Path::new(".")))?.sync_all()
 }
 
 async fn produce_blocks(

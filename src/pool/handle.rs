@@ -6,7 +6,9 @@
 //! the lock, published once it is released). No `.await` ever happens while it is held; the
 //! methods are synchronous and short (bounded by the batch and by what a block changed).
 //! Subscribers read a bounded broadcast buffer: a slow one misses events (and is told how many),
-//! it never slows the pool. The dead-letter view has its own mutex, taken after the pool's is
+//! it never slows the pool. Events reach subscribers in the order the pool made them: a second
+//! mutex, taken before the pool's is released, orders publication (lock order: pool, then
+//! publication, then dead letters; never the reverse). The dead-letter view has its own mutex, taken after the pool's is
 //! released, so queries about departed transactions never wait for inserts.
 
 use std::{
@@ -35,6 +37,8 @@ pub struct PoolHandle {
 
 struct Shared {
     pool: Mutex<Pool>,
+    /// Held from the end of a mutation until its events are published.
+    publishing: Mutex<()>,
     dead_letters: Mutex<DeadLetters>,
     events: broadcast::Sender<PoolEvent>,
     /// The pool's state epoch, readable without the lock (ingest reads it before every
@@ -56,7 +60,16 @@ impl PoolHandle {
         let (pending_version, _) = watch::channel(0);
         let dead_letters = Mutex::new(DeadLetters::new(pool.config().dead_letters));
         let epoch = AtomicU64::new(pool.state_epoch());
-        Self { shared: Arc::new(Shared { pool: Mutex::new(pool), dead_letters, events, pending_version, epoch }) }
+        Self {
+            shared: Arc::new(Shared {
+                pool: Mutex::new(pool),
+                publishing: Mutex::new(()),
+                dead_letters,
+                events,
+                pending_version,
+                epoch,
+            }),
+        }
     }
 
     /// Adds validated transactions as one batch under one lock.
@@ -79,6 +92,11 @@ impl PoolHandle {
             self.shared.epoch.store(pool.state_epoch(), Ordering::Release);
             refused
         })
+    }
+
+    /// See [`Pool::make_local`].
+    pub fn make_local(&self, hash: &B256) -> bool {
+        self.lock().make_local(hash)
     }
 
     /// [`Pool::state_epoch`], without taking the lock.
@@ -141,12 +159,14 @@ impl PoolHandle {
         self.shared.pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Runs a mutation under the lock, then publishes its events with the lock released.
+    /// Runs a mutation under the lock, then publishes its events with the lock released (but
+    /// the publication lock taken first, so no later mutation's events overtake these).
     fn mutate<R>(&self, change: impl FnOnce(&mut Pool) -> R) -> R {
-        let (result, events) = {
+        let (result, events, _in_order) = {
             let mut pool = self.lock();
             let result = change(&mut pool);
-            (result, pool.take_events())
+            let in_order = self.shared.publishing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            (result, pool.take_events(), in_order)
         };
         let grew_pending = events.iter().any(|e| {
             matches!(

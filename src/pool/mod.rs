@@ -345,6 +345,19 @@ impl Pool {
         refused
     }
 
+    /// Makes a pooled transaction that came from a peer local: this node's user submitted it
+    /// too, so it is journaled from now on. Returns whether it changed (a private or already
+    /// local transaction keeps its origin).
+    pub fn make_local(&mut self, hash: &B256) -> bool {
+        let Some(id) = self.find(hash) else { return false };
+        let tx = &mut self.slots.get_mut(id).expect("live tx id").tx;
+        let external = tx.origin() == crate::tx::Origin::External;
+        if external {
+            tx.set_origin(crate::tx::Origin::Local);
+        }
+        external
+    }
+
     /// Removes basefee and queued transactions older than the configured lifetime, then
     /// enforces the limits (an expired tx's successors may fall back into queued).
     pub fn expire(&mut self, now: Instant) {

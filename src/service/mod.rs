@@ -26,7 +26,9 @@ use crate::net::{NetConfig, NetStats, NetworkHandle, TxSource};
 pub use crate::{builder::BuilderFeed, tx::Origin};
 use crate::{
     ingest::{Ingest, IngestError},
-    pool::{Added, DeadLetter, EventStream, Pool, PoolConfig, PoolContent, PoolHandle, PoolSizes, PooledInfo},
+    pool::{
+        Added, DeadLetter, EventStream, Pool, PoolConfig, PoolContent, PoolError, PoolHandle, PoolSizes, PooledInfo,
+    },
     state::{BlockUpdate, ChainHead, LoaderStats, StateConfig, StateError, StateLoader, StateProvider},
     store::{Journal, JournalError, RestoreReport, StoredTx},
     validate::{PipelineConfig, ValidationConfig, ValidationPipeline, Validator, pipeline::PipelineStats},
@@ -157,10 +159,11 @@ impl TidepoolBuilder {
         let pipeline = self.pipeline.unwrap_or_else(|| {
             Arc::new(ValidationPipeline::new(Validator::new(self.config.validation), self.config.pipeline))
         });
+        let lifetime = self.config.pool.lifetime;
         let pool = PoolHandle::new(Pool::new(self.config.pool, self.head));
         let ingest = Ingest::new(pipeline, StateLoader::new(self.state, self.config.state), pool.clone());
         let durable = match &self.data_dir {
-            Some(dir) => Some(Durable::open(dir, &ingest).await?),
+            Some(dir) => Some(Durable::open(dir, &ingest, lifetime).await?),
             None => None,
         };
         #[cfg(feature = "net")]
@@ -176,6 +179,19 @@ impl TidepoolBuilder {
                 let mut network = started.map_err(|e| StartError::Network(e.to_string()))?;
                 if wait {
                     network.wait_listening().await;
+                }
+                if durable.is_some() {
+                    // Restored local transactions were acknowledged to users who expect them to
+                    // spread: publish them again (a full local queue counts what it drops).
+                    let local = pool.read(|p| {
+                        p.txs()
+                            .filter(|tx| tx.origin() == Origin::Local)
+                            .map(|tx| (tx.hash(), tx.encoded().clone()))
+                            .collect::<Vec<_>>()
+                    });
+                    for (hash, raw) in local {
+                        network.publish_local(hash, raw);
+                    }
                 }
                 Some(Arc::new(network))
             }
@@ -299,8 +315,23 @@ impl Submitter {
     ///
     /// # Cancel safety
     /// Dropping the future after the bytes were queued lets validation finish without pooling.
+    ///
+    /// A local submission of a transaction already pooled from a peer is still answered
+    /// `already_known` (what wallets expect), but the pool's copy becomes local and is journaled
+    /// first: what the user submitted is durable either way.
     pub async fn submit(&self, raw: Bytes, origin: Origin) -> Result<Added, SubmitError> {
-        let added = self.ingest.submit(raw.clone(), origin).await?;
+        let added = match self.ingest.submit(raw.clone(), origin).await {
+            Ok(added) => added,
+            Err(IngestError::Pool(PoolError::AlreadyKnown(hash))) if origin == Origin::Local => {
+                if self.ingest.pool().make_local(&hash)
+                    && let Some(journal) = &self.journal
+                {
+                    journal.append(&StoredTx { origin, raw }).await?;
+                }
+                return Err(IngestError::Pool(PoolError::AlreadyKnown(hash)).into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         if let Some(journal) = self.journal.as_ref().filter(|_| origin == Origin::Local) {
             journal.append(&StoredTx { origin, raw: raw.clone() }).await?;
         }

@@ -81,6 +81,11 @@ impl PooledTx {
         self
     }
 
+    /// Records a new origin (a peer's transaction that this node's user also submitted).
+    pub const fn set_origin(&mut self, origin: Origin) {
+        self.origin = origin;
+    }
+
     pub const fn origin(&self) -> Origin {
         self.origin
     }
