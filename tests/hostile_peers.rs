@@ -226,3 +226,22 @@ async fn a_response_larger_than_announced_is_cut_off_at_the_announced_size() {
     assert!(took < Duration::from_secs(5), "cut off at the announced size, not read to the end: {took:?}");
     node.stop().await;
 }
+
+/// Issue: the driver's slot table grew with every identity ever seen. Identities that leave
+/// clean give their slot back; only connected or remembered ones keep one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identities_that_come_and_go_do_not_grow_the_peer_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_node(dir.path(), |_| {}).await;
+    for _ in 0..30 {
+        let peer = common::node::RawPeer::connect(&node).await;
+        drop(peer);
+    }
+    let slots = || node.network().stats().peer_slots;
+    let deadline = std::time::Instant::now() + WAIT;
+    while slots() > 0 {
+        assert!(std::time::Instant::now() < deadline, "{} slots still held after 30 identities left", slots());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    node.stop().await;
+}

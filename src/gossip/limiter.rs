@@ -4,14 +4,38 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-/// A refill rate and a burst.
+/// A refill rate and a burst. Read from config files only when both are finite and not
+/// negative (a NaN budget would refuse or admit everything).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RateFields")]
 pub struct Rate {
     /// Tokens added per second.
     pub per_second: f64,
     /// Bucket size: how much may arrive at once after a quiet period.
     pub burst: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateFields {
+    per_second: f64,
+    burst: f64,
+}
+
+impl TryFrom<RateFields> for Rate {
+    type Error = String;
+
+    fn try_from(fields: RateFields) -> Result<Self, String> {
+        let sane = |x: f64| x.is_finite() && x >= 0.0;
+        if sane(fields.per_second) && sane(fields.burst) {
+            Ok(Self { per_second: fields.per_second, burst: fields.burst })
+        } else {
+            Err(format!(
+                "a rate needs finite, non-negative per_second and burst (got {} and {})",
+                fields.per_second, fields.burst
+            ))
+        }
+    }
 }
 
 /// One token bucket, with time passed in. Starts full. Used for peers here and for JSON-RPC
@@ -75,6 +99,15 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn config_files_cannot_hold_nan_or_negative_rates() {
+        let read = |text: &str| toml::from_str::<Rate>(text);
+        assert!(read("per_second = 10.0\nburst = 5.0").is_ok());
+        assert!(read("per_second = nan\nburst = 5.0").is_err());
+        assert!(read("per_second = 1.0\nburst = -5.0").is_err());
+        assert!(read("per_second = inf\nburst = 5.0").is_err());
+    }
 
     #[test]
     fn burst_then_refill() {

@@ -39,6 +39,10 @@ pub struct PeerSlot(pub u32);
 
 /// How much more of its budget each message costs a throttled peer.
 const THROTTLE_FACTOR: f64 = 4.0;
+/// Refusal periods (cool-offs and bans) remembered at once. 16,384 (~0.5 MiB) covers the peers
+/// of a busy node many times over; an attacker minting identities to fill it only shortens the
+/// refusals of its own earlier identities.
+const MAX_BANS: usize = 16_384;
 
 /// The driver's handle on a gossip message, returned in [`Action::Report`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -307,6 +311,10 @@ pub struct GossipCore {
     rng: StdRng,
     peers: HashMap<PeerSlot, Peer>,
     banned: HashMap<PeerSlot, Instant>,
+    /// `banned` by expiry, to forget bans that ended (bounded by [`MAX_BANS`]).
+    ban_expiry: BTreeSet<(Instant, PeerSlot)>,
+    /// Validations in flight per peer: a slot with any is still in use.
+    validating_from: HashMap<PeerSlot, u32>,
     /// Negative scores of peers that left, so reconnecting does not wipe the slate; bounded,
     /// oldest forgotten first.
     past_scores: HashMap<PeerSlot, Score>,
@@ -335,6 +343,8 @@ impl GossipCore {
             rng: StdRng::seed_from_u64(seed),
             peers: HashMap::default(),
             banned: HashMap::default(),
+            ban_expiry: BTreeSet::new(),
+            validating_from: HashMap::default(),
             past_scores: HashMap::default(),
             past_order: VecDeque::new(),
             seen: HashMap::default(),
@@ -364,6 +374,20 @@ impl GossipCore {
         self.banned.get(&peer).is_some_and(|&until| until > now)
     }
 
+    /// Whether the core still holds anything about `peer` (a connection, a refusal period, a
+    /// score worth remembering, a validation in flight). A driver may give the slot of a
+    /// disconnected peer it does not remember to another identity. Forgets a remembered score
+    /// that has healed.
+    pub fn remembers(&mut self, now: Instant, peer: PeerSlot) -> bool {
+        if self.past_scores.get(&peer).is_some_and(|score| score.healed(now, &self.config.score)) {
+            self.past_scores.remove(&peer);
+        }
+        self.peers.contains_key(&peer)
+            || self.banned.contains_key(&peer)
+            || self.past_scores.contains_key(&peer)
+            || self.validating_from.contains_key(&peer)
+    }
+
     pub fn handle_peer(&mut self, now: Instant, peer: PeerSlot, change: PeerChange) {
         match change {
             PeerChange::Connected => {
@@ -371,7 +395,9 @@ impl GossipCore {
                     self.actions.push_back(Action::Disconnect { peer, refuse_until: until });
                     return;
                 }
-                self.banned.remove(&peer);
+                if let Some(until) = self.banned.remove(&peer) {
+                    self.ban_expiry.remove(&(until, peer));
+                }
                 let score = self.past_scores.remove(&peer).unwrap_or_else(|| Score::new(now));
                 let c = &self.config;
                 self.peers.entry(peer).or_insert_with(|| Peer {
@@ -452,6 +478,12 @@ impl GossipCore {
 
     pub fn handle_verdict(&mut self, now: Instant, from: PeerSlot, tx: B256, verdict: Verdict) {
         let Some(origin) = self.validating.remove(&tx) else { return };
+        if let Some(count) = self.validating_from.get_mut(&from) {
+            *count -= 1;
+            if *count == 0 {
+                self.validating_from.remove(&from);
+            }
+        }
         debug_assert_eq!(origin.from, from);
         let outcome = match verdict {
             Verdict::Accepted => {
@@ -492,6 +524,10 @@ impl GossipCore {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&(_, peer)) = self.ban_expiry.first().filter(|(until, _)| *until <= now) {
+            self.ban_expiry.pop_first();
+            self.banned.remove(&peer);
+        }
         while let Some(&(expires, hash)) = self.wanted_expiry.front() {
             if expires > now {
                 break;
@@ -527,7 +563,8 @@ impl GossipCore {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let fetch = self.deadlines.first().map(|&(deadline, _)| deadline);
         let wanted = self.wanted_expiry.front().map(|&(expires, _)| expires);
-        fetch.into_iter().chain(wanted).min()
+        let ban = self.ban_expiry.first().map(|&(until, _)| until);
+        fetch.into_iter().chain(wanted).chain(ban).min()
     }
 
     /// Rate limits and standing: whether to look at the message at all.
@@ -575,6 +612,7 @@ impl GossipCore {
         self.wanted.remove(&hash);
         self.stats.validations += 1;
         self.validating.insert(hash, Validating { from, msg, size: bytes.len() });
+        *self.validating_from.entry(from).or_default() += 1;
         self.actions.push_back(Action::Validate { from, tx: hash, bytes });
     }
 
@@ -819,7 +857,15 @@ impl GossipCore {
             let until = now + period;
             self.stats.disconnects += 1;
             self.forget(peer);
-            self.banned.insert(peer, until);
+            if let Some(old) = self.banned.insert(peer, until) {
+                self.ban_expiry.remove(&(old, peer));
+            }
+            self.ban_expiry.insert((until, peer));
+            while self.ban_expiry.len() > MAX_BANS {
+                // Identities are free: beyond this many refusals, the one ending soonest goes.
+                let (_, soonest) = self.ban_expiry.pop_first().expect("non-empty");
+                self.banned.remove(&soonest);
+            }
             self.actions.push_back(Action::Disconnect { peer, refuse_until: until });
         }
         self.stats.peers = self.peers.len() as u64;

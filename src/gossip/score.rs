@@ -155,6 +155,14 @@ impl Score {
         }
     }
 
+    /// Whether the score has recovered to within half a point of zero by `now`: nothing worth
+    /// remembering about the peer any more.
+    pub fn healed(&self, now: Instant, config: &ScoreConfig) -> bool {
+        let mut later = self.clone();
+        later.recover(now, config);
+        later.value > -0.5
+    }
+
     /// Negative scores decay towards zero with the configured half-life.
     fn recover(&mut self, now: Instant, config: &ScoreConfig) {
         let elapsed = now.saturating_duration_since(self.updated);

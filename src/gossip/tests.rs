@@ -4,6 +4,7 @@ use alloy_primitives::keccak256;
 
 use super::*;
 use crate::gossip::limiter::Rate;
+use std::time::Duration;
 
 const A: PeerSlot = PeerSlot(1);
 const B: PeerSlot = PeerSlot(2);
@@ -322,4 +323,48 @@ fn a_busy_verdict_leaves_no_stale_seen_entry() {
     assert!(validate_of(&h.tx(B, b"busy")).is_some(), "offered again, validated again");
     assert_eq!(h.core.seen_order.iter().filter(|h| **h == hash).count(), 1);
     assert_eq!(h.core.seen.len(), h.core.seen_order.len());
+}
+
+/// Issue: per-peer tables grew with every identity ever seen. The core now says which slots it
+/// still needs, and forgets refusals once they end and scores once they heal.
+#[test]
+fn the_core_forgets_peers_that_left_clean_and_refusals_that_ended() {
+    let mut h = Harness::new(GossipConfig::default());
+    let honest = PeerSlot(10);
+    h.core.handle_peer(h.now, honest, PeerChange::Connected);
+    h.core.handle_peer(h.now, honest, PeerChange::Disconnected);
+    assert!(!h.core.remembers(h.now, honest), "a clean peer that left needs no slot");
+
+    // A junk sender: disconnected with a cool-off, its negative score remembered.
+    for i in 0..3u8 {
+        if let Some(hash) = validate_of(&h.tx(A, &[0xbd, i])) {
+            h.core.handle_verdict(h.now, A, hash, Verdict::Rejected(Penalty::InvalidSignature));
+        }
+    }
+    h.actions();
+    h.core.handle_peer(h.now, A, PeerChange::Disconnected);
+    assert!(h.core.remembers(h.now, A));
+    // After the cool-off the refusal is forgotten; after its score heals, the peer too.
+    h.now += ScoreConfig::default().cool_off + Duration::from_secs(1);
+    h.core.handle_timeout(h.now);
+    assert!(!h.core.is_banned(h.now, A));
+    assert!(h.core.remembers(h.now, A), "its score has not healed yet");
+    h.now += 20 * ScoreConfig::default().recovery_half_life;
+    assert!(!h.core.remembers(h.now, A), "healed and gone: the slot may be reused");
+}
+
+#[test]
+fn refusals_are_bounded_however_many_identities_misbehave() {
+    let score = ScoreConfig { undecodable: -120.0, ..ScoreConfig::default() };
+    let mut h = Harness::new(GossipConfig { score, ..GossipConfig::default() });
+    for i in 0..(MAX_BANS as u32 + 100) {
+        let peer = PeerSlot(100 + i);
+        h.core.handle_peer(h.now, peer, PeerChange::Connected);
+        if let Some(hash) = validate_of(&h.tx(peer, &i.to_be_bytes())) {
+            h.core.handle_verdict(h.now, peer, hash, Verdict::Rejected(Penalty::Undecodable));
+        }
+        h.actions();
+    }
+    assert_eq!(h.core.banned.len(), MAX_BANS);
+    assert_eq!(h.core.ban_expiry.len(), MAX_BANS);
 }

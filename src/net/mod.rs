@@ -79,6 +79,9 @@ pub struct NetStats {
     pub gossip: GossipStats,
     pub connected_peers: usize,
     pub banned_peers: usize,
+    /// Peer identities with a slot: connected ones and those the gossip core still remembers
+    /// (refused, scored, or with a validation in flight). Others' slots are reused.
+    pub peer_slots: usize,
     pub malformed_announcements: u64,
     pub local_dropped: u64,
     pub publish_failures: u64,
@@ -168,6 +171,7 @@ impl NetworkHandle {
             announce_topic,
             slots: HashMap::new(),
             peers: Vec::new(),
+            free_slots: Vec::new(),
             pending_messages: HashMap::new(),
             pending_serves: HashMap::new(),
             outbound: HashMap::new(),
@@ -229,7 +233,11 @@ struct Driver {
     tx_topic: gossipsub::IdentTopic,
     announce_topic: gossipsub::IdentTopic,
     slots: HashMap<PeerId, PeerSlot>,
+    /// Each slot's identity, while the slot is in use (freed slots keep their last one until
+    /// reused; `slots` says which are in use).
     peers: Vec<PeerId>,
+    /// Slots of identities nobody remembers, to give to new identities.
+    free_slots: Vec<PeerSlot>,
     pending_messages: HashMap<MessageRef, (gossipsub::MessageId, PeerId)>,
     pending_serves: HashMap<u64, request_response::ResponseChannel<FetchResponse>>,
     outbound: HashMap<request_response::OutboundRequestId, (u64, PeerSlot)>,
@@ -355,10 +363,33 @@ impl Driver {
     }
 
     fn slot(&mut self, peer: PeerId) -> PeerSlot {
-        *self.slots.entry(peer).or_insert_with(|| {
-            self.peers.push(peer);
-            PeerSlot(u32::try_from(self.peers.len() - 1).expect("fewer than 2^32 peers"))
+        *self.slots.entry(peer).or_insert_with(|| match self.free_slots.pop() {
+            Some(slot) => {
+                self.peers[slot.0 as usize] = peer;
+                slot
+            }
+            None => {
+                self.peers.push(peer);
+                PeerSlot(u32::try_from(self.peers.len() - 1).expect("fewer than 2^32 peers"))
+            }
         })
+    }
+
+    /// Frees the slots of identities that are gone and that the core no longer remembers, so
+    /// the table holds only what a connection or a remembered score uses.
+    fn free_unused_slots(&mut self, now: Instant) {
+        let (swarm, core) = (&self.swarm, &mut self.core);
+        let mut freed = Vec::new();
+        self.slots.retain(|peer, &mut slot| {
+            let keep = swarm.is_connected(peer) || core.remembers(now, slot);
+            if !keep {
+                freed.push(slot);
+            }
+            keep
+        });
+        freed.sort_unstable(); // reuse low slots first: deterministic, and the table stays dense
+        freed.reverse();
+        self.free_slots.extend(freed);
     }
 
     fn message_ref(&mut self, id: gossipsub::MessageId, source: PeerId) -> MessageRef {
@@ -437,6 +468,7 @@ impl Driver {
 
     fn on_tick(&mut self) {
         let now = Instant::now();
+        self.free_unused_slots(now);
         let blocked = &mut self.swarm.behaviour_mut().blocked;
         self.bans.retain(|&(until, peer)| {
             let active = until > now;
@@ -451,6 +483,7 @@ impl Driver {
             gossip: self.core.stats().clone(),
             connected_peers: self.swarm.connected_peers().count(),
             banned_peers: self.bans.len(),
+            peer_slots: self.slots.len(),
             local_dropped,
             ..self.counters.clone()
         };
