@@ -20,7 +20,7 @@ use libp2p::{
     swarm::{NetworkBehaviour, SwarmEvent},
 };
 use tidepool::{
-    gossip::Announced,
+    gossip::{Announced, DropReason},
     net::protocol::{self, FETCH_PROTOCOL, FetchCodec, FetchRequest, FetchResponse, Limits},
     tx::sign::Signer,
 };
@@ -244,4 +244,125 @@ async fn identities_that_come_and_go_do_not_grow_the_peer_table() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     node.stop().await;
+}
+
+/// A well-formed transfer whose signature recovers no sender (r = 0): junk.
+fn bad_signature(nonce: u64) -> Bytes {
+    use alloy_consensus::SignableTransaction as _;
+    use alloy_eips::eip2718::Encodable2718 as _;
+    let tx = TxEip1559 { chain_id: CHAIN_ID, nonce, gas_limit: 21_000, max_fee_per_gas: 1, ..Default::default() };
+    let signature = alloy_primitives::Signature::new(U256::ZERO, U256::from(1), false);
+    tidepool::tx::Envelope::from(tx.into_signed(signature)).encoded_2718().into()
+}
+
+fn transfer(account: u64, nonce: u64) -> Bytes {
+    Signer::dev(account).sign_tx(TxEip1559 {
+        chain_id: CHAIN_ID,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: 100_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: TxKind::Call(Address::with_last_byte(0xbb)),
+        value: U256::from(1),
+        input: Bytes::new(),
+        access_list: Default::default(),
+    })
+}
+
+/// Issue: identities are free. A loop of fresh identities, each connecting and sending its
+/// whole burst of invalid signatures, against honest JSON-RPC submissions: each identity is on
+/// probation (20 msg/s, burst 40, until it delivers valid transactions), one IP holds at most 8
+/// inbound connections, and a quarter of the peer slots is kept for peers the node dials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fresh_identities_flooding_junk_neither_starve_honest_clients_nor_evict_outbound_peers() {
+    const IDENTITIES: u64 = 30;
+    const HONEST: u64 = 200;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let b = start_node(dir_b.path(), |_| {}).await;
+    let a = start_node(dir_a.path(), |c| {
+        c.bootnodes = vec![dial_addr(&b)];
+        c.max_peers = 8; // 6 inbound, 2 kept for dialled peers
+    })
+    .await;
+    let deadline = std::time::Instant::now() + WAIT;
+    while b.network().stats().connected_peers == 0 {
+        assert!(std::time::Instant::now() < deadline, "a dials its bootnode");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let flood = {
+        let (address, target) = (dial_addr(&a), a.peer_id());
+        tokio::spawn(async move {
+            let mut sent = 0u64;
+            for identity in 0..IDENTITIES {
+                let mut attacker = common::node::RawPeer::connect_to(address.clone(), target).await;
+                for i in 0..100 {
+                    sent += u64::from(attacker.publish(&bad_signature(identity * 1_000 + i)));
+                }
+                attacker.run_until(Duration::from_millis(100), |_| false).await;
+            }
+            sent
+        })
+    };
+    let client = rpc(&a);
+    let mut busy = 0;
+    for n in 0..HONEST {
+        match send_raw(&client, &transfer(n % 40, n / 40)).await {
+            Ok(_) => {}
+            Err(e) if e.to_string().contains("busy") => busy += 1,
+            Err(e) => panic!("honest submission {n} refused: {e}"),
+        }
+    }
+    let sent = flood.await.unwrap();
+    let fraction = busy as f64 / HONEST as f64;
+    let stats = a.network().stats().gossip;
+    let refused: u64 =
+        [DropReason::RateLimited, DropReason::Throttled].iter().filter_map(|r| stats.dropped.get(r)).sum();
+    eprintln!(
+        "{IDENTITIES} identities published {sent} junk messages: {} reached the node, {} validated, {refused} refused \
+         at the door, {} disconnects; honest busy {busy}/{HONEST}",
+        stats.received_messages, stats.validations, stats.disconnects
+    );
+    assert!(fraction <= 0.05, "honest submissions saw busy {:.1}% of the time", fraction * 100.0);
+    assert!(refused > 0, "probation refused part of each fresh identity's burst");
+    assert!(
+        stats.validations <= IDENTITIES * 40,
+        "at most a probation burst (40) validated per identity: {}",
+        stats.validations
+    );
+    assert!(b.network().stats().connected_peers >= 1, "a still holds its outbound peer");
+    a.stop().await;
+    b.stop().await;
+}
+
+/// Issue: bootnodes were dialled once, at start, so a node whose peers left never re-dialled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_dials_its_bootnode_again_after_the_bootnode_restarts() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let port = common::process::free_port();
+    let listen: libp2p::Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
+    let b = start_node(dir_b.path(), |c| c.listen = vec![listen.clone()]).await;
+    let bootnode = dial_addr(&b);
+    let a = start_node(dir_a.path(), |c| c.bootnodes = vec![bootnode.clone()]).await;
+    let connected = |a: &tidepool::node::Node| a.network().stats().connected_peers;
+    let deadline = std::time::Instant::now() + WAIT;
+    while connected(&a) == 0 {
+        assert!(std::time::Instant::now() < deadline, "a dials its bootnode at start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.stop().await;
+    let deadline = std::time::Instant::now() + WAIT;
+    while connected(&a) > 0 {
+        assert!(std::time::Instant::now() < deadline, "a sees its bootnode leave");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let b = start_node(dir_b.path(), |c| c.listen = vec![listen]).await;
+    assert_eq!(dial_addr(&b), bootnode, "same key, same address");
+    let deadline = std::time::Instant::now() + tidepool::net::REDIAL_EVERY * 2 + Duration::from_secs(5);
+    while connected(&a) == 0 {
+        assert!(std::time::Instant::now() < deadline, "a dials its bootnode again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.stop().await;
+    b.stop().await;
 }

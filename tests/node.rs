@@ -391,3 +391,60 @@ async fn rpc_limits_refuse_oversized_bodies_large_batches_and_clients_over_budge
     assert!(chain_id.is_string(), "other methods are not budgeted");
     node.stop().await;
 }
+
+/// Issue: no Origin check, so a web page the user visits could call a node on loopback. A
+/// request carrying an `Origin` not allowed by `rpc.allowed_origins` is refused with 403; tools
+/// (no `Origin`) and allowed origins are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_from_web_pages_are_refused_unless_their_origin_is_allowed() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    async fn status(node: &Node, origin: Option<&str>) -> String {
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#;
+        let origin = origin.map_or_else(String::new, |o| format!("Origin: {o}\r\n"));
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n{origin}Content-Type: application/json\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut socket = tokio::net::TcpStream::connect(node.rpc_addr()).await.unwrap();
+        socket.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        socket.read_to_string(&mut response).await.unwrap();
+        response.lines().next().unwrap_or_default().to_owned()
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_node(dir.path(), |c| c.rpc.allowed_origins = vec!["https://wallet.example".into()]).await;
+    assert!(status(&node, None).await.contains("200"), "tools send no Origin");
+    assert!(status(&node, Some("https://evil.example")).await.contains("403"), "a page elsewhere is refused");
+    assert!(status(&node, Some("https://wallet.example")).await.contains("200"), "an allowed origin is served");
+    node.stop().await;
+}
+
+/// Issue: private transactions were visible through `txpool_*` and `eth_getTransactionByHash`
+/// to anyone on the RPC. JSON-RPC shows none of them (they stay pooled and counted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_transactions_are_not_shown_over_json_rpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_node(dir.path(), |_| {}).await;
+    let (private, public) = (transfer(7, 0, 0), transfer(8, 0, 0));
+    let submitter = node.tidepool().submitter();
+    submitter.submit(private.clone(), tidepool::Origin::Private).await.unwrap();
+    submitter.submit(public.clone(), tidepool::Origin::Local).await.unwrap();
+    let client = rpc(&node);
+    let by_hash = |raw: &Bytes| {
+        let client = client.clone();
+        let hash = hash_of(raw);
+        async move { client.request::<Value, _>("eth_getTransactionByHash", rpc_params![hash]).await.unwrap() }
+    };
+    assert_eq!(by_hash(&private).await, Value::Null);
+    assert_ne!(by_hash(&public).await, Value::Null);
+    let content: Value = client.request("txpool_content", rpc_params![]).await.unwrap();
+    let text = content.to_string();
+    assert!(!text.contains(&hash_of(&private).to_string()), "no private tx in txpool_content");
+    assert!(text.contains(&hash_of(&public).to_string()));
+    let inspect: Value = client.request("txpool_inspect", rpc_params![]).await.unwrap();
+    assert_eq!(inspect["pending"].as_object().map(serde_json::Map::len), Some(1), "only the public sender");
+    node.stop().await;
+}

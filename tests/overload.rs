@@ -50,6 +50,9 @@ workers = 1
 [gossip.messages]
 per_second = 1000000.0
 burst = 1000000.0
+[gossip.probation]
+per_second = 1000000.0
+burst = 1000000.0
 [gossip.bytes]
 per_second = 1000000000.0
 burst = 1000000000.0

@@ -198,6 +198,12 @@ pub enum Action {
 pub struct GossipConfig {
     /// Messages per second per peer. Default 200/s, burst 400.
     pub messages: Rate,
+    /// Messages per second for a peer on probation: a new connection, until it has delivered
+    /// `probation_valid_txs` valid transactions. Default 20/s, burst 40 (never more than
+    /// `messages`): identities are free, so a fresh one's first burst must be small.
+    pub probation: Rate,
+    /// Valid transactions a peer delivers to leave probation. Default 4.
+    pub probation_valid_txs: u32,
     /// Bytes per second per peer. Default 1 MiB/s, burst 4 MiB.
     pub bytes: Rate,
     /// Duplicates tolerated per peer before each costs a penalty. Default 50/s, burst 200.
@@ -234,6 +240,8 @@ impl Default for GossipConfig {
     fn default() -> Self {
         Self {
             messages: Rate { per_second: 200.0, burst: 400.0 },
+            probation: Rate { per_second: 20.0, burst: 40.0 },
+            probation_valid_txs: 4,
             bytes: Rate { per_second: 1_048_576.0, burst: 4.0 * 1_048_576.0 },
             duplicates: Rate { per_second: 50.0, burst: 200.0 },
             max_tx_size: 128 * 1024,
@@ -276,6 +284,8 @@ struct Peer {
     bytes: Bucket,
     duplicates: Bucket,
     served: Bucket,
+    /// Valid transactions delivered so far (counted up to `probation_valid_txs`).
+    delivered: u32,
     score: Score,
     in_flight: usize,
     in_flight_bytes: usize,
@@ -400,8 +410,14 @@ impl GossipCore {
                 }
                 let score = self.past_scores.remove(&peer).unwrap_or_else(|| Score::new(now));
                 let c = &self.config;
+                let probation = Rate {
+                    per_second: c.probation.per_second.min(c.messages.per_second),
+                    burst: c.probation.burst.min(c.messages.burst),
+                };
+                let on_probation = c.probation_valid_txs > 0;
                 self.peers.entry(peer).or_insert_with(|| Peer {
-                    messages: Bucket::new(c.messages, now),
+                    messages: Bucket::new(if on_probation { probation } else { c.messages }, now),
+                    delivered: 0,
                     bytes: Bucket::new(c.bytes, now),
                     duplicates: Bucket::new(c.duplicates, now),
                     served: Bucket::new(c.serve_bytes, now),
@@ -488,6 +504,14 @@ impl GossipCore {
         let outcome = match verdict {
             Verdict::Accepted => {
                 self.stats.accepted += 1;
+                if let Some(peer) = self.peers.get_mut(&from)
+                    && peer.delivered < self.config.probation_valid_txs
+                {
+                    peer.delivered += 1;
+                    if peer.delivered == self.config.probation_valid_txs {
+                        peer.messages = Bucket::new(self.config.messages, now); // off probation
+                    }
+                }
                 let reward = self.config.score.valid_tx;
                 self.adjust_score(now, from, reward);
                 // Gossipsub relays accepted full messages itself; fetched and large ones we announce.

@@ -368,3 +368,22 @@ fn refusals_are_bounded_however_many_identities_misbehave() {
     assert_eq!(h.core.banned.len(), MAX_BANS);
     assert_eq!(h.core.ban_expiry.len(), MAX_BANS);
 }
+
+/// Issue: a fresh identity's first burst reached validation before any penalty. A new peer is
+/// on probation (a small message budget) until it has delivered valid transactions.
+#[test]
+fn a_new_peer_is_on_probation_until_it_delivers_valid_transactions() {
+    let probation = Rate { per_second: 0.0, burst: 3.0 };
+    let mut h = Harness::new(GossipConfig { probation, probation_valid_txs: 2, ..GossipConfig::default() });
+    // A's first three messages are looked at; the fourth is refused at the door.
+    let sent: Vec<_> = (0..4u8).map(|i| validate_of(&h.tx(A, &[0xee, i]))).collect();
+    assert!(sent[..3].iter().all(Option::is_some) && sent[3].is_none(), "{sent:?}");
+    // B delivers two valid transactions and leaves probation: its full budget applies.
+    for i in 0..2u8 {
+        let hash = validate_of(&h.tx(B, &[0x11, i])).expect("validated");
+        h.core.handle_verdict(h.now, B, hash, Verdict::Accepted);
+    }
+    h.actions();
+    let later: Vec<_> = (0..10u8).map(|i| validate_of(&h.tx(B, &[0x22, i]))).collect();
+    assert!(later.iter().all(Option::is_some), "off probation: {later:?}");
+}

@@ -11,6 +11,7 @@
 //! the core as a counted drop and to gossipsub as Ignore), otherwise a task awaits the verdict
 //! and sends it back on a bounded channel.
 
+pub mod ip_limit;
 pub mod protocol;
 
 use std::{
@@ -38,6 +39,12 @@ use protocol::{Behaviour, BehaviourEvent, FetchRequest, FetchResponse, Limits};
 /// transaction: it stays pooled (a block built from this pool includes it, and a peer that asks
 /// for it is served), but it is not gossiped again; counted as `local_dropped`.
 const LOCAL_QUEUE: usize = 4_096;
+/// How often bootnodes and known good peers that are not connected are dialled again: a node
+/// whose peers left (or were crowded out) finds its way back without a restart.
+pub const REDIAL_EVERY: Duration = Duration::from_secs(10);
+/// Peers this node dialled and would dial again (addresses that worked), newest kept.
+const KNOWN_GOOD: usize = 64;
+
 /// Verdicts travelling back to the loop; one per validation in flight, which the pipeline's
 /// queue already bounds.
 const VERDICT_QUEUE: usize = 8_192;
@@ -162,7 +169,11 @@ impl NetworkHandle {
         let (listen_tx, listen) = watch::channel(Vec::new());
         let stats = Arc::new(Mutex::new(NetStats::default()));
         let (verdict_tx, verdict_rx) = mpsc::channel(VERDICT_QUEUE);
+        let dial_again = config.bootnodes.clone();
         let driver = Driver {
+            bootnodes: dial_again.len(),
+            dial_again,
+            last_redial: Instant::now(),
             core: GossipCore::new(config.gossip.clone(), config.seed),
             swarm,
             ingest,
@@ -232,6 +243,12 @@ struct Driver {
     source: Arc<dyn TxSource>,
     tx_topic: gossipsub::IdentTopic,
     announce_topic: gossipsub::IdentTopic,
+    /// Bootnodes and the addresses of peers we dialled (at most `KNOWN_GOOD` of those), dialled
+    /// again every `REDIAL_EVERY` while not connected.
+    dial_again: Vec<Multiaddr>,
+    /// How many of `dial_again` are bootnodes (the first ones; never dropped).
+    bootnodes: usize,
+    last_redial: Instant,
     slots: HashMap<PeerId, PeerSlot>,
     /// Each slot's identity, while the slot is in use (freed slots keep their last one until
     /// reused; `slots` says which are in use).
@@ -451,7 +468,12 @@ impl Driver {
                     self.core.handle_message(now, from, WireMsg::Response { id, txs: Vec::new() });
                 }
             }
-            SwarmEvent::ConnectionEstablished { peer_id, num_established, .. } if num_established.get() == 1 => {
+            SwarmEvent::ConnectionEstablished { peer_id, num_established, endpoint, .. }
+                if num_established.get() == 1 =>
+            {
+                if let libp2p::core::ConnectedPoint::Dialer { address, .. } = &endpoint {
+                    self.remember_dialled(peer_id, address);
+                }
                 let slot = self.slot(peer_id);
                 self.core.handle_peer(now, slot, PeerChange::Connected);
             }
@@ -466,9 +488,42 @@ impl Driver {
         }
     }
 
+    /// Keeps a dialled peer's address (with its id) for re-dialling; bootnodes stay first.
+    fn remember_dialled(&mut self, peer: PeerId, address: &Multiaddr) {
+        let address = match address.iter().last() {
+            Some(libp2p::multiaddr::Protocol::P2p(_)) => address.clone(),
+            _ => address.clone().with(libp2p::multiaddr::Protocol::P2p(peer)),
+        };
+        if !self.dial_again.contains(&address) {
+            self.dial_again.push(address);
+        }
+        if self.dial_again.len() > self.bootnodes + KNOWN_GOOD {
+            self.dial_again.remove(self.bootnodes); // the oldest known good peer
+        }
+    }
+
+    /// Dials again the bootnodes and known good peers that are not connected (and not refused).
+    fn redial(&mut self) {
+        for address in self.dial_again.clone() {
+            let peer = address.iter().find_map(|p| match p {
+                libp2p::multiaddr::Protocol::P2p(peer) => Some(peer),
+                _ => None,
+            });
+            let refused = peer.is_some_and(|p| self.bans.iter().any(|&(_, banned)| banned == p));
+            if !refused && !peer.is_some_and(|p| self.swarm.is_connected(&p)) {
+                // Failures are normal (the peer may be down): the next round tries again.
+                let _ = self.swarm.dial(address);
+            }
+        }
+    }
+
     fn on_tick(&mut self) {
         let now = Instant::now();
         self.free_unused_slots(now);
+        if now.duration_since(self.last_redial) >= REDIAL_EVERY {
+            self.last_redial = now;
+            self.redial();
+        }
         let blocked = &mut self.swarm.behaviour_mut().blocked;
         self.bans.retain(|&(until, peer)| {
             let active = until > now;

@@ -173,6 +173,7 @@ pub struct Behaviour {
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     pub limits: connection_limits::Behaviour,
+    pub inbound_per_ip: super::ip_limit::InboundPerIp,
     pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
 }
 
@@ -207,8 +208,12 @@ impl Behaviour {
                 .with_max_concurrent_streams(MAX_FETCH_STREAMS),
         );
         let identify = identify::Behaviour::new(identify::Config::new("/tidepool/1".into(), key.public()));
+        // A quarter of the slots (at least one) is kept for connections we dial: inbound peers,
+        // however many identities they mint, cannot take them all and eclipse the node.
+        let outbound_reserve = (limits.max_connections / 4).max(1).min(limits.max_connections);
         let connection_limits = connection_limits::ConnectionLimits::default()
             .with_max_established(Some(limits.max_connections))
+            .with_max_established_incoming(Some(limits.max_connections - outbound_reserve))
             .with_max_established_per_peer(Some(2))
             .with_max_pending_incoming(Some(limits.max_connections));
         Self {
@@ -217,6 +222,7 @@ impl Behaviour {
             identify,
             ping: ping::Behaviour::default(),
             limits: connection_limits::Behaviour::new(connection_limits),
+            inbound_per_ip: super::ip_limit::InboundPerIp::new(super::ip_limit::MAX_INBOUND_PER_IP),
             blocked: allow_block_list::Behaviour::default(),
         }
     }

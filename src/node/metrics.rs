@@ -193,7 +193,11 @@ impl Metrics {
 /// Serves `render()` of the metrics `refresh` produces on every GET of `/metrics`.
 pub async fn serve(listener: tokio::net::TcpListener, render: Arc<dyn Fn() -> String + Send + Sync>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            // Out of file descriptors, typically: retrying at once would spin.
+            tokio::time::sleep(super::rpc_server::ACCEPT_BACKOFF).await;
+            continue;
+        };
         let render = Arc::clone(&render);
         tokio::spawn(async move {
             let service = service_fn(move |request: Request<Incoming>| {

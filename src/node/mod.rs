@@ -125,7 +125,7 @@ impl Node {
             metrics: metrics.clone(),
             budgets: rpc_server::ClientBudgets::new(config.rpc.send_raw_per_client, config.rpc.max_clients),
         };
-        let rpc = rpc_server::serve(rpc_listener, rpc::module(context), config.rpc);
+        let rpc = rpc_server::serve(rpc_listener, rpc::module(context), config.rpc.clone());
 
         let mut tasks = vec![tokio::spawn(metrics::serve(metrics_listener, render))];
         tasks.push(tokio::spawn(produce_blocks(

@@ -90,7 +90,8 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
     module
         .register_method("eth_getTransactionByHash", |params, ctx, _| {
             let hash: B256 = params.one().map_err(invalid_params)?;
-            Ok::<_, ErrorObjectOwned>(ctx.reader.get(&hash).map_or(Value::Null, |info| tx_json(&info.tx)))
+            let info = ctx.reader.get(&hash).filter(|info| public(&info.tx));
+            Ok::<_, ErrorObjectOwned>(info.map_or(Value::Null, |info| tx_json(&info.tx)))
         })
         .expect("unique");
     module
@@ -112,7 +113,10 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
             let address: Address = params.one().map_err(invalid_params)?;
             let content = ctx.reader.content(Some(&address));
             let side = |txs: Option<&std::collections::BTreeMap<u64, PooledTx>>| {
-                txs.map_or_else(|| json!({}), |txs| txs.iter().map(|(n, tx)| (n.to_string(), tx_json(tx))).collect())
+                txs.map_or_else(
+                    || json!({}),
+                    |txs| txs.iter().filter(|(_, tx)| public(tx)).map(|(n, tx)| (n.to_string(), tx_json(tx))).collect(),
+                )
             };
             Ok::<_, ErrorObjectOwned>(json!({
                 "pending": side(content.pending.get(&address)),
@@ -179,13 +183,20 @@ fn content(ctx: &RpcContext, only: Option<&Address>, render: fn(&PooledTx) -> Va
         map.iter()
             .map(|(address, txs)| {
                 let by_nonce: serde_json::Map<String, Value> =
-                    txs.iter().map(|(n, tx)| (n.to_string(), render(tx))).collect();
+                    txs.iter().filter(|(_, tx)| public(tx)).map(|(n, tx)| (n.to_string(), render(tx))).collect();
                 (address.to_checksum(None), Value::Object(by_nonce))
             })
+            .filter(|(_, by_nonce)| !by_nonce.as_object().is_some_and(serde_json::Map::is_empty))
             .collect::<serde_json::Map<_, _>>()
             .into()
     };
     json!({ "pending": side(&content.pending), "queued": side(&content.queued) })
+}
+
+/// Whether JSON-RPC shows a pooled transaction: never a private one (private order flow is the
+/// submitter's business; anyone who can reach the RPC must not read it). Counts include them.
+fn public(tx: &PooledTx) -> bool {
+    tx.origin() != Origin::Private
 }
 
 fn quantity(value: impl Into<u128>) -> String {

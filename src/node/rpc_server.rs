@@ -1,8 +1,9 @@
 //! The JSON-RPC server: jsonrpsee's service on our own accept loop, so every request knows its
 //! client's IP address, with the limits that keep a client from pushing the node over.
 //!
-//! Owns: body, batch and connection limits (`RpcLimits`), and the per-client budget for
-//! `eth_sendRawTransaction` (`ClientBudgets`). Does not: define methods (`rpc.rs`).
+//! Owns: body, batch and connection limits (`RpcLimits`), the per-client budget for
+//! `eth_sendRawTransaction` (`ClientBudgets`), and the `Origin` check that keeps web pages out.
+//! Does not: define methods (`rpc.rs`).
 
 use std::{
     collections::HashMap,
@@ -21,7 +22,7 @@ use tower::Service as _;
 use crate::gossip::{Bucket, Rate};
 
 /// Limits of the JSON-RPC server. Defaults follow geth where it has one.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RpcLimits {
     /// Largest request body. Default 5 MiB (geth's 5 MB): room for a batch of large transactions.
@@ -38,6 +39,11 @@ pub struct RpcLimits {
     pub send_raw_per_client: Rate,
     /// Client IPs remembered for their budget. Default 10,000; idle ones are forgotten first.
     pub max_clients: usize,
+    /// Browser origins allowed to call (exact `scheme://host[:port]`, or `"*"` for any). A request
+    /// that carries an `Origin` header (every browser sends one for cross-site requests and
+    /// WebSocket upgrades) from anywhere else is refused with 403, so a web page cannot drive a
+    /// node on the user's loopback. Wallets, `cast` and other tools send none. Default: none.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for RpcLimits {
@@ -49,9 +55,14 @@ impl Default for RpcLimits {
             max_connections: 256,
             send_raw_per_client: Rate { per_second: 1_000.0, burst: 2_000.0 },
             max_clients: 10_000,
+            allowed_origins: Vec::new(),
         }
     }
 }
+
+/// How long accepting pauses after a failed accept (e.g. no file descriptor left), instead of
+/// spinning on the error. Shared with the metrics server.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// The IP address of the client that sent a request (in every call's extensions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,29 +125,45 @@ pub fn serve<Context: Send + Sync + 'static>(
         .build();
     let services = Server::builder().set_config(config).to_service_builder();
     let methods: jsonrpsee::Methods = module.into();
+    let origins: std::sync::Arc<[String]> = limits.allowed_origins.into();
     tokio::spawn(async move {
         loop {
             let (socket, remote) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
                     Err(e) => {
-                        tracing::debug!(error = %e, "RPC accept failed");
+                        // Out of file descriptors, typically: retrying at once would spin.
+                        tracing::warn!(error = %e, "RPC accept failed; pausing accepts");
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
                         continue;
                     }
                 },
                 () = stop.clone().shutdown() => break,
             };
             let (services, methods, stop_request) = (services.clone(), methods.clone(), stop.clone());
+            let origins = std::sync::Arc::clone(&origins);
             let client = ClientIp(remote.ip());
             let service = tower::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                let refused =
+                    request.headers().get(hyper::header::ORIGIN).is_some_and(|origin| !allowed(&origins, origin));
                 request.extensions_mut().insert(client);
                 let mut service = services.clone().build(methods.clone(), stop_request.clone());
-                async move { service.call(request).await }
+                async move {
+                    if refused {
+                        return Ok(jsonrpsee::server::http::response::denied());
+                    }
+                    service.call(request).await
+                }
             });
             tokio::spawn(serve_with_graceful_shutdown(socket, service, stop.clone().shutdown()));
         }
     });
     handle
+}
+
+/// Whether a request from a browser page at `origin` may call.
+fn allowed(origins: &[String], origin: &hyper::header::HeaderValue) -> bool {
+    origins.iter().any(|allowed| allowed == "*" || allowed.as_bytes() == origin.as_bytes())
 }
 
 #[cfg(test)]
