@@ -448,3 +448,47 @@ async fn private_transactions_are_not_shown_over_json_rpc() {
     assert_eq!(inspect["pending"].as_object().map(serde_json::Map::len), Some(1), "only the public sender");
     node.stop().await;
 }
+
+/// Issue: the connection limit counted requests in flight, not connections, and idle keep-alive
+/// connections were never closed. Now connections are counted from accept to close, and one
+/// that sends nothing for `idle_timeout` is closed, freeing its slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_connections_are_counted_and_idle_ones_closed() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// Sends one keep-alive request; what came back within 500 ms ("" when the node closed it).
+    async fn call(socket: &mut tokio::net::TcpStream) -> String {
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#;
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        if socket.write_all(request.as_bytes()).await.is_err() {
+            return String::new();
+        }
+        let mut buf = vec![0; 4096];
+        match tokio::time::timeout(Duration::from_millis(500), socket.read(&mut buf)).await {
+            Ok(Ok(n)) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+            _ => String::new(),
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_node(dir.path(), |c| {
+        c.rpc.max_connections = 2;
+        c.rpc.idle_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let connect = || tokio::net::TcpStream::connect(node.rpc_addr());
+    let (mut first, mut second) = (connect().await.unwrap(), connect().await.unwrap());
+    assert!(call(&mut first).await.starts_with("HTTP/1.1 200"));
+    assert!(call(&mut second).await.starts_with("HTTP/1.1 200"));
+    let mut third = connect().await.unwrap();
+    assert_eq!(call(&mut third).await, "", "a third open connection is over the limit of two");
+    // Both go idle: the node closes them, and a new connection is served.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(call(&mut first).await, "", "an idle connection was closed");
+    let mut fourth = connect().await.unwrap();
+    assert!(call(&mut fourth).await.starts_with("HTTP/1.1 200"), "its slot is free again");
+    node.stop().await;
+}

@@ -125,6 +125,12 @@ impl NodeConfig {
         if rpc.max_batch == 0 || rpc.max_connections == 0 || rpc.max_clients == 0 {
             return invalid("rpc", "max_batch, max_connections and max_clients must be positive");
         }
+        if rpc.max_subscriptions_per_connection == 0 {
+            return invalid("rpc.max_subscriptions_per_connection", "must be positive");
+        }
+        if rpc.idle_timeout < std::time::Duration::from_secs(1) {
+            return invalid("rpc.idle_timeout", "must be at least 1 second");
+        }
         let budget = rpc.send_raw_per_client;
         if !(budget.per_second > 0.0 && budget.burst >= 1.0) {
             return invalid("rpc.send_raw_per_client", "per_second must be positive and burst at least 1");

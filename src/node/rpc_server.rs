@@ -31,8 +31,17 @@ pub struct RpcLimits {
     pub max_response_bytes: u32,
     /// Calls in one batch. Default 100.
     pub max_batch: u32,
-    /// Open connections (HTTP and WebSocket). Default 256.
+    /// Open connections (HTTP and WebSocket), counted from accept to close: over it, a new
+    /// connection is closed at once. Default 256.
     pub max_connections: u32,
+    /// A connection that sends nothing for this long is closed (an idle keep-alive holds a
+    /// connection slot). WebSocket clients answer the server's pings every 20 s, so a live
+    /// subscriber never goes idle. Default 60 s.
+    #[serde(with = "crate::duration_secs")]
+    pub idle_timeout: Duration,
+    /// Subscriptions one connection may hold. Default 64 (jsonrpsee's 1,024 x 256 connections
+    /// would be a quarter million receivers of every pool event).
+    pub max_subscriptions_per_connection: u32,
     /// Each client IP's budget of `eth_sendRawTransaction` calls. Default 1,000/s with a burst
     /// of 2,000: about a twentieth of what validation takes on two cores, so no single client
     /// can fill the validation queue alone.
@@ -53,6 +62,8 @@ impl Default for RpcLimits {
             max_response_bytes: 32 << 20,
             max_batch: 100,
             max_connections: 256,
+            idle_timeout: Duration::from_secs(60),
+            max_subscriptions_per_connection: 64,
             send_raw_per_client: Rate { per_second: 1_000.0, burst: 2_000.0 },
             max_clients: 10_000,
             allowed_origins: Vec::new(),
@@ -122,10 +133,14 @@ pub fn serve<Context: Send + Sync + 'static>(
         .max_response_body_size(limits.max_response_bytes)
         .set_batch_request_config(BatchRequestConfig::Limit(limits.max_batch))
         .max_connections(limits.max_connections)
+        .max_subscriptions_per_connection(limits.max_subscriptions_per_connection)
+        .enable_ws_ping(jsonrpsee::server::PingConfig::new().ping_interval(WS_PING))
         .build();
     let services = Server::builder().set_config(config).to_service_builder();
     let methods: jsonrpsee::Methods = module.into();
     let origins: std::sync::Arc<[String]> = limits.allowed_origins.into();
+    let connections = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections as usize));
+    let idle_timeout = limits.idle_timeout;
     tokio::spawn(async move {
         loop {
             let (socket, remote) = tokio::select! {
@@ -139,6 +154,10 @@ pub fn serve<Context: Send + Sync + 'static>(
                     }
                 },
                 () = stop.clone().shutdown() => break,
+            };
+            let Ok(permit) = std::sync::Arc::clone(&connections).try_acquire_owned() else {
+                tracing::debug!(%remote, "RPC connection limit reached: closing a new connection");
+                continue; // dropping the socket closes it
             };
             let (services, methods, stop_request) = (services.clone(), methods.clone(), stop.clone());
             let origins = std::sync::Arc::clone(&origins);
@@ -155,10 +174,106 @@ pub fn serve<Context: Send + Sync + 'static>(
                     service.call(request).await
                 }
             });
-            tokio::spawn(serve_with_graceful_shutdown(socket, service, stop.clone().shutdown()));
+            let activity = Activity::default();
+            let socket = Watched { inner: socket, activity: activity.clone() };
+            let serving = serve_with_graceful_shutdown(socket, service, stop.clone().shutdown());
+            let idle = async move { activity.idle_for(idle_timeout).await };
+            tokio::spawn(until_idle(serving, idle, permit));
         }
     });
     handle
+}
+
+/// Serves a connection until it ends or goes idle, holding its connection slot meanwhile.
+async fn until_idle<T>(
+    serving: impl Future<Output = T>,
+    idle: impl Future<Output = ()>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+) {
+    tokio::select! {
+        _ = serving => {}
+        () = idle => tracing::debug!("closing an idle RPC connection"),
+    }
+}
+
+/// How often the server pings WebSocket clients (their pongs are activity).
+const WS_PING: Duration = Duration::from_secs(20);
+
+/// When a connection last received bytes.
+#[derive(Debug, Clone)]
+struct Activity {
+    started: Instant,
+    last_read_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Self { started: Instant::now(), last_read_ms: std::sync::Arc::default() }
+    }
+}
+
+impl Activity {
+    fn touch(&self) {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_read_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Returns once nothing has been read for `limit`.
+    async fn idle_for(&self, limit: Duration) {
+        loop {
+            let last = Duration::from_millis(self.last_read_ms.load(std::sync::atomic::Ordering::Relaxed));
+            let idle = self.started.elapsed().saturating_sub(last);
+            if idle >= limit {
+                return;
+            }
+            tokio::time::sleep(limit - idle).await;
+        }
+    }
+}
+
+/// A socket that records when it last received bytes.
+struct Watched {
+    inner: tokio::net::TcpStream,
+    activity: Activity,
+}
+
+impl tokio::io::AsyncRead for Watched {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for Watched {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// Whether a request from a browser page at `origin` may call.
