@@ -492,3 +492,35 @@ async fn rpc_connections_are_counted_and_idle_ones_closed() {
     assert!(call(&mut fourth).await.starts_with("HTTP/1.1 200"), "its slot is free again");
     node.stop().await;
 }
+
+/// Issue: `txpool_content` rendered a whole pool in one response on an async thread, so a full
+/// pool could never be read past the response limit. It renders on a blocking thread, and
+/// `[limit, after]` pages through the senders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn txpool_content_pages_through_the_senders() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_node(dir.path(), |_| {}).await;
+    let client = rpc(&node);
+    for account in 0..12 {
+        send_raw(&client, &transfer(account, 0, 0)).await.unwrap();
+    }
+    let whole: Value = client.request("txpool_content", rpc_params![]).await.unwrap();
+    assert_eq!(whole["pending"].as_object().unwrap().len(), 12);
+    assert!(whole.get("next").is_none(), "geth's shape without paging");
+    let (mut seen, mut after, mut pages) = (Vec::new(), Value::Null, 0);
+    loop {
+        let page: Value = client.request("txpool_content", rpc_params![5, after.clone()]).await.unwrap();
+        let senders = page["pending"].as_object().unwrap();
+        assert!(senders.len() <= 5);
+        seen.extend(senders.keys().cloned());
+        pages += 1;
+        after = page["next"].clone();
+        if after.is_null() {
+            break;
+        }
+    }
+    assert_eq!((pages, seen.len()), (3, 12), "5 + 5 + 2 senders");
+    seen.dedup();
+    assert_eq!(seen.len(), 12, "no sender twice");
+    node.stop().await;
+}

@@ -107,7 +107,13 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
             })
         })
         .expect("unique");
-    module.register_method("txpool_content", |_, ctx, _| content(ctx, None, tx_json)).expect("unique");
+    module
+        .register_async_method("txpool_content", |params, ctx, _| async move {
+            let page = Page::of(&params)?;
+            // Rendering a whole pool is CPU work: off the async threads.
+            tokio::task::spawn_blocking(move || content(&ctx, page, tx_json)).await.map_err(internal)
+        })
+        .expect("unique");
     module
         .register_method("txpool_contentFrom", |params, ctx, _| {
             let address: Address = params.one().map_err(invalid_params)?;
@@ -124,7 +130,12 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
             }))
         })
         .expect("unique");
-    module.register_method("txpool_inspect", |_, ctx, _| content(ctx, None, inspect)).expect("unique");
+    module
+        .register_async_method("txpool_inspect", |params, ctx, _| async move {
+            let page = Page::of(&params)?;
+            tokio::task::spawn_blocking(move || content(&ctx, page, inspect)).await.map_err(internal)
+        })
+        .expect("unique");
     module
         .register_method("tidepool_deadLetter", |params, ctx, _| {
             let hash: B256 = params.one().map_err(invalid_params)?;
@@ -177,8 +188,46 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
     module
 }
 
-fn content(ctx: &RpcContext, only: Option<&Address>, render: fn(&PooledTx) -> Value) -> Value {
-    let content = ctx.reader.content(only);
+/// A page of `txpool_content` / `txpool_inspect`: `[limit, after]`, both optional. Without a
+/// limit the whole pool comes back in geth's shape (which a full pool can push past the response
+/// size limit); with one, at most `limit` senders after `after`, in address order, and `next`:
+/// the `after` of the following page, or `null` after the last.
+#[derive(Debug, Clone, Copy)]
+struct Page {
+    limit: Option<usize>,
+    after: Option<Address>,
+}
+
+impl Page {
+    fn of(params: &Params<'_>) -> Result<Self, ErrorObjectOwned> {
+        let mut seq = params.sequence();
+        let limit: Option<u64> = seq.optional_next().map_err(invalid_params)?;
+        let after: Option<Address> = seq.optional_next().map_err(invalid_params)?;
+        let limit = limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX).max(1));
+        Ok(Self { limit, after })
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(-32603, format!("internal error: {e}"), None::<()>)
+}
+
+fn content(ctx: &RpcContext, page: Page, render: fn(&PooledTx) -> Value) -> Value {
+    let mut content = ctx.reader.content(None);
+    let mut next = None;
+    if let Some(limit) = page.limit {
+        let mut senders: Vec<Address> = content.pending.keys().chain(content.queued.keys()).copied().collect();
+        senders.sort_unstable();
+        senders.dedup();
+        let from = page.after.map_or(0, |after| senders.partition_point(|s| *s <= after));
+        let shown = &senders[from..(from + limit).min(senders.len())];
+        if from + limit < senders.len() {
+            next = shown.last().copied();
+        }
+        let keep: std::collections::BTreeSet<Address> = shown.iter().copied().collect();
+        content.pending.retain(|a, _| keep.contains(a));
+        content.queued.retain(|a, _| keep.contains(a));
+    }
     let side = |map: &std::collections::BTreeMap<Address, std::collections::BTreeMap<u64, PooledTx>>| -> Value {
         map.iter()
             .map(|(address, txs)| {
@@ -190,7 +239,10 @@ fn content(ctx: &RpcContext, only: Option<&Address>, render: fn(&PooledTx) -> Va
             .collect::<serde_json::Map<_, _>>()
             .into()
     };
-    json!({ "pending": side(&content.pending), "queued": side(&content.queued) })
+    match page.limit {
+        None => json!({ "pending": side(&content.pending), "queued": side(&content.queued) }),
+        Some(_) => json!({ "pending": side(&content.pending), "queued": side(&content.queued), "next": next }),
+    }
 }
 
 /// Whether JSON-RPC shows a pooled transaction: never a private one (private order flow is the
