@@ -244,7 +244,7 @@ impl Default for GossipConfig {
             probation_valid_txs: 4,
             bytes: Rate { per_second: 1_048_576.0, burst: 4.0 * 1_048_576.0 },
             duplicates: Rate { per_second: 50.0, burst: 200.0 },
-            max_tx_size: 128 * 1024,
+            max_tx_size: crate::tx::MAX_TX_SIZE,
             announce_above: 4 * 1024,
             seen_capacity: 65_536,
             max_wanted: 4_096,

@@ -38,6 +38,10 @@ const SECP256K1N_HALF: U256 = U256::from_be_slice(&[
 /// The highest EIP-2718 type byte Tidepool decodes (EIP-7702 set-code transactions).
 pub const MAX_TX_TYPE: u8 = 4;
 
+/// The largest encoded transaction a pool takes by default, and so the largest a peer may send:
+/// 128 KiB, as geth and reth (a blob transaction's sidecar does not count).
+pub const MAX_TX_SIZE: usize = 128 * 1024;
+
 /// A decoded, not yet verified transaction and its hash (keccak of the exact input bytes).
 #[derive(Debug, Clone)]
 pub struct DecodedTx {

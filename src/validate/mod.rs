@@ -125,7 +125,7 @@ impl Default for ValidationConfig {
         Self {
             chain_id: 1,
             fork: Fork::Osaka,
-            max_tx_size: 128 * 1024,
+            max_tx_size: tx::MAX_TX_SIZE,
             block_gas_limit: 60_000_000,
             min_priority_fee: 1,
             allow_unprotected: true,
