@@ -45,6 +45,8 @@ fn node_config(dir: &std::path::Path) -> NodeConfig {
     };
     // The benchmark peer is trusted: no rate limit gets in the way of measuring throughput.
     config.gossip.messages = Rate { per_second: 1e9, burst: 1e9 };
+    // The peer's first burst is the whole batch, before any verdict could end its probation.
+    config.gossip.probation = config.gossip.messages;
     config.gossip.bytes = Rate { per_second: 1e12, burst: 1e12 };
     config.pool.account_slots = TXS;
     config

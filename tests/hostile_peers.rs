@@ -9,7 +9,7 @@ use std::{io, time::Duration};
 use alloy_consensus::TxEip1559;
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256, keccak256};
 use common::{
-    node::{CHAIN_ID, dial_addr, metric, rpc, send_raw, start_node},
+    node::{CHAIN_ID, dial_addr, drive, metric, rpc, send_raw, start_node},
     process::resident_bytes,
 };
 use futures::{AsyncRead, AsyncWrite, AsyncWriteExt as _, StreamExt as _};
@@ -127,22 +127,6 @@ async fn connect(address: libp2p::Multiaddr, target: PeerId, misbehaviour: Misbe
     .await;
     assert!(subscribed, "the node's subscription reached the hostile peer");
     swarm
-}
-
-/// Drives the swarm until `stop` matches an event or `limit` passes; whether it matched.
-async fn drive(
-    swarm: &mut Swarm<Hostile>,
-    limit: Duration,
-    mut stop: impl FnMut(&SwarmEvent<HostileEvent>) -> bool,
-) -> bool {
-    let deadline = tokio::time::sleep(limit);
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            event = swarm.select_next_some() => if stop(&event) { return true },
-            () = &mut deadline => return false,
-        }
-    }
 }
 
 /// A valid transaction of about 120 KB (near the 128 KiB limit) from dev account `account`.

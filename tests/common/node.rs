@@ -73,6 +73,22 @@ pub fn metric(node: &Node, name_and_labels: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Drives any swarm until `stop` matches an event or `limit` passes; whether it matched.
+pub async fn drive<B: libp2p::swarm::NetworkBehaviour>(
+    swarm: &mut Swarm<B>,
+    limit: Duration,
+    mut stop: impl FnMut(&SwarmEvent<B::ToSwarm>) -> bool,
+) -> bool {
+    let deadline = tokio::time::sleep(limit);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            event = swarm.select_next_some() => if stop(&event) { return true },
+            () = &mut deadline => return false,
+        }
+    }
+}
+
 /// A raw libp2p peer speaking Tidepool's protocol, driven by the test.
 pub struct RawPeer {
     pub swarm: Swarm<Behaviour>,
@@ -101,19 +117,8 @@ impl RawPeer {
     }
 
     /// Drives the swarm until `stop` matches an event or `limit` passes; returns whether it matched.
-    pub async fn run_until(
-        &mut self,
-        limit: Duration,
-        mut stop: impl FnMut(&SwarmEvent<BehaviourEvent>) -> bool,
-    ) -> bool {
-        let deadline = tokio::time::sleep(limit);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                event = self.swarm.select_next_some() => if stop(&event) { return true },
-                () = &mut deadline => return false,
-            }
-        }
+    pub async fn run_until(&mut self, limit: Duration, stop: impl FnMut(&SwarmEvent<BehaviourEvent>) -> bool) -> bool {
+        drive(&mut self.swarm, limit, stop).await
     }
 
     /// Publishes raw bytes on the transaction topic; false if gossipsub refused (no peers).
