@@ -524,3 +524,21 @@ async fn txpool_content_pages_through_the_senders() {
     assert_eq!(seen.len(), 12, "no sender twice");
     node.stop().await;
 }
+
+/// Issue: restored local transactions were never published again, and a publication that found
+/// no peer was lost. A node restarted alone publishes what it restored once a peer arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restored_local_transactions_reach_peers_that_connect_later() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start_node(dir_a.path(), |_| {}).await;
+    let raw = transfer(9, 0, 0);
+    send_raw(&rpc(&a), &raw).await.unwrap(); // journaled; no peer to publish to
+    a.stop().await;
+
+    let a = start_node(dir_a.path(), |_| {}).await;
+    assert!(in_pool(&a, hash_of(&raw)).await, "restored");
+    let b = start_node(dir_b.path(), |c| c.bootnodes = vec![dial_addr(&a)]).await;
+    eventually("b receives a's restored local tx", WAIT, || in_pool(&b, hash_of(&raw))).await;
+    a.stop().await;
+    b.stop().await;
+}

@@ -15,7 +15,7 @@ pub mod ip_limit;
 pub mod protocol;
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -35,9 +35,9 @@ use crate::{
 };
 use protocol::{Behaviour, BehaviourEvent, FetchRequest, FetchResponse, Limits};
 
-/// Local transactions waiting to be gossiped. A full queue drops the publication, not the
-/// transaction: it stays pooled (a block built from this pool includes it, and a peer that asks
-/// for it is served), but it is not gossiped again; counted as `local_dropped`.
+/// Local transactions waiting to be gossiped, and publications waiting for a subscribed peer.
+/// A full queue drops a publication, not the transaction: it stays pooled (a block built from
+/// this pool includes it, and a peer that asks for it is served); counted as `local_dropped`.
 const LOCAL_QUEUE: usize = 4_096;
 /// How often bootnodes and known good peers that are not connected are dialled again: a node
 /// whose peers left (or were crowded out) finds its way back without a restart.
@@ -193,6 +193,7 @@ impl NetworkHandle {
             listen_tx,
             stats: Arc::clone(&stats),
             counters: NetStats::default(),
+            unpublished: VecDeque::new(),
         };
         let task = tokio::spawn(driver.run(command_rx, verdict_rx));
         Ok(Self { peer_id, commands, listen, stats, task })
@@ -266,6 +267,8 @@ struct Driver {
     listen_tx: watch::Sender<Vec<Multiaddr>>,
     stats: Arc<Mutex<NetStats>>,
     counters: NetStats,
+    /// Publications that found no subscribed peer, oldest first (at most `LOCAL_QUEUE`).
+    unpublished: VecDeque<(gossipsub::IdentTopic, Vec<u8>)>,
 }
 
 impl Driver {
@@ -371,11 +374,39 @@ impl Driver {
     }
 
     fn publish(&mut self, topic: gossipsub::IdentTopic, data: Vec<u8>) {
-        if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(topic, data) {
-            // No peers yet, or a duplicate of what gossipsub already relayed: nothing lost,
-            // the transaction is pooled; counted.
-            tracing::debug!(error = %e, "publish");
-            self.counters.publish_failures += 1;
+        match self.swarm.behaviour_mut().gossipsub.publish(topic.clone(), data.clone()) {
+            Ok(_) => {}
+            // No peer subscribed yet (a node just started, restored transactions included):
+            // kept and published again once peers are there.
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
+                if self.unpublished.len() == LOCAL_QUEUE {
+                    self.unpublished.pop_front();
+                    self.counters.local_dropped += 1;
+                }
+                self.unpublished.push_back((topic, data));
+            }
+            // A duplicate of what gossipsub already relayed, or full peer queues: the
+            // transaction stays pooled (and served to fetches); counted.
+            Err(e) => {
+                tracing::debug!(error = %e, "publish");
+                self.counters.publish_failures += 1;
+            }
+        }
+    }
+
+    /// Publishes again what found no peer, while peers are connected.
+    fn retry_unpublished(&mut self) {
+        for _ in 0..self.unpublished.len() {
+            if self.swarm.connected_peers().next().is_none() {
+                return;
+            }
+            let Some((topic, data)) = self.unpublished.pop_front() else { return };
+            if let Err(gossipsub::PublishError::NoPeersSubscribedToTopic) =
+                self.swarm.behaviour_mut().gossipsub.publish(topic.clone(), data.clone())
+            {
+                self.unpublished.push_front((topic, data)); // peers not subscribed yet: next tick
+                return;
+            }
         }
     }
 
@@ -520,6 +551,7 @@ impl Driver {
     fn on_tick(&mut self) {
         let now = Instant::now();
         self.free_unused_slots(now);
+        self.retry_unpublished();
         if now.duration_since(self.last_redial) >= REDIAL_EVERY {
             self.last_redial = now;
             self.redial();
