@@ -12,7 +12,7 @@ use std::{
 
 use alloy_primitives::{B256, U256};
 use common::{
-    process::{Process, free_port, spawn_node, wait_for_rpc},
+    process::{Process, free_port, metric_at, spawn_node, wait_for_rpc},
     world::{RICH, address, tx},
 };
 use jsonrpsee::{core::client::ClientT, rpc_params};
@@ -133,7 +133,23 @@ async fn a_node_killed_under_load_loses_no_acknowledged_transaction() {
     let acked = dir.path().join("acked.txt");
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let node_args = ["--dev-accounts", "64", "--listen", "/ip4/127.0.0.1/tcp/0", "--metrics-addr", "127.0.0.1:0"];
+    // Compaction every half second, so the kill lands after several (issue: a compaction raced
+    // with appends could drop acknowledged records).
+    let config = dir.path().join("node.toml");
+    std::fs::write(&config, "[store]\ncompact_every = 0.5\n").unwrap();
+    let metrics_port = free_port();
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
+    let config_arg = config.display().to_string();
+    let node_args = [
+        "--dev-accounts",
+        "64",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--metrics-addr",
+        &metrics_addr,
+        "--config",
+        &config_arg,
+    ];
     let (mut node, _) = spawn_node(&data_dir, port, &node_args);
     wait_for_rpc(&url).await;
 
@@ -149,6 +165,10 @@ async fn a_node_killed_under_load_loses_no_acknowledged_transaction() {
     let deadline = Instant::now() + Duration::from_secs(30);
     while acked_hashes(&acked).len() < 300 {
         assert!(Instant::now() < deadline, "load made no progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    while metric_at(metrics_port, "tidepool_journal_compactions_total") < 2.0 {
+        assert!(Instant::now() < deadline, "the journal compacts under load");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     node.0.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix: no shutdown path runs

@@ -46,6 +46,8 @@ pub struct NodeConfig {
     pub pipeline: PipelineConfig,
     pub pool: PoolConfig,
     pub gossip: GossipConfig,
+    /// The data directory's journal.
+    pub store: crate::service::StoreConfig,
 }
 
 impl Default for NodeConfig {
@@ -71,6 +73,7 @@ impl Default for NodeConfig {
             pipeline: PipelineConfig::default(),
             pool: PoolConfig::default(),
             gossip: GossipConfig::default(),
+            store: crate::service::StoreConfig::default(),
         }
     }
 }
@@ -124,6 +127,9 @@ impl NodeConfig {
         }
         if rpc.max_batch == 0 || rpc.max_connections == 0 || rpc.max_clients == 0 {
             return invalid("rpc", "max_batch, max_connections and max_clients must be positive");
+        }
+        if self.store.compact_every < std::time::Duration::from_millis(100) {
+            return invalid("store.compact_every", "must be at least 0.1 seconds");
         }
         if rpc.max_subscriptions_per_connection == 0 {
             return invalid("rpc.max_subscriptions_per_connection", "must be positive");

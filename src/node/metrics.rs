@@ -30,6 +30,7 @@ pub struct Metrics {
     pub dead_letters_held: IntGauge,
     pub journal_appends: IntCounter,
     pub journal_syncs: IntCounter,
+    pub journal_compactions: IntCounter,
     pub queue_depth: IntGauge,
     pub validation_busy: IntCounter,
     pub peers: IntGauge,
@@ -105,6 +106,7 @@ impl Default for Metrics {
             dead_letters_held: gauge(&r, "dead_letters_held", "Records held by the dead-letter view"),
             journal_appends: counter(&r, "journal_appends_total", "Local transactions written to the journal"),
             journal_syncs: counter(&r, "journal_syncs_total", "Journal syncs (one per group commit)"),
+            journal_compactions: counter(&r, "journal_compactions_total", "Journal compactions"),
             queue_depth: gauge(&r, "validation_queue_depth", "Transactions waiting for a validation worker"),
             validation_busy: counter(
                 &r,
@@ -153,6 +155,7 @@ impl Metrics {
         if let Some(journal) = stats.journal {
             sync(&self.journal_appends, journal.appended);
             sync(&self.journal_syncs, journal.syncs);
+            sync(&self.journal_compactions, journal.compactions);
         }
         self.queue_depth.set(stats.pipeline.queue_depth as i64);
         sync(&self.validation_busy, stats.pipeline.busy);

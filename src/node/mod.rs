@@ -90,6 +90,7 @@ impl Node {
                 validation,
                 pipeline: config.pipeline,
                 pool: config.pool.clone(),
+                store: config.store,
                 ..Default::default()
             })
             .network(key, net_config)

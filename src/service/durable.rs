@@ -24,9 +24,6 @@ use crate::{
     store::{self, FileReport, Journal, RestoreReport, StoredTx, codec},
 };
 
-/// How often the journal is rewritten to hold only the local transactions still pooled.
-const COMPACT_EVERY: Duration = Duration::from_secs(60);
-
 /// The data directory in use: the journal, its compaction task, and what start restored.
 #[derive(Debug)]
 pub(super) struct Durable {
@@ -40,9 +37,14 @@ pub(super) struct Durable {
 type Parked = Arc<Mutex<Vec<(StoredTx, Instant)>>>;
 
 impl Durable {
-    /// Restores `dir` through `ingest`, starts the journal and its compaction. Parked records
-    /// are given up after `lifetime`.
-    pub async fn open(dir: &Path, ingest: &Ingest, lifetime: Duration) -> Result<Self, StartError> {
+    /// Restores `dir` through `ingest`, starts the journal and its compaction every
+    /// `compact_every`. Parked records are given up after `lifetime`.
+    pub async fn open(
+        dir: &Path,
+        ingest: &Ingest,
+        lifetime: Duration,
+        compact_every: Duration,
+    ) -> Result<Self, StartError> {
         let store_error = |source| StartError::Store { path: dir.to_path_buf(), source };
         std::fs::create_dir_all(dir).map_err(store_error)?;
         let (restored, parked) = restore(ingest, dir).await.map_err(store_error)?;
@@ -54,7 +56,8 @@ impl Durable {
         // The replayed journal may hold mined, replaced or refused records: start clean.
         let live = live_set(ingest.pool(), &parked);
         journal.compact(live).await.map_err(|e| store_error(std::io::Error::other(e)))?;
-        let compaction = tokio::spawn(compact_periodically(journal.clone(), ingest.clone(), parked, lifetime));
+        let compaction =
+            tokio::spawn(compact_periodically(journal.clone(), ingest.clone(), parked, lifetime, compact_every));
         Ok(Self { dir: dir.to_path_buf(), journal, restored, compaction })
     }
 
@@ -79,8 +82,8 @@ fn live_set(pool: &PoolHandle, parked: &Parked) -> impl FnOnce() -> Vec<StoredTx
     }
 }
 
-async fn compact_periodically(journal: Journal, ingest: Ingest, parked: Parked, lifetime: Duration) {
-    let mut every = tokio::time::interval(COMPACT_EVERY);
+async fn compact_periodically(journal: Journal, ingest: Ingest, parked: Parked, lifetime: Duration, every: Duration) {
+    let mut every = tokio::time::interval(every);
     every.tick().await;
     loop {
         every.tick().await;

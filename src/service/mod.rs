@@ -42,6 +42,23 @@ pub struct TidepoolConfig {
     pub pipeline: PipelineConfig,
     pub state: StateConfig,
     pub pool: PoolConfig,
+    pub store: StoreConfig,
+}
+
+/// How the data directory is kept (with [`TidepoolBuilder::data_dir`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// How often the journal is rewritten to hold only the local transactions still pooled
+    /// (and parked records retried). Default 60 s.
+    #[serde(with = "crate::duration_secs")]
+    pub compact_every: std::time::Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { compact_every: std::time::Duration::from_secs(60) }
+    }
 }
 
 /// Why a [`Submitter::submit`] was not acknowledged. `kind()` names are stable.
@@ -163,7 +180,7 @@ impl TidepoolBuilder {
         let pool = PoolHandle::new(Pool::new(self.config.pool, self.head));
         let ingest = Ingest::new(pipeline, StateLoader::new(self.state, self.config.state), pool.clone());
         let durable = match &self.data_dir {
-            Some(dir) => Some(Durable::open(dir, &ingest, lifetime).await?),
+            Some(dir) => Some(Durable::open(dir, &ingest, lifetime, self.config.store.compact_every).await?),
             None => None,
         };
         #[cfg(feature = "net")]
