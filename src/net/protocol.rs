@@ -34,7 +34,7 @@ pub fn announce_topic(chain_id: u64) -> gossipsub::IdentTopic {
 }
 
 /// Most bytes of a fetch request read: 32 hashes with their framing fit in 1.2 KiB.
-const MAX_FETCH_REQUEST: u64 = 16 * 1024;
+pub const MAX_FETCH_REQUEST: u64 = 16 * 1024;
 /// Concurrent fetch streams per connection, each way (libp2p's default is 100). The gossip core
 /// asks a peer for at most `max_in_flight_per_peer` hashes at once, usually in one or two
 /// requests; more than this from a peer is a flood, and every open inbound stream may hold a
