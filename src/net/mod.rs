@@ -268,7 +268,7 @@ struct Driver {
     stats: Arc<Mutex<NetStats>>,
     counters: NetStats,
     /// Publications that found no subscribed peer, oldest first (at most `LOCAL_QUEUE`).
-    unpublished: VecDeque<(gossipsub::IdentTopic, Vec<u8>)>,
+    unpublished: VecDeque<(gossipsub::IdentTopic, Bytes)>,
 }
 
 impl Driver {
@@ -341,12 +341,12 @@ impl Driver {
                 }
                 Action::Publish { bytes, .. } => {
                     let topic = self.tx_topic.clone();
-                    self.publish(topic, bytes.to_vec());
+                    self.publish(topic, bytes);
                 }
                 Action::Announce { txs } => {
                     let topic = self.announce_topic.clone();
                     self.announce_salt = self.announce_salt.wrapping_add(1);
-                    self.publish(topic, protocol::encode_announcements(self.announce_salt, &txs));
+                    self.publish(topic, protocol::encode_announcements(self.announce_salt, &txs).into());
                 }
                 Action::Disconnect { peer, refuse_until } => {
                     let Some(&peer_id) = self.peers.get(peer.0 as usize) else { continue };
@@ -373,8 +373,9 @@ impl Driver {
         }
     }
 
-    fn publish(&mut self, topic: gossipsub::IdentTopic, data: Vec<u8>) {
-        match self.swarm.behaviour_mut().gossipsub.publish(topic.clone(), data.clone()) {
+    /// `data` is `Bytes` so keeping it for a retry costs no copy: gossipsub takes its own.
+    fn publish(&mut self, topic: gossipsub::IdentTopic, data: Bytes) {
+        match self.swarm.behaviour_mut().gossipsub.publish(topic.hash(), data.to_vec()) {
             Ok(_) => {}
             // No peer subscribed yet (a node just started, restored transactions included):
             // kept and published again once peers are there.
@@ -402,7 +403,7 @@ impl Driver {
             }
             let Some((topic, data)) = self.unpublished.pop_front() else { return };
             if let Err(gossipsub::PublishError::NoPeersSubscribedToTopic) =
-                self.swarm.behaviour_mut().gossipsub.publish(topic.clone(), data.clone())
+                self.swarm.behaviour_mut().gossipsub.publish(topic.hash(), data.to_vec())
             {
                 self.unpublished.push_front((topic, data)); // peers not subscribed yet: next tick
                 return;
