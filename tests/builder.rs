@@ -189,8 +189,15 @@ fn events_reach_subscribers_in_the_order_the_pool_made_them() {
     std::thread::scope(|threads| {
         threads.spawn(|| {
             for tx in txs {
-                // The sender's state read now, as ingest does (blocks keep coming meanwhile).
-                handle.add(ValidTx { epoch: handle.state_epoch(), ..tx }).unwrap();
+                // The sender's state read now, as ingest does (blocks keep coming meanwhile). On
+                // a loaded machine this thread can sleep through more blocks than the pool
+                // remembers; then the snapshot is stale and is read again, as a caller would.
+                loop {
+                    match handle.add(ValidTx { epoch: handle.state_epoch(), ..tx.clone() }) {
+                        Err(tidepool::pool::PoolError::StaleState { .. }) => continue,
+                        outcome => break outcome.map(drop).unwrap(),
+                    }
+                }
             }
         });
         threads.spawn(|| {
