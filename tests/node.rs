@@ -542,3 +542,76 @@ async fn restored_local_transactions_reach_peers_that_connect_later() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Issue: jsonrpsee reads WebSocket messages as fast as they come and spawns a task for each,
+/// whose answer then waits for the client to read it, so a client that sends and never reads
+/// grew the node's memory without bound. Now a connection's reads pause while its unread answers
+/// are over `max_unsent_bytes_per_connection` (or its calls in progress at
+/// `max_calls_per_connection`): the client's own sends block, other clients are served, and the
+/// idle timeout closes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_client_that_never_reads_is_paused_then_closed() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_node(dir.path(), |c| {
+        c.rpc.idle_timeout = Duration::from_secs(3);
+        c.rpc.max_unsent_bytes_per_connection = 64 << 10;
+    })
+    .await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut ws = socket.connect(node.rpc_addr()).await.unwrap();
+    ws.write_all(
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(ws.read_u8().await.unwrap());
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+
+    // Masked text frames (a zero mask: the payload goes as is), a thousand calls per write.
+    let mut frames = Vec::new();
+    for id in 0..1000 {
+        let call = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"eth_chainId"}}"#);
+        frames.extend_from_slice(&[0x81, 0x80 | u8::try_from(call.len()).unwrap(), 0, 0, 0, 0]);
+        frames.extend_from_slice(call.as_bytes());
+    }
+    // Unbounded, the node would read all of it (a million calls); paused, the sends block once
+    // the socket buffers between the two are full.
+    let limit = 1_000;
+    let mut sent = 0;
+    while sent < limit {
+        match tokio::time::timeout(Duration::from_secs(2), ws.write_all(&frames)).await {
+            Ok(written) => written.unwrap(),
+            Err(_) => break,
+        }
+        sent += 1;
+    }
+    assert!(sent < limit, "the node kept reading a client that never reads ({sent}k calls sent)");
+
+    // Other clients are served meanwhile.
+    let chain_id: String = rpc(&node).request("eth_chainId", rpc_params![]).await.unwrap();
+    assert_eq!(chain_id, format!("{CHAIN_ID:#x}"));
+
+    // Nothing is read from the paused client, so the idle timeout closes it: afterwards,
+    // reading its answers ends in end-of-file or a reset.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut buf = vec![0; 64 << 10];
+    let mut answers = 0usize;
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ws.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answers += n,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the paused connection was not closed ({answers} bytes of answers read)");
+    node.stop().await;
+}

@@ -134,6 +134,12 @@ impl NodeConfig {
         if rpc.max_subscriptions_per_connection == 0 {
             return invalid("rpc.max_subscriptions_per_connection", "must be positive");
         }
+        if rpc.max_calls_per_connection == 0 {
+            return invalid("rpc.max_calls_per_connection", "must be positive");
+        }
+        if rpc.max_unsent_bytes_per_connection < 1024 {
+            return invalid("rpc.max_unsent_bytes_per_connection", "must be at least 1024 bytes");
+        }
         if rpc.idle_timeout < std::time::Duration::from_secs(1) {
             return invalid("rpc.idle_timeout", "must be at least 1 second");
         }

@@ -1,16 +1,27 @@
 //! The JSON-RPC server: jsonrpsee's service on our own accept loop, so every request knows its
 //! client's IP address, with the limits that keep a client from pushing the node over.
 //!
-//! Owns: body, batch and connection limits (`RpcLimits`), the per-client budget for
-//! `eth_sendRawTransaction` (`ClientBudgets`), and the `Origin` check that keeps web pages out.
+//! Owns: body, batch and connection limits (`RpcLimits`), each connection's budget of calls in
+//! progress and response bytes not yet taken (`ConnectionWatch`: over it, the connection's reads
+//! pause), the per-client budget for `eth_sendRawTransaction` (`ClientBudgets`), and the `Origin`
+//! check that keeps web pages out.
 //! Does not: define methods (`rpc.rs`).
 
 use std::{
     collections::HashMap,
     net::IpAddr,
-    sync::Mutex,
+    sync::{
+        Arc, Mutex,
+        atomic::{
+            AtomicBool, AtomicU64, AtomicUsize,
+            Ordering::{AcqRel, Acquire, Relaxed, Release},
+        },
+    },
+    task::Poll,
     time::{Duration, Instant},
 };
+
+use futures::task::AtomicWaker;
 
 use jsonrpsee::{
     RpcModule,
@@ -42,6 +53,15 @@ pub struct RpcLimits {
     /// Subscriptions one connection may hold. Default 64 (jsonrpsee's 1,024 x 256 connections
     /// would be a quarter million receivers of every pool event).
     pub max_subscriptions_per_connection: u32,
+    /// Calls one connection may have in progress. At the limit the node stops reading that
+    /// connection until one finishes: a WebSocket client cannot start calls faster than they
+    /// complete (each message would otherwise be a task of its own). Default 64.
+    pub max_calls_per_connection: u32,
+    /// Response bytes one connection may leave unread. Over it, the node stops reading that
+    /// connection's requests until the client has taken its answers, so a client that sends and
+    /// never reads holds at most this plus the answers of the calls then in progress, and is
+    /// closed after `idle_timeout` (nothing is read from it meanwhile). Default 4 MiB.
+    pub max_unsent_bytes_per_connection: u32,
     /// Each client IP's budget of `eth_sendRawTransaction` calls. Default 1,000/s with a burst
     /// of 2,000: about a twentieth of what validation takes on two cores, so no single client
     /// can fill the validation queue alone.
@@ -64,6 +84,8 @@ impl Default for RpcLimits {
             max_connections: 256,
             idle_timeout: Duration::from_secs(60),
             max_subscriptions_per_connection: 64,
+            max_calls_per_connection: 64,
+            max_unsent_bytes_per_connection: 4 << 20,
             send_raw_per_client: Rate { per_second: 1_000.0, burst: 2_000.0 },
             max_clients: 10_000,
             allowed_origins: Vec::new(),
@@ -136,10 +158,17 @@ pub fn serve<Context: Send + Sync + 'static>(
         .max_subscriptions_per_connection(limits.max_subscriptions_per_connection)
         .enable_ws_ping(jsonrpsee::server::PingConfig::new().ping_interval(WS_PING))
         .build();
-    let services = Server::builder().set_config(config).to_service_builder();
+    let services = Server::builder()
+        .set_config(config)
+        .set_rpc_middleware(jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new().layer_fn(Metered::new))
+        .to_service_builder();
+    let budget = LoadBudget {
+        calls: limits.max_calls_per_connection as usize,
+        unsent_bytes: limits.max_unsent_bytes_per_connection as usize,
+    };
     let methods: jsonrpsee::Methods = module.into();
     let origins: std::sync::Arc<[String]> = limits.allowed_origins.into();
-    let connections = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections as usize));
+    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections as usize));
     let idle_timeout = limits.idle_timeout;
     tokio::spawn(async move {
         loop {
@@ -155,17 +184,20 @@ pub fn serve<Context: Send + Sync + 'static>(
                 },
                 () = stop.clone().shutdown() => break,
             };
-            let Ok(permit) = std::sync::Arc::clone(&connections).try_acquire_owned() else {
+            let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
                 tracing::debug!(%remote, "RPC connection limit reached: closing a new connection");
                 continue; // dropping the socket closes it
             };
             let (services, methods, stop_request) = (services.clone(), methods.clone(), stop.clone());
-            let origins = std::sync::Arc::clone(&origins);
+            let origins = Arc::clone(&origins);
             let client = ClientIp(remote.ip());
+            let watch = Arc::new(ConnectionWatch::new(budget));
+            let calls_watch = Arc::clone(&watch);
             let service = tower::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
                 let refused =
                     request.headers().get(hyper::header::ORIGIN).is_some_and(|origin| !allowed(&origins, origin));
                 request.extensions_mut().insert(client);
+                request.extensions_mut().insert(Arc::clone(&calls_watch));
                 let mut service = services.clone().build(methods.clone(), stop_request.clone());
                 async move {
                     if refused {
@@ -174,67 +206,40 @@ pub fn serve<Context: Send + Sync + 'static>(
                     service.call(request).await
                 }
             });
-            let activity = Activity::default();
-            let socket = Watched { inner: socket, activity: activity.clone() };
-            let serving = serve_with_graceful_shutdown(socket, service, stop.clone().shutdown());
-            let idle = async move { activity.idle_for(idle_timeout).await };
-            tokio::spawn(until_idle(serving, idle, permit));
+            // The socket holds the connection's slot and its watch until it is dropped, which
+            // for a WebSocket is long after the HTTP exchange that upgraded it has ended.
+            let (alive, dropped) = tokio::sync::oneshot::channel();
+            let socket = Watched { inner: socket, watch: Arc::clone(&watch), _slot: permit, _alive: alive };
+            tokio::spawn(serve_with_graceful_shutdown(socket, service, stop.clone().shutdown()));
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = dropped => {}
+                    () = watch.idle_for(idle_timeout) => {
+                        tracing::debug!(%remote, "closing an idle RPC connection");
+                        watch.expire();
+                    }
+                }
+            });
         }
     });
     handle
 }
 
-/// Serves a connection until it ends or goes idle, holding its connection slot meanwhile.
-async fn until_idle<T>(
-    serving: impl Future<Output = T>,
-    idle: impl Future<Output = ()>,
-    _slot: tokio::sync::OwnedSemaphorePermit,
-) {
-    tokio::select! {
-        _ = serving => {}
-        () = idle => tracing::debug!("closing an idle RPC connection"),
-    }
-}
-
 /// How often the server pings WebSocket clients (their pongs are activity).
 const WS_PING: Duration = Duration::from_secs(20);
 
-/// When a connection last received bytes.
-#[derive(Debug, Clone)]
-struct Activity {
-    started: Instant,
-    last_read_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl Default for Activity {
-    fn default() -> Self {
-        Self { started: Instant::now(), last_read_ms: std::sync::Arc::default() }
-    }
-}
-
-impl Activity {
-    fn touch(&self) {
-        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_read_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Returns once nothing has been read for `limit`.
-    async fn idle_for(&self, limit: Duration) {
-        loop {
-            let last = Duration::from_millis(self.last_read_ms.load(std::sync::atomic::Ordering::Relaxed));
-            let idle = self.started.elapsed().saturating_sub(last);
-            if idle >= limit {
-                return;
-            }
-            tokio::time::sleep(limit - idle).await;
-        }
-    }
-}
-
-/// A socket that records when it last received bytes.
+/// A socket that records when it last received bytes, stops reading while its connection is
+/// over its [`LoadBudget`], and fails once its [`ConnectionWatch`] expired.
 struct Watched {
     inner: tokio::net::TcpStream,
-    activity: Activity,
+    watch: Arc<ConnectionWatch>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    /// Dropped with the socket: ends the idle watcher.
+    _alive: tokio::sync::oneshot::Sender<()>,
+}
+
+fn expired() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, "RPC connection idle")
 }
 
 impl tokio::io::AsyncRead for Watched {
@@ -242,11 +247,17 @@ impl tokio::io::AsyncRead for Watched {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
+    ) -> Poll<std::io::Result<()>> {
+        if self.watch.reader_waits(cx) {
+            return Poll::Pending;
+        }
+        if self.watch.expired.load(Acquire) {
+            return Poll::Ready(Err(expired()));
+        }
         let before = buf.filled().len();
         let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            self.activity.touch();
+            self.watch.touch();
         }
         polled
     }
@@ -257,22 +268,229 @@ impl tokio::io::AsyncWrite for Watched {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
         data: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.inner).poll_write(cx, data)
+    ) -> Poll<std::io::Result<usize>> {
+        if self.watch.expired.load(Acquire) {
+            return Poll::Ready(Err(expired()));
+        }
+        let polled = std::pin::Pin::new(&mut self.inner).poll_write(cx, data);
+        self.watch.wrote(cx, &polled);
+        polled
     }
 
-    fn poll_flush(
+    fn poll_write_vectored(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
+        data: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.watch.expired.load(Acquire) {
+            return Poll::Ready(Err(expired()));
+        }
+        let polled = std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, data);
+        self.watch.wrote(cx, &polled);
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
+    ) -> Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// How much one connection may have in progress and unread before its reads pause.
+#[derive(Debug, Clone, Copy)]
+struct LoadBudget {
+    calls: usize,
+    unsent_bytes: usize,
+}
+
+/// One connection's activity and load, shared by its socket ([`Watched`]), the call middleware
+/// ([`Metered`]) and its idle watcher: calls in progress, response bytes made but not yet written,
+/// when it last received bytes.
+///
+/// jsonrpsee reads WebSocket messages as fast as they come and spawns a task for each, whose
+/// answer then waits for the client to read it; nothing there stops a client that sends and
+/// never reads. Pausing the reads is the backpressure: the client's own sends block, and the
+/// idle timeout closes it. The unsent count is an estimate that errs low (it is credited with
+/// every byte written, frames and notifications included), so it never pauses a client that
+/// reads.
+#[derive(Debug)]
+struct ConnectionWatch {
+    budget: LoadBudget,
+    calls: AtomicUsize,
+    unsent: AtomicUsize,
+    /// The last write found the socket full: the client is not reading.
+    write_blocked: AtomicBool,
+    /// Idle too long: reads and writes fail, which ends the connection wherever it is parked.
+    expired: AtomicBool,
+    started: Instant,
+    last_read_ms: AtomicU64,
+    reader: AtomicWaker,
+    writer: AtomicWaker,
+}
+
+impl ConnectionWatch {
+    fn new(budget: LoadBudget) -> Self {
+        Self {
+            budget,
+            calls: 0.into(),
+            unsent: 0.into(),
+            write_blocked: false.into(),
+            expired: false.into(),
+            started: Instant::now(),
+            last_read_ms: 0.into(),
+            reader: AtomicWaker::new(),
+            writer: AtomicWaker::new(),
+        }
+    }
+
+    fn over_budget(&self) -> bool {
+        !self.expired.load(Acquire)
+            && (self.calls.load(Acquire) >= self.budget.calls
+                || self.unsent.load(Acquire) > self.budget.unsent_bytes
+                || self.write_blocked.load(Acquire))
+    }
+
+    /// Whether the reader must wait; if so, it is woken when that changes.
+    fn reader_waits(&self, cx: &std::task::Context<'_>) -> bool {
+        if !self.over_budget() {
+            return false;
+        }
+        self.reader.register(cx.waker());
+        self.over_budget() // checked again: a change between the check and the register is not lost
+    }
+
+    /// A call begins; it ends when the guard drops.
+    fn begin_call(self: &Arc<Self>) -> CallInProgress {
+        self.calls.fetch_add(1, AcqRel);
+        CallInProgress(Arc::clone(self))
+    }
+
+    /// A response of `bytes` is on its way to the socket.
+    fn owe(&self, bytes: usize) {
+        self.unsent.fetch_add(bytes, AcqRel);
+    }
+
+    fn wrote(&self, cx: &std::task::Context<'_>, polled: &Poll<std::io::Result<usize>>) {
+        match polled {
+            Poll::Pending => {
+                self.writer.register(cx.waker());
+                self.write_blocked.store(true, Release);
+            }
+            Poll::Ready(Ok(written)) => {
+                self.write_blocked.store(false, Release);
+                let _ = self.unsent.fetch_update(AcqRel, Acquire, |unsent| Some(unsent.saturating_sub(*written)));
+                self.reader.wake();
+            }
+            Poll::Ready(Err(_)) => self.reader.wake(),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_read_ms.store(ms, Relaxed);
+    }
+
+    /// Returns once nothing has been read for `limit`.
+    async fn idle_for(&self, limit: Duration) {
+        loop {
+            let idle = self.started.elapsed().saturating_sub(Duration::from_millis(self.last_read_ms.load(Relaxed)));
+            if idle >= limit {
+                return;
+            }
+            tokio::time::sleep(limit - idle).await;
+        }
+    }
+
+    /// Fails the socket's reads and writes, waking both sides wherever they wait.
+    fn expire(&self) {
+        self.expired.store(true, Release);
+        self.reader.wake();
+        self.writer.wake();
+    }
+}
+
+/// A call counted in its connection's watch until dropped (finished or cancelled).
+struct CallInProgress(Arc<ConnectionWatch>);
+
+impl Drop for CallInProgress {
+    fn drop(&mut self) {
+        self.0.calls.fetch_sub(1, AcqRel);
+        self.0.reader.wake();
+    }
+}
+
+/// The RPC middleware that counts each call (or batch) in its connection's [`ConnectionWatch`].
+#[derive(Debug, Clone)]
+struct Metered<S>(S);
+
+impl<S> Metered<S> {
+    const fn new(service: S) -> Self {
+        Self(service)
+    }
+}
+
+impl<S> Metered<S> {
+    /// Runs `call` counted in its connection's watch, and owes its answer.
+    async fn counted(
+        watch: Option<Arc<ConnectionWatch>>,
+        call: impl Future<Output = jsonrpsee::MethodResponse>,
+    ) -> jsonrpsee::MethodResponse {
+        let Some(watch) = watch else { return call.await };
+        let _in_progress = watch.begin_call();
+        let response = call.await;
+        if !response.is_notification() {
+            watch.owe(response.as_json().get().len());
+        }
+        response
+    }
+}
+
+impl<S> jsonrpsee::server::middleware::rpc::RpcServiceT for Metered<S>
+where
+    S: jsonrpsee::server::middleware::rpc::RpcServiceT<
+            MethodResponse = jsonrpsee::MethodResponse,
+            BatchResponse = jsonrpsee::MethodResponse,
+            NotificationResponse = jsonrpsee::MethodResponse,
+        > + Send
+        + Sync
+        + Clone
+        + 'static,
+{
+    type MethodResponse = jsonrpsee::MethodResponse;
+    type NotificationResponse = jsonrpsee::MethodResponse;
+    type BatchResponse = jsonrpsee::MethodResponse;
+
+    fn call<'a>(
+        &self,
+        request: jsonrpsee::types::Request<'a>,
+    ) -> impl Future<Output = Self::MethodResponse> + Send + 'a {
+        let watch = request.extensions().get::<Arc<ConnectionWatch>>().cloned();
+        Self::counted(watch, self.0.call(request))
+    }
+
+    fn batch<'a>(
+        &self,
+        mut requests: jsonrpsee::core::middleware::Batch<'a>,
+    ) -> impl Future<Output = Self::BatchResponse> + Send + 'a {
+        let watch = requests.extensions().get::<Arc<ConnectionWatch>>().cloned();
+        Self::counted(watch, self.0.batch(requests))
+    }
+
+    fn notification<'a>(
+        &self,
+        notification: jsonrpsee::core::middleware::Notification<'a>,
+    ) -> impl Future<Output = Self::NotificationResponse> + Send + 'a {
+        self.0.notification(notification)
     }
 }
 
@@ -298,5 +516,28 @@ mod tests {
         assert!(budgets.try_take(c, later), "idle buckets are forgotten to make room");
         assert!(budgets.try_take(a, later), "a refilled");
         assert!(budgets.state.lock().unwrap().buckets.len() <= 2);
+    }
+
+    #[test]
+    fn a_connection_reads_only_within_its_budget() {
+        let watch = Arc::new(ConnectionWatch::new(LoadBudget { calls: 2, unsent_bytes: 100 }));
+        let cx = std::task::Context::from_waker(futures::task::noop_waker_ref());
+        let (first, second) = (watch.begin_call(), watch.begin_call());
+        assert!(watch.reader_waits(&cx), "two calls in progress: the budget");
+        drop(first);
+        assert!(!watch.reader_waits(&cx));
+        drop(second);
+        watch.owe(150);
+        assert!(watch.reader_waits(&cx), "150 bytes unsent of 100 allowed");
+        watch.wrote(&cx, &Poll::Ready(Ok(60)));
+        assert!(!watch.reader_waits(&cx), "the client took 60");
+        watch.wrote(&cx, &Poll::Pending);
+        assert!(watch.reader_waits(&cx), "the socket is full: the client is not reading");
+        watch.wrote(&cx, &Poll::Ready(Ok(500)));
+        assert!(!watch.reader_waits(&cx));
+        assert_eq!(watch.unsent.load(Acquire), 0, "credit never goes below zero");
+        watch.wrote(&cx, &Poll::Pending);
+        watch.expire();
+        assert!(!watch.reader_waits(&cx), "an expired connection reads, to learn it failed");
     }
 }
