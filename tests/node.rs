@@ -261,10 +261,113 @@ async fn new_pending_transactions_subscription_streams_hashes() {
         .subscribe::<B256, _>("eth_subscribe", rpc_params!["newPendingTransactions"], "eth_unsubscribe")
         .await
         .unwrap();
+    let mut full = ws
+        .subscribe::<Value, _>("eth_subscribe", rpc_params!["newPendingTransactions", true], "eth_unsubscribe")
+        .await
+        .unwrap();
     let raw = transfer(6, 0, 0);
     send_raw(&rpc(&node), &raw).await.unwrap();
     let next = tokio::time::timeout(WAIT, hashes.next()).await.unwrap().unwrap().unwrap();
     assert_eq!(next, hash_of(&raw));
+    // With `true`, the whole transaction, rendered as eth_getTransactionByHash renders it.
+    let tx = tokio::time::timeout(WAIT, full.next()).await.unwrap().unwrap().unwrap();
+    let by_hash: Value = rpc(&node).request("eth_getTransactionByHash", rpc_params![hash_of(&raw)]).await.unwrap();
+    assert_eq!(tx, by_hash);
+    assert_eq!(tx["from"].as_str().unwrap().parse::<Address>().unwrap(), Signer::dev(6).address());
+    node.stop().await;
+}
+
+/// Issue: wallets' everyday calls failed, errors were Rust dumps, and unprotected legacy
+/// transactions were accepted from any RPC client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_answers_wallets_in_their_terms() {
+    use alloy_consensus::TxLegacy;
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_node(dir.path(), |_| {}).await;
+    let client = rpc(&node);
+    let kind = |e: jsonrpsee::core::ClientError| match e {
+        jsonrpsee::core::ClientError::Call(e) => {
+            let data: Value = e.data().map(|d| serde_json::from_str(d.get()).unwrap()).unwrap_or_default();
+            (e.code(), e.message().to_owned(), data["kind"].as_str().unwrap_or_default().to_owned())
+        }
+        other => panic!("{other}"),
+    };
+
+    // Pre-EIP-155 legacy: refused over RPC by default.
+    let unprotected = Signer::dev(3).sign_tx(TxLegacy {
+        chain_id: None,
+        nonce: 0,
+        gas_price: 10_000_000_000,
+        gas_limit: 21_000,
+        to: TxKind::Call(Address::with_last_byte(0xaa)),
+        value: U256::from(1),
+        input: Bytes::new(),
+    });
+    let (code, message, refused) = kind(send_raw(&client, &unprotected).await.unwrap_err());
+    assert_eq!((code, refused.as_str()), (-32000, "unprotected_not_allowed"), "{message}");
+    assert!(node.reader().get(&hash_of(&unprotected)).is_none(), "nothing changed");
+
+    // A parameter that is not hex: plain words, no debug dump.
+    let (code, message, _) =
+        kind(client.request::<B256, _>("eth_sendRawTransaction", rpc_params!["not hex"]).await.unwrap_err());
+    assert_eq!(code, -32602);
+    assert!(message.starts_with("invalid params: ") && !message.contains("ErrorObject"), "{message}");
+
+    // What needs an EVM says so.
+    let (_, message, refused) = kind(
+        client
+            .request::<Value, _>("eth_call", rpc_params![serde_json::json!({"to": Address::ZERO}), "latest"])
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(refused, "not_an_evm", "{message}");
+    let creation = serde_json::json!({ "from": Signer::dev(3).address(), "input": "0x6000" });
+    let (_, _, refused) = kind(client.request::<Value, _>("eth_estimateGas", rpc_params![creation]).await.unwrap_err());
+    assert_eq!(refused, "not_an_evm");
+    let version: String = client.request("web3_clientVersion", rpc_params![]).await.unwrap();
+    assert!(version.starts_with("tidepool/v"), "{version}");
+    let net_version: String = client.request("net_version", rpc_params![]).await.unwrap();
+    assert_eq!(net_version, CHAIN_ID.to_string());
+    let syncing: bool = client.request("eth_syncing", rpc_params![]).await.unwrap();
+    assert!(!syncing);
+
+    // A mined transaction stays readable: by hash (with its block), raw, and its receipt.
+    let raw = transfer(3, 0, 0);
+    let hash = send_raw(&client, &raw).await.unwrap();
+    let pooled_raw: Bytes = client.request("eth_getRawTransactionByHash", rpc_params![hash]).await.unwrap();
+    assert_eq!(pooled_raw, raw);
+    node.chain().produce(&node.tidepool().builder_feed(), &node.tidepool().chain());
+    let mined: Value = client.request("eth_getTransactionByHash", rpc_params![hash]).await.unwrap();
+    assert_eq!(mined["blockNumber"], "0x1", "{mined}");
+    let receipt: Value = client.request("eth_getTransactionReceipt", rpc_params![hash]).await.unwrap();
+    assert_eq!((receipt["status"].as_str(), receipt["blockHash"].clone()), (Some("0x1"), mined["blockHash"].clone()));
+    let block: Value = client.request("eth_getBlockByNumber", rpc_params!["latest", true]).await.unwrap();
+    assert_eq!(block["transactions"][0], mined);
+    let history: Value = client.request("eth_feeHistory", rpc_params!["0x2", "latest", [25.0, 75.0]]).await.unwrap();
+    assert_eq!(history["oldestBlock"], "0x0");
+    assert_eq!(history["baseFeePerGas"].as_array().map(Vec::len), Some(3), "{history}");
+    assert_eq!(history["reward"][1][0], "0x3b9aca00", "block 1 paid a 1 gwei tip: {history}");
+    let mined_raw: Bytes = client.request("eth_getRawTransactionByHash", rpc_params![hash]).await.unwrap();
+    assert_eq!(mined_raw, raw);
+    node.stop().await;
+}
+
+/// `[rpc] allow_unprotected_txs` lets a client submit pre-EIP-155 transactions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unprotected_transactions_are_accepted_over_rpc_when_allowed() {
+    use alloy_consensus::TxLegacy;
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_node(dir.path(), |c| c.rpc.allow_unprotected_txs = true).await;
+    let unprotected = Signer::dev(3).sign_tx(TxLegacy {
+        chain_id: None,
+        nonce: 0,
+        gas_price: 10_000_000_000,
+        gas_limit: 21_000,
+        to: TxKind::Call(Address::with_last_byte(0xaa)),
+        value: U256::from(1),
+        input: Bytes::new(),
+    });
+    assert_eq!(send_raw(&rpc(&node), &unprotected).await.unwrap(), hash_of(&unprotected));
     node.stop().await;
 }
 

@@ -29,6 +29,9 @@ pub struct NodeConfig {
     pub block_gas_limit: u64,
     /// Base fee of the first block, in wei.
     pub initial_base_fee: u128,
+    /// Dev blocks kept with their transactions and receipts for `eth_getBlockBy*`,
+    /// `eth_getTransactionReceipt` and `eth_feeHistory`. Default 2,048.
+    pub history_blocks: usize,
     /// Where the node key (and later the journal) live. Default `./tidepool-data`.
     pub data_dir: PathBuf,
     /// Peer-to-peer listen addresses (TCP and QUIC).
@@ -59,6 +62,7 @@ impl Default for NodeConfig {
             block_time: 2.0,
             block_gas_limit: 30_000_000,
             initial_base_fee: 1_000_000_000,
+            history_blocks: super::devchain::DEFAULT_HISTORY_BLOCKS,
             data_dir: PathBuf::from("tidepool-data"),
             listen: vec![
                 "/ip4/0.0.0.0/tcp/30340".parse().expect("valid multiaddr"),
@@ -111,6 +115,9 @@ impl NodeConfig {
         let invalid = |key, why: &str| Err(ConfigError::Invalid { key, why: why.to_owned() });
         if !(self.block_time.is_finite() && (0.05..=crate::duration_secs::MAX_SECS).contains(&self.block_time)) {
             return invalid("block_time", "must be from 0.05 seconds to 1e9 seconds");
+        }
+        if self.history_blocks == 0 {
+            return invalid("history_blocks", "must keep at least the latest block");
         }
         if self.block_gas_limit < 21_000 {
             return invalid("block_gas_limit", "must fit one transaction (21000)");

@@ -7,7 +7,9 @@
 
 mod config;
 pub mod devchain;
+mod fees;
 pub mod metrics;
+pub mod render;
 pub mod rpc;
 pub mod rpc_server;
 
@@ -74,6 +76,7 @@ impl Node {
             config.block_gas_limit,
             config.initial_base_fee,
             validation.fork,
+            config.history_blocks,
         ));
 
         let key = load_or_create_key(&config.data_dir)?;
@@ -125,6 +128,7 @@ impl Node {
             chain_id: config.chain_id,
             metrics: metrics.clone(),
             budgets: rpc_server::ClientBudgets::new(config.rpc.send_raw_per_client, config.rpc.max_clients),
+            allow_unprotected_txs: config.rpc.allow_unprotected_txs,
         };
         let rpc = rpc_server::serve(rpc_listener, rpc::module(context), config.rpc.clone());
 

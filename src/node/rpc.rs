@@ -15,6 +15,8 @@ use jsonrpsee::{
 };
 use serde_json::{Value, json};
 
+use alloy_eips::BlockNumberOrTag;
+
 use crate::{
     ingest::IngestError,
     pool::{PoolError, PoolEvent, SubPool},
@@ -23,7 +25,11 @@ use crate::{
     tx::{PooledTx, TxError},
 };
 
-use super::{devchain::DevChain, rpc_server::ClientIp};
+use super::{
+    devchain::{DevBlock, DevChain},
+    render,
+    rpc_server::ClientIp,
+};
 
 /// The tip `eth_maxPriorityFeePerGas` suggests: 1 gwei, enough to be mined on the dev chain.
 const SUGGESTED_TIP: u128 = 1_000_000_000;
@@ -41,6 +47,8 @@ pub struct RpcContext {
     pub metrics: Arc<super::metrics::Metrics>,
     /// Each client's `eth_sendRawTransaction` budget.
     pub budgets: super::rpc_server::ClientBudgets,
+    /// Accept legacy transactions without EIP-155 replay protection (`rpc.allow_unprotected_txs`).
+    pub allow_unprotected_txs: bool,
 }
 
 /// All methods, ready to serve.
@@ -60,6 +68,14 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
                 let data =
                     json!({ "kind": "rate_limited", "detail": "this client's eth_sendRawTransaction budget is spent" });
                 return Err(ErrorObjectOwned::owned(BUSY, "rate limited", Some(data)));
+            }
+            if !ctx.allow_unprotected_txs && unprotected(&raw) {
+                let data = json!({ "kind": TxError::UnprotectedNotAllowed.kind(), "detail": "a legacy transaction without a chain id (pre-EIP-155) is valid on every chain; set rpc.allow_unprotected_txs to accept it" });
+                return Err(ErrorObjectOwned::owned(
+                    TX_ERROR,
+                    "only replay-protected (EIP-155) transactions allowed over RPC",
+                    Some(data),
+                ));
             }
             let added = ctx.submitter.submit(raw, Origin::Local).await.map_err(|e| rpc_error(&e))?;
             Ok::<B256, ErrorObjectOwned>(added.hash)
@@ -90,9 +106,89 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
     module
         .register_method("eth_getTransactionByHash", |params, ctx, _| {
             let hash: B256 = params.one().map_err(invalid_params)?;
-            let info = ctx.reader.get(&hash).filter(|info| public(&info.tx));
-            Ok::<_, ErrorObjectOwned>(info.map_or(Value::Null, |info| tx_json(&info.tx)))
+            if let Some(info) = ctx.reader.get(&hash) {
+                return Ok(if public(&info.tx) { to_json(&render::pooled(&info.tx)) } else { Value::Null });
+            }
+            Ok::<_, ErrorObjectOwned>(
+                ctx.chain.mined(&hash).map_or(Value::Null, |(block, index)| to_json(&render::mined(&block, index))),
+            )
         })
+        .expect("unique");
+    module
+        .register_method("eth_getRawTransactionByHash", |params, ctx, _| {
+            let hash: B256 = params.one().map_err(invalid_params)?;
+            if let Some(info) = ctx.reader.get(&hash) {
+                return Ok(public(&info.tx).then(|| info.tx.encoded().clone()));
+            }
+            Ok::<_, ErrorObjectOwned>(
+                ctx.chain.mined(&hash).map(|(block, index)| block.txs[index].tx.encoded().clone()),
+            )
+        })
+        .expect("unique");
+    module
+        .register_method("eth_getTransactionReceipt", |params, ctx, _| {
+            let hash: B256 = params.one().map_err(invalid_params)?;
+            Ok::<_, ErrorObjectOwned>(
+                ctx.chain.mined(&hash).map_or(Value::Null, |(block, index)| to_json(&render::receipt(&block, index))),
+            )
+        })
+        .expect("unique");
+    module
+        .register_method("eth_getBlockByNumber", |params, ctx, _| {
+            let mut seq = params.sequence();
+            let tag: BlockNumberOrTag = seq.next().map_err(invalid_params)?;
+            let full: Option<bool> = seq.optional_next().map_err(invalid_params)?;
+            Ok::<_, ErrorObjectOwned>(
+                block_at(ctx, tag).map_or(Value::Null, |block| to_json(&render::block(&block, full.unwrap_or(false)))),
+            )
+        })
+        .expect("unique");
+    module
+        .register_method("eth_getBlockByHash", |params, ctx, _| {
+            let mut seq = params.sequence();
+            let hash: B256 = seq.next().map_err(invalid_params)?;
+            let full: Option<bool> = seq.optional_next().map_err(invalid_params)?;
+            let block = ctx.chain.block_by_hash(&hash);
+            Ok::<_, ErrorObjectOwned>(
+                block.map_or(Value::Null, |block| to_json(&render::block(&block, full.unwrap_or(false)))),
+            )
+        })
+        .expect("unique");
+    module
+        .register_method("eth_getBlockTransactionCountByNumber", |params, ctx, _| {
+            let tag: BlockNumberOrTag = params.one().map_err(invalid_params)?;
+            Ok::<_, ErrorObjectOwned>(block_at(ctx, tag).map(|block| quantity(block.txs.len() as u64)))
+        })
+        .expect("unique");
+    module
+        .register_method("eth_getBlockTransactionCountByHash", |params, ctx, _| {
+            let hash: B256 = params.one().map_err(invalid_params)?;
+            Ok::<_, ErrorObjectOwned>(ctx.chain.block_by_hash(&hash).map(|block| quantity(block.txs.len() as u64)))
+        })
+        .expect("unique");
+    module
+        .register_method("eth_feeHistory", |params, ctx, _| super::fees::fee_history(&ctx.chain, &params))
+        .expect("unique");
+    module
+        .register_method("eth_estimateGas", |params, ctx, _| super::fees::estimate_gas(&ctx.chain, &params))
+        .expect("unique");
+    module
+        .register_method("eth_createAccessList", |params, ctx, _| super::fees::create_access_list(&ctx.chain, &params))
+        .expect("unique");
+    module.register_method("eth_call", |_, _, _| Err::<Value, _>(not_an_evm("eth_call"))).expect("unique");
+    module
+        .register_method("eth_getCode", |params, _, _| {
+            let (_, _) = address_and_tag(&params)?;
+            // The dev chain deploys nothing: every account is an externally owned one.
+            Ok::<_, ErrorObjectOwned>(Bytes::new())
+        })
+        .expect("unique");
+    module.register_method("eth_syncing", |_, _, _| false).expect("unique");
+    module.register_method("eth_accounts", |_, _, _| Vec::<Address>::new()).expect("unique");
+    module.register_method("net_version", |_, ctx, _| ctx.chain_id.to_string()).expect("unique");
+    module.register_method("net_listening", |_, _, _| true).expect("unique");
+    module
+        .register_method("web3_clientVersion", |_, _, _| format!("tidepool/v{}", env!("CARGO_PKG_VERSION")))
         .expect("unique");
     module
         .register_method("eth_gasPrice", |_, ctx, _| quantity(ctx.chain.head().base_fee + SUGGESTED_TIP))
@@ -111,7 +207,7 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
         .register_async_method("txpool_content", |params, ctx, _| async move {
             let page = Page::of(&params)?;
             // Rendering a whole pool is CPU work: off the async threads.
-            tokio::task::spawn_blocking(move || content(&ctx, page, tx_json)).await.map_err(internal)
+            tokio::task::spawn_blocking(move || content(&ctx, page, pooled_json)).await.map_err(internal)
         })
         .expect("unique");
     module
@@ -121,7 +217,12 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
             let side = |txs: Option<&std::collections::BTreeMap<u64, PooledTx>>| {
                 txs.map_or_else(
                     || json!({}),
-                    |txs| txs.iter().filter(|(_, tx)| public(tx)).map(|(n, tx)| (n.to_string(), tx_json(tx))).collect(),
+                    |txs| {
+                        txs.iter()
+                            .filter(|(_, tx)| public(tx))
+                            .map(|(n, tx)| (n.to_string(), pooled_json(tx)))
+                            .collect()
+                    },
                 )
             };
             Ok::<_, ErrorObjectOwned>(json!({
@@ -154,10 +255,11 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
             "eth_subscription",
             "eth_unsubscribe",
             |params, pending, ctx, _| async move {
-                let kind: String = match params.one() {
-                    Ok(kind) => kind,
-                    Err(e) => {
-                        pending.reject(ErrorObjectOwned::from(e)).await;
+                let mut seq = params.sequence();
+                let (kind, full) = match (seq.next::<String>(), seq.optional_next::<bool>()) {
+                    (Ok(kind), Ok(full)) => (kind, full.unwrap_or(false)),
+                    (Err(e), _) | (_, Err(e)) => {
+                        pending.reject(invalid_params(e)).await;
                         return Ok(());
                     }
                 };
@@ -170,13 +272,26 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
                 let mut events = ctx.reader.subscribe();
                 let sink = pending.accept().await.map_err(|e| SubscriptionError::from(e.to_string()))?;
                 while let Some(event) = events.recv().await {
+                    if events.missed() > 0 {
+                        // Told, not skipped: the subscription ends with what was missed.
+                        return Err(SubscriptionError::from(format!(
+                            "subscriber fell behind: {} pool events missed; subscribe again and read txpool_content",
+                            events.missed()
+                        )));
+                    }
                     let hash = match event {
                         PoolEvent::Added { hash, subpool: SubPool::Pending, .. }
                         | PoolEvent::Promoted { hash, to: SubPool::Pending, .. } => hash,
                         _ => continue,
                     };
-                    let message =
-                        serde_json::value::to_raw_value(&hash).map_err(|e| SubscriptionError::from(e.to_string()))?;
+                    let message = if full {
+                        // Gone or private meanwhile: nothing to show.
+                        let Some(info) = ctx.reader.get(&hash).filter(|info| public(&info.tx)) else { continue };
+                        serde_json::value::to_raw_value(&render::pooled(&info.tx))
+                    } else {
+                        serde_json::value::to_raw_value(&hash)
+                    }
+                    .map_err(|e| SubscriptionError::from(e.to_string()))?;
                     if sink.send(message).await.is_err() {
                         break;
                     }
@@ -262,8 +377,51 @@ fn address_and_tag(params: &Params<'_>) -> Result<(Address, String), ErrorObject
     Ok((address, tag.unwrap_or_else(|| "latest".into())))
 }
 
-fn invalid_params(e: impl std::fmt::Display) -> ErrorObjectOwned {
-    ErrorObjectOwned::owned(-32602, format!("invalid params: {e}"), None::<()>)
+/// A parameter error in plain words: what the decoder said, not a dump of its error object.
+pub(super) fn invalid_params(e: ErrorObjectOwned) -> ErrorObjectOwned {
+    let detail = e
+        .data()
+        .and_then(|data| serde_json::from_str::<String>(data.get()).ok())
+        .unwrap_or_else(|| e.message().to_owned());
+    ErrorObjectOwned::owned(-32602, format!("invalid params: {detail}"), None::<()>)
+}
+
+/// What a method that needs an EVM answers on the dev chain.
+pub fn not_an_evm(what: &str) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(
+        TX_ERROR,
+        format!(
+            "{what} needs an EVM: the dev chain applies value transfers only; run beside a real node (follower mode) for contracts"
+        ),
+        Some(json!({ "kind": "not_an_evm" })),
+    )
+}
+
+/// The kept block a tag names: `latest`, `pending`, `safe` and `finalized` are the head (the dev
+/// chain is final at once and has no pending block), `earliest` is genesis.
+fn block_at(ctx: &RpcContext, tag: BlockNumberOrTag) -> Option<std::sync::Arc<DevBlock>> {
+    match tag {
+        BlockNumberOrTag::Number(number) => ctx.chain.block(number),
+        BlockNumberOrTag::Earliest => ctx.chain.block(0),
+        _ => Some(ctx.chain.latest()),
+    }
+}
+
+/// A legacy transaction without a chain id (undecodable bytes are left to validation).
+fn unprotected(raw: &[u8]) -> bool {
+    use alloy_eips::eip2718::Decodable2718 as _;
+    matches!(
+        crate::tx::Envelope::decode_2718(&mut &raw[..]),
+        Ok(crate::tx::Envelope::Legacy(signed)) if signed.tx().chain_id.is_none()
+    )
+}
+
+fn to_json(value: &impl serde::Serialize) -> Value {
+    serde_json::to_value(value).expect("RPC types serialize")
+}
+
+fn pooled_json(tx: &PooledTx) -> Value {
+    to_json(&render::pooled(tx))
 }
 
 /// geth's messages for the errors clients match on; the stable kind in `data.kind`.
@@ -301,42 +459,6 @@ pub fn rpc_error(error: &SubmitError) -> ErrorObjectOwned {
     };
     let code = if ingest.is_busy() { BUSY } else { TX_ERROR };
     ErrorObjectOwned::owned(code, message, Some(json!({ "kind": error.kind(), "detail": error.to_string() })))
-}
-
-/// A pooled transaction as Ethereum's RPC transaction object (not yet in a block).
-pub fn tx_json(pooled: &PooledTx) -> Value {
-    let tx = pooled.decode();
-    let signature = tx.signature();
-    let mut object = json!({
-        "hash": pooled.hash(),
-        "from": pooled.sender(),
-        "type": quantity(pooled.tx_type()),
-        "nonce": quantity(pooled.nonce()),
-        "gas": quantity(pooled.gas_limit()),
-        "to": tx.to(),
-        "value": format!("{:#x}", tx.value()),
-        "input": tx.input(),
-        "chainId": tx.chain_id().map(quantity),
-        "v": quantity(u64::from(signature.v())),
-        "r": format!("{:#x}", signature.r()),
-        "s": format!("{:#x}", signature.s()),
-        "blockHash": Value::Null,
-        "blockNumber": Value::Null,
-        "transactionIndex": Value::Null,
-    });
-    let fields = object.as_object_mut().expect("object");
-    if pooled.tx_type() >= 2 {
-        fields.insert("maxFeePerGas".into(), quantity(pooled.max_fee_per_gas()).into());
-        fields.insert("maxPriorityFeePerGas".into(), quantity(pooled.max_priority_fee_per_gas()).into());
-        fields.insert("yParity".into(), quantity(u64::from(signature.v())).into());
-    } else {
-        fields.insert("gasPrice".into(), quantity(pooled.max_fee_per_gas()).into());
-    }
-    if pooled.is_blob() {
-        fields.insert("maxFeePerBlobGas".into(), quantity(pooled.max_fee_per_blob_gas()).into());
-        fields.insert("blobVersionedHashes".into(), json!(tx.blob_versioned_hashes()));
-    }
-    object
 }
 
 /// geth's `txpool_inspect` one-line summary.

@@ -73,6 +73,11 @@ pub struct RpcLimits {
     /// WebSocket upgrades) from anywhere else is refused with 403, so a web page cannot drive a
     /// node on the user's loopback. Wallets, `cast` and other tools send none. Default: none.
     pub allowed_origins: Vec<String>,
+    /// Accept legacy transactions without EIP-155 replay protection over JSON-RPC. Default
+    /// `false`, as geth and reth: such a transaction is valid on every chain, so a node refuses
+    /// it from its own clients (kind `unprotected_not_allowed`); gossip follows
+    /// `[validation] allow_unprotected` (default: accepted).
+    pub allow_unprotected_txs: bool,
 }
 
 impl Default for RpcLimits {
@@ -89,6 +94,7 @@ impl Default for RpcLimits {
             send_raw_per_client: Rate { per_second: 1_000.0, burst: 2_000.0 },
             max_clients: 10_000,
             allowed_origins: Vec::new(),
+            allow_unprotected_txs: false,
         }
     }
 }
@@ -298,10 +304,7 @@ impl tokio::io::AsyncWrite for Watched {
         std::pin::Pin::new(&mut self.inner).poll_flush(cx)
     }
 
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

@@ -28,6 +28,44 @@ pub fn mainnet_corpus() -> Option<PathBuf> {
     shared_path("TIDEPOOL_CORPUS", "corpus/mainnet-txs.jsonl")
 }
 
+/// A client program from the pinned npm install (`tools/`, installed by `npm ci` from `.ci/run`
+/// and the README's test command), or `$<var>` if set. `None` (after saying so) when absent;
+/// under `CI=true` an absent tool fails the test instead of skipping it.
+pub fn npm_tool(var: &str, package: &str, bin: &str) -> Option<PathBuf> {
+    let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools/node_modules").join(package).join(bin)
+    });
+    if path.exists() {
+        return Some(path);
+    }
+    let message = format!("{} not found at {} (run `npm ci --prefix tools`, or set ${var})", package, path.display());
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{message}: CI must run this test");
+    }
+    eprintln!("SKIPPED: {message}");
+    None
+}
+
+/// Foundry's `cast`, from the npm package `@foundry-rs/cast-linux-amd64`.
+pub fn cast() -> Option<PathBuf> {
+    npm_tool("TIDEPOOL_CAST", "@foundry-rs/cast-linux-amd64", "bin/cast")
+}
+
+/// Node.js (`$TIDEPOOL_NODEJS`, else `node` on the PATH) with the pinned `viem` installed.
+pub fn nodejs_with_viem() -> Option<PathBuf> {
+    npm_tool("TIDEPOOL_VIEM", "viem", "package.json")?;
+    let nodejs = std::env::var_os("TIDEPOOL_NODEJS").map_or_else(|| PathBuf::from("node"), PathBuf::from);
+    if std::process::Command::new(&nodejs).arg("--version").output().is_ok_and(|out| out.status.success()) {
+        return Some(nodejs);
+    }
+    let message = format!("Node.js not found ({}; set $TIDEPOOL_NODEJS)", nodejs.display());
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{message}: CI must run this test");
+    }
+    eprintln!("SKIPPED: {message}");
+    None
+}
+
 /// Parses `0x`-prefixed hex.
 pub fn hex_bytes(text: &str) -> Vec<u8> {
     alloy_primitives::hex::decode(text).unwrap_or_else(|e| panic!("bad hex {text:.20}…: {e}"))
