@@ -474,6 +474,11 @@ async fn rpc_limits_refuse_oversized_bodies_large_batches_and_clients_over_budge
     let too_big = transfer(1, 0, 3_000); // about 6 KB of hex in the body
     let error = send_raw(&client, &too_big).await.expect_err("body over the limit");
     assert!(!in_pool(&node, hash_of(&too_big)).await, "refused before any work: {error}");
+    // The same body sent chunked (no Content-Length) is refused the same way: 413, not 500.
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": [too_big]});
+    let status = chunked_post(node.rpc_addr(), &body.to_string()).await;
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+    assert!(!in_pool(&node, hash_of(&too_big)).await);
 
     let mut batch = BatchRequestBuilder::new();
     for _ in 0..3 {
@@ -493,6 +498,24 @@ async fn rpc_limits_refuse_oversized_bodies_large_batches_and_clients_over_budge
     let chain_id: Value = client.request("eth_chainId", rpc_params![]).await.unwrap();
     assert!(chain_id.is_string(), "other methods are not budgeted");
     node.stop().await;
+}
+
+/// POSTs `body` with `Transfer-Encoding: chunked`; the status line.
+async fn chunked_post(address: std::net::SocketAddr, body: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    let mut request = String::from(
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    for chunk in body.as_bytes().chunks(1024) {
+        request.push_str(&format!("{:x}\r\n{}\r\n", chunk.len(), std::str::from_utf8(chunk).unwrap()));
+    }
+    request.push_str("0\r\n\r\n");
+    // The node may answer and close before it has read everything: a failed write is fine.
+    let _ = socket.write_all(request.as_bytes()).await;
+    let mut response = vec![0; 4096];
+    let n = tokio::time::timeout(WAIT, socket.read(&mut response)).await.unwrap().unwrap();
+    String::from_utf8_lossy(&response[..n]).lines().next().unwrap_or_default().to_owned()
 }
 
 /// Issue: no Origin check, so a web page the user visits could call a node on loopback. A

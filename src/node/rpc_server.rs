@@ -176,6 +176,7 @@ pub fn serve<Context: Send + Sync + 'static>(
     let origins: std::sync::Arc<[String]> = limits.allowed_origins.into();
     let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections as usize));
     let idle_timeout = limits.idle_timeout;
+    let max_request_bytes = limits.max_request_bytes;
     tokio::spawn(async move {
         loop {
             let (socket, remote) = tokio::select! {
@@ -209,7 +210,10 @@ pub fn serve<Context: Send + Sync + 'static>(
                     if refused {
                         return Ok(jsonrpsee::server::http::response::denied());
                     }
-                    service.call(request).await
+                    match sized(request, max_request_bytes).await {
+                        Ok(request) => service.call(request).await,
+                        Err(refusal) => Ok(refusal),
+                    }
                 }
             });
             // The socket holds the connection's slot and its watch until it is dropped, which
@@ -229,6 +233,29 @@ pub fn serve<Context: Send + Sync + 'static>(
         }
     });
     handle
+}
+
+/// A request body as it reaches jsonrpsee: as received, or already read (see [`sized`]).
+type SizedBody = http_body_util::Either<hyper::body::Incoming, http_body_util::Full<hyper::body::Bytes>>;
+
+/// A request whose body has no declared length (chunked) is read here, up to `limit`, so an
+/// oversized one is answered 413 as one with a `Content-Length` over the limit is (jsonrpsee
+/// answers those itself, but fails a chunked one mid-read with a 500).
+async fn sized(
+    request: hyper::Request<hyper::body::Incoming>,
+    limit: u32,
+) -> Result<hyper::Request<SizedBody>, jsonrpsee::server::HttpResponse> {
+    use http_body_util::{BodyExt as _, Either, Full, LengthLimitError, Limited};
+    let declared = request.headers().contains_key(hyper::header::CONTENT_LENGTH);
+    if declared || request.method() != hyper::Method::POST {
+        return Ok(request.map(Either::Left));
+    }
+    let (parts, body) = request.into_parts();
+    match Limited::new(body, limit as usize).collect().await {
+        Ok(collected) => Ok(hyper::Request::from_parts(parts, Either::Right(Full::new(collected.to_bytes())))),
+        Err(e) if e.is::<LengthLimitError>() => Err(jsonrpsee::server::http::response::too_large(limit)),
+        Err(_) => Err(jsonrpsee::server::http::response::malformed()),
+    }
 }
 
 /// How often the server pings WebSocket clients (their pongs are activity).
