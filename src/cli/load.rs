@@ -1,4 +1,5 @@
-//! `tidepool load`: signs transfers for N accounts and submits them over JSON-RPC at a rate.
+//! `tidepool load`: signs transfers for N accounts and submits them over JSON-RPC at a rate,
+//! priced as a wallet prices them: from the node's fee suggestions, refreshed as blocks come.
 
 use std::{
     collections::BTreeMap,
@@ -17,6 +18,9 @@ use jsonrpsee::{
     rpc_params,
 };
 use tidepool::tx::sign::Signer;
+
+/// How often the fee suggestion is refreshed: a few times per block at the dev chain's default.
+const FEE_REFRESH: Duration = Duration::from_millis(500);
 
 /// Submissions in flight at once: enough to saturate a local node, bounded so a slow node
 /// slows the generator instead of growing its memory.
@@ -84,8 +88,7 @@ async fn load(args: LoadArgs) -> Result<(), String> {
     let client = HttpClientBuilder::default().build(&args.rpc).map_err(|e| e.to_string())?;
     let call_err = |e: ClientError| format!("{}: {e}", args.rpc);
     let chain_id: U256 = client.request("eth_chainId", rpc_params![]).await.map_err(call_err)?;
-    let gas_price: U256 = client.request("eth_gasPrice", rpc_params![]).await.map_err(call_err)?;
-    let tip: U256 = client.request("eth_maxPriorityFeePerGas", rpc_params![]).await.map_err(call_err)?;
+    let fees = tokio::sync::watch::channel(suggested_fees(&client).await.map_err(call_err)?);
     let signers = signers(&args)?;
     let mut nonces = Vec::with_capacity(signers.len());
     for signer in &signers {
@@ -95,8 +98,7 @@ async fn load(args: LoadArgs) -> Result<(), String> {
             .map_err(call_err)?;
         nonces.push(nonce.to::<u64>());
     }
-    // Twice the current price leaves room for the base fee to rise while the load runs.
-    let fee_cap = gas_price.to::<u128>() * 2;
+    let refresher = tokio::spawn(refresh_fees(client.clone(), fees.0));
     let total = (args.rate * args.duration).ceil() as u64;
     let progress = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
     progress.set_style(
@@ -122,12 +124,13 @@ async fn load(args: LoadArgs) -> Result<(), String> {
     for i in 0..total {
         ticker.tick().await;
         let account = (i as usize) % signers.len();
+        let Fees { fee_cap, tip } = *fees.1.borrow();
         let tx = TxEip1559 {
             chain_id: chain_id.to::<u64>(),
             nonce: nonces[account],
             gas_limit: 21_000,
             max_fee_per_gas: fee_cap,
-            max_priority_fee_per_gas: tip.to::<u128>(),
+            max_priority_fee_per_gas: tip,
             to: TxKind::Call(Address::with_last_byte(0xee)),
             value: U256::from(1),
             input: Bytes::new(),
@@ -152,6 +155,7 @@ async fn load(args: LoadArgs) -> Result<(), String> {
         });
     }
     let _ = in_flight.acquire_many(MAX_IN_FLIGHT as u32).await;
+    refresher.abort();
     progress.finish_and_clear();
     let elapsed = start.elapsed().as_secs_f64();
     let outcomes = outcomes.lock().expect("outcomes").clone();
@@ -162,8 +166,55 @@ async fn load(args: LoadArgs) -> Result<(), String> {
         accepted as f64 / elapsed,
         args.rate
     );
+    if let Some(limited) = outcomes.get("rate_limited") {
+        println!(
+            "the node's per-client budget limited this run: {limited} of {total} refused as rate_limited \
+             (raise [rpc] send_raw_per_client on the node, or run generators from several addresses)"
+        );
+    }
     println!("{}", serde_json::json!({ "sent": total, "seconds": elapsed, "outcomes": outcomes }));
     Ok(())
+}
+
+/// What a transaction offers: EIP-1559 fee cap and tip.
+#[derive(Debug, Clone, Copy)]
+struct Fees {
+    fee_cap: u128,
+    tip: u128,
+}
+
+/// A wallet's pricing: the tip is the median tip of the last blocks (at least the node's own
+/// suggestion), the fee cap twice the next block's base fee plus the tip, so the offer survives
+/// several full blocks of base-fee growth.
+async fn suggested_fees(client: &HttpClient) -> Result<Fees, ClientError> {
+    let suggested_tip: U256 = client.request("eth_maxPriorityFeePerGas", rpc_params![]).await?;
+    let history: serde_json::Value = client.request("eth_feeHistory", rpc_params!["0x5", "latest", [50.0]]).await?;
+    let quantity = |value: &serde_json::Value| {
+        value.as_str().and_then(|hex| u128::from_str_radix(hex.trim_start_matches("0x"), 16).ok())
+    };
+    let next_base_fee =
+        history["baseFeePerGas"].as_array().and_then(|fees| fees.last()).and_then(quantity).unwrap_or(0);
+    let mut tips: Vec<u128> = history["reward"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|block| block.get(0).and_then(quantity))
+        .filter(|&tip| tip > 0)
+        .collect();
+    tips.sort_unstable();
+    let tip = tips.get(tips.len() / 2).copied().unwrap_or(0).max(suggested_tip.to::<u128>());
+    Ok(Fees { fee_cap: next_base_fee * 2 + tip, tip })
+}
+
+/// Keeps `fees` current while the load runs; a failed refresh keeps the last suggestion.
+async fn refresh_fees(client: HttpClient, fees: tokio::sync::watch::Sender<Fees>) {
+    let mut ticker = tokio::time::interval(FEE_REFRESH);
+    loop {
+        ticker.tick().await;
+        if let Ok(latest) = suggested_fees(&client).await {
+            fees.send_replace(latest);
+        }
+    }
 }
 
 /// Submits one transaction; the outcome kind (`accepted`, the node's error kind, or a transport
