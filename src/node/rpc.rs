@@ -193,6 +193,7 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
     module
         .register_method("eth_gasPrice", |_, ctx, _| quantity(ctx.chain.head().base_fee + SUGGESTED_TIP))
         .expect("unique");
+    module.register_method("eth_blobBaseFee", |_, ctx, _| quantity(ctx.chain.head().blob_base_fee)).expect("unique");
     module.register_method("eth_maxPriorityFeePerGas", |_, _, _| quantity(SUGGESTED_TIP)).expect("unique");
     module
         .register_method("txpool_status", |_, ctx, _| {
