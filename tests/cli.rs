@@ -1,4 +1,4 @@
-//! The `tidepool tx decode` command as a user runs it.
+//! The command line as a user runs it: `tidepool tx decode`, and what `tidepool node` writes.
 
 use std::{
     io::Write as _,
@@ -52,4 +52,22 @@ fn chain_id_flag_changes_the_verdict() {
     let (lines, code) = tidepool(&["tx", "decode", "--chain-id", "5", README_TX], "");
     assert_eq!(code, 1);
     assert_eq!(lines[0]["error"]["kind"], "wrong_chain_id");
+}
+
+/// Issue: log lines kept colour codes when stderr was a file. Off a terminal the logs are plain.
+#[test]
+fn logs_to_a_file_or_pipe_carry_no_colour_codes() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tidepool"))
+        .args(["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--metrics-addr", "127.0.0.1:0", "--rpc-addr"])
+        .arg(taken.local_addr().unwrap().to_string())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "the RPC port is taken: the node stops at start");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("INFO"), "log lines were written: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no escape codes: {stderr:?}");
 }
