@@ -5,54 +5,19 @@ mod common;
 
 use std::time::Duration;
 
-use alloy_consensus::{SignableTransaction as _, TxEip1559};
-use alloy_eips::eip2718::Encodable2718 as _;
-use alloy_primitives::{Address, B256, Bytes, Signature, TxKind, U256};
+use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
 use common::{
-    node::{CHAIN_ID, RawPeer, dial_addr, eventually, metric, pending_nonce, rpc, send_raw, start_node},
+    node::{
+        CHAIN_ID, RawPeer, bad_signature, dial_addr, eventually, hash_of, metric, pending_nonce, rpc, send_raw,
+        start_node, transfer,
+    },
     process::resident_bytes,
 };
 use jsonrpsee::{core::client::ClientT, rpc_params};
 use serde_json::Value;
-use tidepool::{
-    gossip::Rate,
-    node::Node,
-    tx::{Envelope, sign::Signer},
-};
+use tidepool::{gossip::Rate, node::Node, tx::sign::Signer};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// A transfer from dev account `account` at `nonce` with `calldata` bytes of input.
-fn transfer(account: u64, nonce: u64, calldata: usize) -> Bytes {
-    Signer::dev(account).sign_tx(TxEip1559 {
-        chain_id: CHAIN_ID,
-        nonce,
-        gas_limit: 21_000 + 40 * calldata as u64,
-        max_fee_per_gas: 10_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-        to: TxKind::Call(Address::with_last_byte(0xaa)),
-        value: U256::from(1),
-        input: vec![0x5a; calldata].into(),
-        access_list: Default::default(),
-    })
-}
-
-fn hash_of(raw: &Bytes) -> B256 {
-    alloy_primitives::keccak256(raw)
-}
-
-/// A well-formed transaction whose signature recovers no sender (r = 0).
-fn bad_signature(nonce: u64) -> Bytes {
-    let tx = TxEip1559 {
-        chain_id: CHAIN_ID,
-        nonce,
-        gas_limit: 21_000,
-        max_fee_per_gas: 1,
-        to: TxKind::Call(Address::with_last_byte(0xbb)),
-        ..Default::default()
-    };
-    Envelope::from(tx.into_signed(Signature::new(U256::ZERO, U256::from(1), false))).encoded_2718().into()
-}
 
 async fn in_pool(node: &Node, hash: B256) -> bool {
     node.reader().get(&hash).is_some()
@@ -77,11 +42,9 @@ async fn rpc_client_submits_reads_the_pool_and_sees_the_tx_mined() {
     let error = send_raw(&client, &raw).await.unwrap_err().to_string();
     assert!(error.contains("already known") && error.contains("already_known"), "{error}");
 
-    eventually("the tx is mined out of the pool", WAIT, || async {
-        let tx: Value = client.request("eth_getTransactionByHash", rpc_params![hash]).await.unwrap();
-        tx.is_null()
-    })
-    .await;
+    eventually("the tx is mined out of the pool", WAIT, || async { node.reader().get(&hash).is_none() }).await;
+    let mined: Value = client.request("eth_getTransactionByHash", rpc_params![hash]).await.unwrap();
+    assert!(mined["blockNumber"].is_string(), "a mined transaction is shown with its block: {mined}");
     let latest: U256 = client.request("eth_getTransactionCount", rpc_params![sender, "latest"]).await.unwrap();
     assert_eq!(latest, U256::from(1));
     let error = send_raw(&client, &raw).await.unwrap_err().to_string();

@@ -130,7 +130,7 @@ async fn every_transaction_type_round_trips_through_cast_tx() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viem_wallet_sends_every_type_and_reads_back_what_it_sent() {
-    let Some(nodejs) = common::nodejs_with_viem() else { return };
+    let Some(nodejs) = common::nodejs() else { return };
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path()).await;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/viem-wallet.mjs");

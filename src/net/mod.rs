@@ -12,6 +12,7 @@
 //! and sends it back on a bounded channel.
 
 pub mod ip_limit;
+pub mod liveness;
 pub mod protocol;
 
 use std::{

@@ -8,7 +8,6 @@ use futures::{AsyncRead, AsyncWrite};
 use libp2p::{
     StreamProtocol, allow_block_list, connection_limits, gossipsub, identify,
     identity::Keypair,
-    ping,
     request_response::{self, ProtocolSupport},
     swarm::NetworkBehaviour,
 };
@@ -171,7 +170,7 @@ pub struct Behaviour {
     pub gossipsub: gossipsub::Behaviour,
     pub fetch: request_response::Behaviour<FetchCodec>,
     pub identify: identify::Behaviour,
-    pub ping: ping::Behaviour,
+    pub liveness: super::liveness::Liveness,
     pub limits: connection_limits::Behaviour,
     pub inbound_per_ip: super::ip_limit::InboundPerIp,
     pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
@@ -220,7 +219,7 @@ impl Behaviour {
             gossipsub,
             fetch,
             identify,
-            ping: ping::Behaviour::default(),
+            liveness: super::liveness::Liveness::default(),
             limits: connection_limits::Behaviour::new(connection_limits),
             inbound_per_ip: super::ip_limit::InboundPerIp::new(super::ip_limit::MAX_INBOUND_PER_IP),
             blocked: allow_block_list::Behaviour::default(),

@@ -18,6 +18,41 @@ use tidepool::{
 
 pub const CHAIN_ID: u64 = 1337;
 
+/// A transfer from dev account `account` at `nonce` with `calldata` bytes of input.
+pub fn transfer(account: u64, nonce: u64, calldata: usize) -> Bytes {
+    tidepool::tx::sign::Signer::dev(account).sign_tx(alloy_consensus::TxEip1559 {
+        chain_id: CHAIN_ID,
+        nonce,
+        gas_limit: 21_000 + 40 * calldata as u64,
+        max_fee_per_gas: 10_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: alloy_primitives::TxKind::Call(alloy_primitives::Address::with_last_byte(0xaa)),
+        value: U256::from(1),
+        input: vec![0x5a; calldata].into(),
+        access_list: Default::default(),
+    })
+}
+
+pub fn hash_of(raw: &Bytes) -> B256 {
+    alloy_primitives::keccak256(raw)
+}
+
+/// A well-formed transaction whose signature recovers no sender (r = 0).
+pub fn bad_signature(nonce: u64) -> Bytes {
+    use alloy_consensus::SignableTransaction as _;
+    use alloy_eips::eip2718::Encodable2718 as _;
+    let tx = alloy_consensus::TxEip1559 {
+        chain_id: CHAIN_ID,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: 1,
+        to: alloy_primitives::TxKind::Call(alloy_primitives::Address::with_last_byte(0xbb)),
+        ..Default::default()
+    };
+    let signature = alloy_primitives::Signature::new(U256::ZERO, U256::from(1), false);
+    tidepool::tx::Envelope::from(tx.into_signed(signature)).encoded_2718().into()
+}
+
 /// A node on 127.0.0.1 with ephemeral ports, no blocks unless `block_time` is changed.
 pub async fn start_node(data_dir: &std::path::Path, configure: impl FnOnce(&mut NodeConfig)) -> Node {
     let mut config = NodeConfig {
