@@ -81,6 +81,8 @@
 
 pub mod builder;
 pub(crate) mod duration_secs;
+#[cfg(feature = "follow")]
+pub mod follow;
 pub mod gossip;
 pub mod ingest;
 #[cfg(feature = "net")]

@@ -18,6 +18,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("ingest", &["pool", "state", "tx", "validate"]),
     ("net", &["gossip", "ingest", "pool", "tx"]),
     ("service", &["builder", "ingest", "net", "pool", "state", "store", "tx", "validate"]),
+    ("follow", &["service", "state", "tx", "validate"]),
     ("node", &["gossip", "ingest", "net", "pool", "service", "state", "tx", "validate"]),
     ("sim", &["gossip", "net", "pool", "service", "state", "tx", "validate"]),
 ];

@@ -157,6 +157,15 @@ pub fn recover_sender(envelope: &Envelope) -> Result<Address, TxError> {
     recover_address(envelope.signature(), envelope.signature_hash())
 }
 
+/// Recovers the authority (signer) of an EIP-7702 authorization, refusing high-s signatures.
+///
+/// # Errors
+/// [`TxError::HighS`] or [`TxError::InvalidSignature`].
+pub fn recover_authority(authorization: &alloy_eips::eip7702::SignedAuthorization) -> Result<Address, TxError> {
+    let signature = authorization.signature().map_err(|_| TxError::InvalidSignature)?;
+    recover_address(&signature, authorization.inner().signature_hash())
+}
+
 /// Recovers the signer of a 32-byte digest, refusing high-s signatures.
 fn recover_address(signature: &Signature, digest: B256) -> Result<Address, TxError> {
     if signature.s() > SECP256K1N_HALF {

@@ -51,6 +51,11 @@ pub fn cast() -> Option<PathBuf> {
     npm_tool("TIDEPOOL_CAST", "@foundry-rs/cast-linux-amd64", "bin/cast")
 }
 
+/// Foundry's `anvil`, a real EVM node, from the npm package `@foundry-rs/anvil-linux-amd64`.
+pub fn anvil() -> Option<PathBuf> {
+    npm_tool("TIDEPOOL_ANVIL", "@foundry-rs/anvil-linux-amd64", "bin/anvil")
+}
+
 /// Node.js 22 from the pinned npm package `node` (js-libp2p 3 needs 22; the machine's own
 /// Node.js may be older), beside the pinned `viem` and js-libp2p it runs the scripts in `tools/`
 /// with.

@@ -1,0 +1,307 @@
+//! Following a real execution node: the chain context and account state come from an upstream
+//! node over standard `eth_` JSON-RPC, and every new head becomes one [`BlockUpdate`].
+//!
+//! Owns: the upstream connection ([`Upstream`]), the remote [`StateProvider`]
+//! ([`RemoteState`]), and the head follower ([`Follow`]): new heads polled, gaps walked back by
+//! parent hash, reorgs found (a head whose parent is not the known head), the transactions of
+//! dropped blocks put back, and the state of every account the new blocks touched (senders,
+//! EIP-7702 authorities) read at the new head.
+//! Does not: decide anything about transactions (the pool applies the update) or serve
+//! JSON-RPC (the node does).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use tidepool::{follow::{Follow, FollowConfig}, service::Tidepool};
+//! let follow = Follow::connect(FollowConfig::new("http://127.0.0.1:8545", 31337)).await?;
+//! let tidepool = Tidepool::builder(follow.state(), follow.head()).start().await?;
+//! tokio::spawn(follow.run(tidepool.chain()));
+//! # Ok(()) }
+//! ```
+
+mod remote_state;
+mod upstream;
+
+pub use remote_state::{DEFAULT_MAX_CACHED, RemoteState};
+pub use upstream::{ACCOUNTS_PER_BATCH, Upstream, UpstreamBlock};
+
+use std::{
+    collections::{BTreeSet, HashSet, VecDeque},
+    sync::Arc,
+    time::Duration,
+};
+
+use alloy_consensus::Transaction as _;
+use alloy_eips::{eip1559::BaseFeeParams, eip2718::Encodable2718 as _, eip7840::BlobParams};
+use alloy_primitives::{Address, B256, Bytes};
+
+use crate::{
+    service::ChainUpdates,
+    state::{BlockUpdate, ChainHead},
+    validate::{Fork, ValidationConfig, Validator},
+};
+
+/// How to follow an upstream node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FollowConfig {
+    /// The upstream's JSON-RPC URL (`http://…`).
+    pub url: String,
+    /// The chain the pool serves: an upstream on another chain stops the start.
+    pub chain_id: u64,
+    /// How often the head is polled. Default 250 ms.
+    pub poll_every: Duration,
+    /// Longest wait for one upstream call. Default 2 s.
+    pub timeout: Duration,
+    /// Recent blocks kept with their transactions for reorgs. Default 64.
+    pub recent_blocks: usize,
+    /// Accounts cached at most. Default [`DEFAULT_MAX_CACHED`].
+    pub max_cached: usize,
+    /// The fork rules of the chain (blob fee parameters, validation of reinjected transactions).
+    pub fork: Fork,
+}
+
+impl FollowConfig {
+    pub fn new(url: &str, chain_id: u64) -> Self {
+        Self {
+            url: url.to_owned(),
+            chain_id,
+            poll_every: Duration::from_millis(250),
+            timeout: Duration::from_secs(2),
+            recent_blocks: 64,
+            max_cached: DEFAULT_MAX_CACHED,
+            fork: Fork::Prague,
+        }
+    }
+}
+
+/// Why following failed. `kind()` names are stable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FollowError {
+    #[error("upstream unreachable: {0}")]
+    Unreachable(String),
+    #[error("upstream is on chain {found}, not chain {expected}")]
+    WrongChain { expected: u64, found: u64 },
+    #[error("upstream answered something unusable: {0}")]
+    Malformed(String),
+}
+
+impl FollowError {
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Self::Unreachable(_) => "upstream_unreachable",
+            Self::WrongChain { .. } => "wrong_chain",
+            Self::Malformed(_) => "upstream_malformed",
+        }
+    }
+}
+
+/// A block the follower applied, kept for reorgs.
+#[derive(Debug, Clone)]
+struct Kept {
+    hash: B256,
+    /// Hashes and encodings of its transactions.
+    txs: Vec<(B256, Bytes)>,
+}
+
+/// The head follower. [`connect`](Self::connect) it, build the pool on its
+/// [`state`](Self::state) and [`head`](Self::head), then [`run`](Self::run) it.
+#[derive(Debug)]
+pub struct Follow {
+    config: FollowConfig,
+    upstream: Upstream,
+    state: Arc<RemoteState>,
+    head: ChainHead,
+    /// Applied blocks, oldest first; the last is the head.
+    recent: VecDeque<Kept>,
+    /// Validates the transactions a reorg puts back (they come from the upstream's blocks).
+    validator: Validator,
+}
+
+impl Follow {
+    /// Connects: checks the chain id and reads the head.
+    ///
+    /// # Errors
+    /// [`FollowError::Unreachable`] when the upstream does not answer, [`FollowError::WrongChain`]
+    /// when it serves another chain.
+    pub async fn connect(config: FollowConfig) -> Result<Self, FollowError> {
+        let upstream = Upstream::new(&config.url, config.timeout)?;
+        let found = upstream.chain_id().await?;
+        if found != config.chain_id {
+            return Err(FollowError::WrongChain { expected: config.chain_id, found });
+        }
+        let latest = upstream.latest().await?;
+        let state = Arc::new(RemoteState::new(upstream.clone(), latest.header.hash, config.max_cached));
+        let validator = Validator::new(ValidationConfig {
+            chain_id: config.chain_id,
+            fork: config.fork,
+            // Mined transactions were valid on chain: only the encoding and signature matter.
+            block_gas_limit: u64::MAX,
+            min_priority_fee: 0,
+            ..ValidationConfig::default()
+        });
+        let head = next_head(&latest, config.fork);
+        let mut recent = VecDeque::new();
+        recent.push_back(kept(&latest));
+        Ok(Self { config, upstream, state, head, recent, validator })
+    }
+
+    /// The state provider to build the pool on.
+    pub fn state(&self) -> Arc<RemoteState> {
+        Arc::clone(&self.state)
+    }
+
+    /// The chain context after the upstream's latest block.
+    pub const fn head(&self) -> ChainHead {
+        self.head
+    }
+
+    /// Follows until the pool is gone: polls the head, applies each change. An unreachable
+    /// upstream is retried with backoff (up to 5 s between attempts); the pool keeps serving at
+    /// the last head meanwhile.
+    pub async fn run(mut self, chain: ChainUpdates) {
+        let mut backoff = self.config.poll_every;
+        loop {
+            tokio::time::sleep(backoff).await;
+            match self.step().await {
+                Ok(Some(update)) => {
+                    backoff = self.config.poll_every;
+                    let number = update.number;
+                    for (hash, error) in chain.on_block(update) {
+                        tracing::debug!(%hash, kind = error.kind(), block = number, "reorg reinjection refused");
+                    }
+                }
+                Ok(None) => backoff = self.config.poll_every,
+                Err(e) => {
+                    tracing::warn!(error = %e, kind = e.kind(), "following the upstream failed; retrying");
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// One poll: the update a new head makes, `None` when the head has not moved.
+    ///
+    /// # Errors
+    /// A [`FollowError`] when the upstream fails; nothing is applied then.
+    pub async fn step(&mut self) -> Result<Option<BlockUpdate>, FollowError> {
+        let latest = self.upstream.latest().await?;
+        if self.recent.back().is_some_and(|head| head.hash == latest.header.hash) {
+            return Ok(None);
+        }
+        // Walk back from the new head to a block we applied (a gap, or a reorg's fork point).
+        let known: HashSet<B256> = self.recent.iter().map(|kept| kept.hash).collect();
+        let mut new_blocks = vec![latest];
+        while let Some(oldest) = new_blocks.last()
+            && !known.contains(&oldest.header.parent_hash)
+            && new_blocks.len() < self.config.recent_blocks
+            && oldest.header.number > 0
+        {
+            let parent = oldest.header.parent_hash;
+            let block = self.upstream.block(parent).await?.ok_or_else(|| {
+                FollowError::Malformed(format!(
+                    "the upstream does not know block {parent}, parent of a block it served"
+                ))
+            })?;
+            new_blocks.push(block);
+        }
+        new_blocks.reverse();
+        let fork_point = new_blocks[0].header.parent_hash;
+        // Blocks after the fork point were dropped by the upstream (all of them, for a reorg
+        // deeper than we keep).
+        let mut dropped = Vec::new();
+        while let Some(last) = self.recent.back()
+            && last.hash != fork_point
+        {
+            dropped.push(self.recent.pop_back().expect("checked"));
+        }
+        let applied: Vec<Kept> = new_blocks.iter().map(kept).collect();
+        let mined: Vec<B256> = applied.iter().flat_map(|block| block.txs.iter().map(|(hash, _)| *hash)).collect();
+        let mined_set: HashSet<B256> = mined.iter().copied().collect();
+        let reinject: Vec<_> = dropped
+            .iter()
+            .flat_map(|block| block.txs.iter())
+            .filter(|(hash, _)| !mined_set.contains(hash))
+            .filter_map(|(hash, raw)| match self.validator.validate(raw.clone()) {
+                Ok(tx) => Some(tx),
+                Err(e) => {
+                    tracing::debug!(%hash, kind = e.kind(), "a dropped block's transaction is not put back");
+                    None
+                }
+            })
+            .collect();
+        if !dropped.is_empty() {
+            tracing::info!(dropped = dropped.len(), reinjected = reinject.len(), "upstream reorg");
+        }
+
+        let head_block = new_blocks.last().expect("at least the latest");
+        let mut touched: BTreeSet<Address> = new_blocks.iter().flat_map(touched_accounts).collect();
+        touched.extend(reinject.iter().map(crate::tx::PooledTx::sender));
+        let touched: Vec<Address> = touched.into_iter().collect();
+        let accounts = self.upstream.accounts_at(head_block.header.hash, &touched).await?;
+
+        self.state.on_head(head_block.header.hash, &accounts);
+        self.head = next_head(head_block, self.config.fork);
+        for block in applied {
+            self.recent.push_back(block);
+        }
+        while self.recent.len() > self.config.recent_blocks {
+            self.recent.pop_front();
+        }
+        Ok(Some(BlockUpdate {
+            number: self.head.block,
+            base_fee: self.head.base_fee,
+            blob_base_fee: self.head.blob_base_fee,
+            mined,
+            accounts,
+            reinject,
+        }))
+    }
+}
+
+fn kept(block: &UpstreamBlock) -> Kept {
+    let txs = block
+        .transactions
+        .txns()
+        .map(|tx| (*tx.inner.tx_hash(), Bytes::from(tx.inner.inner().encoded_2718())))
+        .collect();
+    Kept { hash: block.header.hash, txs }
+}
+
+/// Senders of the block's transactions, and the authorities of its EIP-7702 authorizations
+/// (whose nonces move without their sending anything).
+fn touched_accounts(block: &UpstreamBlock) -> Vec<Address> {
+    let mut accounts = Vec::new();
+    for tx in block.transactions.txns() {
+        accounts.push(tx.inner.signer());
+        for authorization in tx.inner.inner().authorization_list().into_iter().flatten() {
+            if let Ok(authority) = crate::tx::recover_authority(authorization) {
+                accounts.push(authority);
+            }
+        }
+    }
+    accounts
+}
+
+/// The chain context after `block`: the next block's base fee (EIP-1559) and blob base fee
+/// (EIP-4844 with the fork's blob parameters).
+fn next_head(block: &UpstreamBlock, fork: Fork) -> ChainHead {
+    let header = &block.header;
+    let base_fee = header.base_fee_per_gas.unwrap_or_default();
+    let next_base_fee = BaseFeeParams::ethereum().next_block_base_fee(header.gas_used, header.gas_limit, base_fee);
+    let params = match fork {
+        Fork::London | Fork::Shanghai | Fork::Cancun => BlobParams::cancun(),
+        Fork::Prague => BlobParams::prague(),
+        Fork::Osaka => BlobParams::osaka(),
+    };
+    let (excess, used) = (header.excess_blob_gas.unwrap_or_default(), header.blob_gas_used.unwrap_or_default());
+    let next_excess = if fork >= Fork::Osaka {
+        params.next_block_excess_blob_gas_osaka(excess, used, base_fee)
+    } else {
+        (excess + used).saturating_sub(params.target_blob_gas_per_block())
+    };
+    ChainHead {
+        block: header.number,
+        base_fee: u128::from(next_base_fee),
+        blob_base_fee: params.calc_blob_fee(next_excess),
+    }
+}
