@@ -39,8 +39,13 @@ struct Anvil(Child);
 
 impl Anvil {
     async fn start(binary: &Path, port: u16) -> Self {
+        Self::start_with(binary, port, &[]).await
+    }
+
+    async fn start_with(binary: &Path, port: u16, extra: &[&str]) -> Self {
         let child = Command::new(binary)
             .args(["--port", &port.to_string(), "--silent"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -187,4 +192,163 @@ async fn an_upstream_on_another_chain_stops_the_start() {
     let error = Follow::connect(FollowConfig::new(&format!("http://127.0.0.1:{port}"), 1)).await.unwrap_err();
     assert_eq!(error.kind(), "wrong_chain", "{error}");
     assert!(error.to_string().contains("31337"), "{error}");
+}
+
+/// `tidepool node --follow --follow-forward` beside anvil, driven by Foundry's `cast` as a user
+/// would: transfers, a contract deployment and calls (one reverting) are validated by Tidepool
+/// with anvil's state, forwarded, executed by anvil's EVM, and read back through Tidepool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cast_works_through_a_node_that_follows_anvil() {
+    let (Some(binary), Some(cast)) = (common::anvil(), common::cast()) else { return };
+    let port = common::process::free_port();
+    let _anvil = Anvil::start(&binary, port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = follow_node(dir.path(), port).await;
+    let run = |args: &[&str]| {
+        let output = Command::new(&cast)
+            .args(args)
+            .env("ETH_RPC_URL", format!("http://{}", node.rpc_addr()))
+            .output()
+            .expect("cast runs");
+        assert!(output.status.success(), "cast {}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    };
+    let key = KEY_0.to_string();
+    let sender = Signer::from_bytes(KEY_0).unwrap().address().to_string();
+
+    let receipt: serde_json::Value =
+        serde_json::from_str(&run(&["send", "--json", "--private-key", &key, &RECIPIENT.to_string(), "--value", "7"]))
+            .unwrap();
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+    // A contract whose code stores its calldata's first word and reverts when it is zero:
+    // PUSH1 0 CALLDATALOAD DUP1 PUSH1 0x0b JUMPI PUSH1 0 DUP1 REVERT JUMPDEST PUSH1 0 SSTORE STOP
+    let runtime = "60003580600b57600080fd5b60005500";
+    // PUSH16 <runtime> PUSH1 0 MSTORE PUSH1 16 PUSH1 16 RETURN
+    let init = format!("0x6f{runtime}60005260106010f3");
+    let deployed: serde_json::Value =
+        serde_json::from_str(&run(&["send", "--json", "--private-key", &key, "--create", &init])).unwrap();
+    assert_eq!(deployed["status"], "0x1", "{deployed}");
+    let contract = deployed["contractAddress"].as_str().expect("a contract address").to_owned();
+    assert_eq!(run(&["code", &contract]), format!("0x{runtime}"), "anvil's EVM ran the deployment");
+    let stored: serde_json::Value = serde_json::from_str(&run(&[
+        "send",
+        "--json",
+        "--private-key",
+        &key,
+        &contract,
+        "0x000000000000000000000000000000000000000000000000000000000000002a",
+    ]))
+    .unwrap();
+    assert_eq!(stored["status"], "0x1");
+    assert_eq!(run(&["storage", &contract, "0"]), format!("{:#066x}", 42));
+    // A call that reverts is still mined (a revert is not a failure of the pool), with an
+    // explicit gas limit since estimation refuses to estimate a revert.
+    let reverted: serde_json::Value = serde_json::from_str(&run(&[
+        "send",
+        "--json",
+        "--private-key",
+        &key,
+        "--gas-limit",
+        "100000",
+        &contract,
+        "0x0000000000000000000000000000000000000000000000000000000000000000",
+    ]))
+    .unwrap();
+    assert_eq!(reverted["status"], "0x0", "{reverted}");
+    // Tidepool's view of the sender equals anvil's after the blocks.
+    let anvil_nonce: U256 =
+        client(port).request("eth_getTransactionCount", rpc_params![&sender, "latest"]).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let pending = node.reader().pending_nonce(&sender.parse().unwrap()).await.unwrap();
+        if U256::from(pending) == anvil_nonce {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "tidepool {pending}, anvil {anvil_nonce}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(anvil_nonce, U256::from(4));
+    node.stop().await;
+}
+
+/// 1,000 transactions from 100 accounts, submitted to Tidepool's JSON-RPC, forwarded in order: anvil mines
+/// every one, in nonce order, and Tidepool sees each mined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_transactions_from_a_hundred_accounts_are_all_mined() {
+    let Some(binary) = common::anvil() else { return };
+    let port = common::process::free_port();
+    let _anvil = Anvil::start(&binary, port).await;
+    // Our own 100 senders, funded by anvil's first account.
+    let dir = tempfile::tempdir().unwrap();
+    let node = follow_node(dir.path(), port).await;
+    let senders: Vec<B256> = (1..=100u64).map(|i| alloy_primitives::keccak256(i.to_be_bytes())).collect();
+    for (i, secret) in senders.iter().enumerate() {
+        let to = Signer::from_bytes(*secret).unwrap().address();
+        let fund = Signer::from_bytes(KEY_0).unwrap().sign_tx(TxEip1559 {
+            chain_id: ANVIL_CHAIN_ID,
+            nonce: i as u64,
+            gas_limit: 21_000,
+            max_fee_per_gas: 100_000_000_000,
+            max_priority_fee_per_gas: 1_000_000_000,
+            to: TxKind::Call(to),
+            value: U256::from(10u128.pow(18)),
+            input: Bytes::new(),
+            access_list: Default::default(),
+        });
+        send_to_anvil(port, &fund).await;
+    }
+    // Tidepool has followed anvil past the funding blocks.
+    let funded: U256 = client(port).request("eth_blockNumber", rpc_params![]).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while U256::from(node.tidepool().chain().head().block) < funded {
+        assert!(tokio::time::Instant::now() < deadline, "the follower did not catch up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Over Tidepool's JSON-RPC, as a wallet sends: what it accepts it forwards, in order.
+    let rpc = common::node::rpc(&node);
+    let mut hashes = Vec::new();
+    for nonce in 0..10 {
+        for secret in &senders {
+            let hash = common::node::send_raw(&rpc, &transfer(*secret, nonce, 1)).await.expect("accepted");
+            hashes.push(hash);
+        }
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    for secret in &senders {
+        let address = Signer::from_bytes(*secret).unwrap().address();
+        loop {
+            let nonce: U256 =
+                client(port).request("eth_getTransactionCount", rpc_params![address, "latest"]).await.unwrap();
+            if nonce == U256::from(10) {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{address} at nonce {nonce} on anvil");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while hashes.iter().any(|hash| node.reader().get(hash).is_some()) {
+        assert!(tokio::time::Instant::now() < deadline, "Tidepool saw every transaction mined");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(metric_value(&node, "tidepool_upstream_forward_dropped_total"), 0.0, "none lost on the way");
+    node.stop().await;
+}
+
+fn metric_value(node: &tidepool::node::Node, name: &str) -> f64 {
+    node.metrics_text()
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn follow_node(dir: &Path, port: u16) -> tidepool::node::Node {
+    common::node::start_node(dir, |c| {
+        c.follow = Some(format!("http://127.0.0.1:{port}"));
+        c.follow_forward = true;
+        c.chain_id = ANVIL_CHAIN_ID;
+        c.validation.chain_id = ANVIL_CHAIN_ID;
+        c.rpc.send_raw_per_client = tidepool::gossip::Rate { per_second: 10_000.0, burst: 10_000.0 };
+    })
+    .await
 }

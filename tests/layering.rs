@@ -19,7 +19,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("net", &["gossip", "ingest", "pool", "tx"]),
     ("service", &["builder", "ingest", "net", "pool", "state", "store", "tx", "validate"]),
     ("follow", &["service", "state", "tx", "validate"]),
-    ("node", &["gossip", "ingest", "net", "pool", "service", "state", "tx", "validate"]),
+    ("node", &["follow", "gossip", "ingest", "net", "pool", "service", "state", "tx", "validate"]),
     ("sim", &["gossip", "net", "pool", "service", "state", "tx", "validate"]),
 ];
 

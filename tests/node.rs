@@ -299,7 +299,7 @@ async fn rpc_answers_wallets_in_their_terms() {
     let hash = send_raw(&client, &raw).await.unwrap();
     let pooled_raw: Bytes = client.request("eth_getRawTransactionByHash", rpc_params![hash]).await.unwrap();
     assert_eq!(pooled_raw, raw);
-    node.chain().produce(&node.tidepool().builder_feed(), &node.tidepool().chain());
+    node.chain().expect("dev chain").produce(&node.tidepool().builder_feed(), &node.tidepool().chain());
     let mined: Value = client.request("eth_getTransactionByHash", rpc_params![hash]).await.unwrap();
     assert_eq!(mined["blockNumber"], "0x1", "{mined}");
     let receipt: Value = client.request("eth_getTransactionReceipt", rpc_params![hash]).await.unwrap();

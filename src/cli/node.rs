@@ -1,4 +1,5 @@
-//! `tidepool node`: a mempool node on the embedded dev chain.
+//! `tidepool node`: a mempool node on the embedded dev chain, or beside an execution node it
+//! follows (`--follow`).
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
@@ -10,9 +11,16 @@ pub struct NodeArgs {
     /// TOML config file; its keys are these flags' names with `_` for `-`. Flags win.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Chain id of the dev chain [default: 1337].
+    /// Chain id of the dev chain, or of the followed node (checked at start) [default: 1337].
     #[arg(long)]
     chain_id: Option<u64>,
+    /// Follow this execution node's JSON-RPC (http://…) instead of running the dev chain: its
+    /// state, heads and reorgs feed the pool; blocks, receipts, eth_call, fees are answered by it.
+    #[arg(long, value_name = "URL")]
+    follow: Option<String>,
+    /// With --follow: also send accepted local transactions to the followed node's own pool.
+    #[arg(long)]
+    follow_forward: bool,
     /// geth-style genesis file (its `alloc` section); default: the built-in dev genesis.
     #[arg(long)]
     genesis: Option<PathBuf>,
@@ -55,6 +63,8 @@ impl NodeArgs {
             config.chain_id = chain_id;
             config.validation.chain_id = chain_id;
         }
+        config.follow = self.follow.or(config.follow);
+        config.follow_forward |= self.follow_forward;
         config.genesis = self.genesis.or(config.genesis);
         config.dev_accounts = self.dev_accounts.unwrap_or(config.dev_accounts);
         config.block_time = self.block_time.unwrap_or(config.block_time);
@@ -118,10 +128,17 @@ async fn shutdown_signal() {
 
 fn print_banner(node: &Node) {
     let config = node.config();
-    println!(
-        "Tidepool node — chain id {}, a dev block every {}s (plain transfers, not an EVM)",
-        config.chain_id, config.block_time
-    );
+    match &config.follow {
+        Some(url) => println!(
+            "Tidepool node — chain id {}, following {url}{}",
+            config.chain_id,
+            if config.follow_forward { " (local transactions forwarded to it)" } else { "" }
+        ),
+        None => println!(
+            "Tidepool node — chain id {}, a dev block every {}s (plain transfers, not an EVM)",
+            config.chain_id, config.block_time
+        ),
+    }
     println!("  JSON-RPC  http://{0}  (WebSocket ws://{0})", node.rpc_addr());
     println!("  metrics   http://{}/metrics", node.metrics_addr());
     println!("  peer id   {}", node.peer_id());

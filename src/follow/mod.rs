@@ -53,6 +53,10 @@ pub struct FollowConfig {
     pub timeout: Duration,
     /// Recent blocks kept with their transactions for reorgs. Default 64.
     pub recent_blocks: usize,
+    /// Most blocks one poll walks back to reach a block it applied (a burst of heads between
+    /// two polls). Further back than this, the change is treated as a reorg deeper than kept.
+    /// Default 1,024.
+    pub max_catch_up: usize,
     /// Accounts cached at most. Default [`DEFAULT_MAX_CACHED`].
     pub max_cached: usize,
     /// The fork rules of the chain (blob fee parameters, validation of reinjected transactions).
@@ -67,6 +71,7 @@ impl FollowConfig {
             poll_every: Duration::from_millis(250),
             timeout: Duration::from_secs(2),
             recent_blocks: 64,
+            max_catch_up: 1_024,
             max_cached: DEFAULT_MAX_CACHED,
             fork: Fork::Prague,
         }
@@ -145,6 +150,11 @@ impl Follow {
         Ok(Self { config, upstream, state, head, recent, validator })
     }
 
+    /// The upstream connection (for passing through what the pool cannot answer).
+    pub const fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+
     /// The state provider to build the pool on.
     pub fn state(&self) -> Arc<RemoteState> {
         Arc::clone(&self.state)
@@ -193,7 +203,7 @@ impl Follow {
         let mut new_blocks = vec![latest];
         while let Some(oldest) = new_blocks.last()
             && !known.contains(&oldest.header.parent_hash)
-            && new_blocks.len() < self.config.recent_blocks
+            && new_blocks.len() < self.config.max_catch_up
             && oldest.header.number > 0
         {
             let parent = oldest.header.parent_hash;

@@ -79,6 +79,22 @@ impl Upstream {
         self.client.request("eth_getBlockByHash", rpc_params![hash, true]).await.map_err(|e| self.unreachable(e))
     }
 
+    /// Any method, passed through as it is: for a node that answers what the pool cannot.
+    ///
+    /// # Errors
+    /// The upstream's own error, or a transport error.
+    pub async fn forward(
+        &self,
+        method: &str,
+        params: Vec<serde_json::Value>,
+    ) -> Result<serde_json::Value, jsonrpsee::core::ClientError> {
+        let mut array = jsonrpsee::core::params::ArrayParams::new();
+        for param in params {
+            array.insert(param).expect("JSON values serialize");
+        }
+        self.client.request(method, array).await
+    }
+
     /// Nonce and balance of each account at block `at`, 100 accounts per batched call.
     ///
     /// # Errors

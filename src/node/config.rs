@@ -18,6 +18,13 @@ use crate::{
 pub struct NodeConfig {
     /// Chain id of the dev chain (and of accepted transactions).
     pub chain_id: u64,
+    /// Follow this execution node (`http://…`) instead of running the dev chain: its account
+    /// state, heads and reorgs feed the pool, and the JSON-RPC methods the pool cannot answer
+    /// (blocks, receipts, `eth_call`, fees, …) are passed to it. Standard `eth_` methods only.
+    pub follow: Option<String>,
+    /// With `follow`: also send every accepted local transaction to the upstream's own pool,
+    /// for nodes whose blocks Tidepool does not build.
+    pub follow_forward: bool,
     /// A geth-style genesis file; without one, the built-in dev genesis funds `dev_accounts`
     /// development keys.
     pub genesis: Option<PathBuf>,
@@ -57,6 +64,8 @@ impl Default for NodeConfig {
     fn default() -> Self {
         Self {
             chain_id: 1337,
+            follow: None,
+            follow_forward: false,
             genesis: None,
             dev_accounts: 10,
             block_time: 2.0,
@@ -115,6 +124,14 @@ impl NodeConfig {
         let invalid = |key, why: &str| Err(ConfigError::Invalid { key, why: why.to_owned() });
         if !(self.block_time.is_finite() && (0.05..=crate::duration_secs::MAX_SECS).contains(&self.block_time)) {
             return invalid("block_time", "must be from 0.05 seconds to 1e9 seconds");
+        }
+        if let Some(url) = &self.follow
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return invalid("follow", "must be an http:// or https:// URL of an execution node's JSON-RPC");
+        }
+        if self.follow_forward && self.follow.is_none() {
+            return invalid("follow_forward", "needs `follow`: there is no upstream to forward to");
         }
         if self.history_blocks == 0 {
             return invalid("history_blocks", "must keep at least the latest block");

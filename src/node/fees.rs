@@ -26,10 +26,11 @@ pub fn fee_history(chain: &DevChain, params: &Params<'_>) -> Result<FeeHistory, 
     let count: serde_json::Value = seq.next().map_err(super::rpc::invalid_params)?;
     let newest: BlockNumberOrTag = seq.next().map_err(super::rpc::invalid_params)?;
     let percentiles: Option<Vec<f64>> = seq.optional_next().map_err(super::rpc::invalid_params)?;
-    let count = block_count(&count).ok_or_else(|| params_error("blockCount must be a number or a hex quantity"))?;
+    let count = block_count(&count)
+        .ok_or_else(|| super::rpc::invalid_params_text("blockCount must be a number or a hex quantity"))?;
     let percentiles = percentiles.unwrap_or_default();
     if percentiles.iter().any(|p| !(0.0..=100.0).contains(p)) || percentiles.windows(2).any(|w| w[0] > w[1]) {
-        return Err(params_error("rewardPercentiles must be ascending values from 0 to 100"));
+        return Err(super::rpc::invalid_params_text("rewardPercentiles must be ascending values from 0 to 100"));
     }
 
     let latest = chain.latest();
@@ -158,10 +159,6 @@ fn call_gas(chain: &DevChain, request: TransactionRequest) -> Result<u64, ErrorO
     };
     let gas = intrinsic_gas(&envelope, chain.fork());
     Ok(gas.standard.max(gas.floor))
-}
-
-fn params_error(message: &str) -> ErrorObjectOwned {
-    ErrorObjectOwned::owned(-32602, format!("invalid params: {message}"), None::<()>)
 }
 
 #[cfg(test)]

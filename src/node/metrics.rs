@@ -44,6 +44,10 @@ pub struct Metrics {
     pub builder_pulls: IntCounter,
     pub blocks: IntCounter,
     pub base_fee: IntGauge,
+    /// Follow mode with forwarding: local transactions sent to the upstream's pool, and those
+    /// dropped because the forwarding queue was full or the upstream refused them.
+    pub forwarded: IntCounter,
+    pub forward_dropped: IntCounter,
     /// Bumped by the RPC layer for each `eth_sendRawTransaction`.
     pub rpc_submissions: AtomicU64,
     /// Bumped by the RPC layer for each call refused by a client's budget.
@@ -124,6 +128,12 @@ impl Default for Metrics {
             builder_pulls: counter(&r, "builder_pulls_total", "Batches pulled from the builder feed"),
             blocks: counter(&r, "blocks_total", "Dev blocks produced"),
             base_fee: gauge(&r, "base_fee_wei", "Base fee of the next block"),
+            forwarded: counter(&r, "upstream_forwarded_total", "Local transactions sent to the followed node's pool"),
+            forward_dropped: counter(
+                &r,
+                "upstream_forward_dropped_total",
+                "Local transactions not forwarded: queue full or refused by the followed node",
+            ),
             rpc_submissions: AtomicU64::new(0),
             rpc_rate_limited: AtomicU64::new(0),
             rate_limited: counter(

@@ -1,7 +1,9 @@
-//! The node: everything wired together around an embedded dev chain.
+//! The node: everything wired together around an embedded dev chain, or beside a followed
+//! execution node (`follow`).
 //!
-//! Owns: start-up and shut-down order, the dev chain and its block producer, the JSON-RPC and
-//! metrics servers, and the data directory (node key, journal, snapshot).
+//! Owns: start-up and shut-down order, the dev chain and its block producer (or the follower
+//! and the forwarding of local transactions), the JSON-RPC and metrics servers, and the data
+//! directory (node key, journal, snapshot).
 //! Does not: make network decisions (`gossip`), validate (`validate`) or order (`builder`); it only
 //! connects them.
 
@@ -17,13 +19,15 @@ pub use config::{ConfigError, NodeConfig};
 
 use std::{net::SocketAddr, path::Path, sync::Arc};
 
+use alloy_primitives::Bytes;
 use libp2p::{Multiaddr, PeerId, identity::Keypair};
 use tokio::task::JoinHandle;
 
 use crate::{
+    follow::{Follow, FollowConfig, FollowError, Upstream},
     net::{NetConfig, NetworkHandle},
     service::{BuilderFeed, ChainUpdates, PoolReader, StartError, Submitter, Tidepool, TidepoolConfig},
-    state::{GenesisError, InMemoryState},
+    state::{GenesisError, InMemoryState, StateProvider},
     tx::sign::Signer,
     validate::ValidationConfig,
 };
@@ -43,12 +47,15 @@ pub enum NodeError {
     NodeKey { path: String, why: String },
     #[error(transparent)]
     Start(#[from] StartError),
+    /// The followed node is unreachable, on another chain, or answers wrongly.
+    #[error("cannot follow the execution node: {0}")]
+    Follow(#[from] FollowError),
 }
 
 /// A running node. [`Node::stop`] shuts it down in order.
 pub struct Node {
     config: NodeConfig,
-    chain: Arc<DevChain>,
+    chain: Option<Arc<DevChain>>,
     tidepool: Tidepool,
     metrics: Arc<Metrics>,
     dev_signers: Vec<Signer>,
@@ -66,18 +73,32 @@ impl Node {
     /// Invalid config, unreadable genesis, ports in use, an unusable node key or listen address.
     pub async fn start(config: NodeConfig) -> Result<Self, NodeError> {
         config.validate()?;
-        let (state, dev_signers) = match &config.genesis {
-            Some(path) => (Arc::new(InMemoryState::from_genesis_file(path)?), Vec::new()),
-            None => DevChain::dev_genesis(config.dev_accounts),
-        };
         let validation = ValidationConfig { block_gas_limit: config.block_gas_limit, ..config.validation.clone() };
-        let chain = Arc::new(DevChain::new(
-            Arc::clone(&state),
-            config.block_gas_limit,
-            config.initial_base_fee,
-            validation.fork,
-            config.history_blocks,
-        ));
+        // The chain: the embedded dev chain, or a followed execution node.
+        let (chain, follow, state, head, dev_signers): (_, _, Arc<dyn StateProvider>, _, _) = match &config.follow {
+            None => {
+                let (state, dev_signers) = match &config.genesis {
+                    Some(path) => (Arc::new(InMemoryState::from_genesis_file(path)?), Vec::new()),
+                    None => DevChain::dev_genesis(config.dev_accounts),
+                };
+                let chain = Arc::new(DevChain::new(
+                    Arc::clone(&state),
+                    config.block_gas_limit,
+                    config.initial_base_fee,
+                    validation.fork,
+                    config.history_blocks,
+                ));
+                let head = chain.head();
+                (Some(chain), None, state, head, dev_signers)
+            }
+            Some(url) => {
+                let mut follow_config = FollowConfig::new(url, config.chain_id);
+                follow_config.fork = validation.fork;
+                let follow = Follow::connect(follow_config).await?;
+                let (state, head) = (follow.state(), follow.head());
+                (None, Some(follow), state, head, Vec::new())
+            }
+        };
 
         let key = load_or_create_key(&config.data_dir)?;
         let net_config = NetConfig {
@@ -88,7 +109,7 @@ impl Node {
             gossip: config.gossip.clone(),
             seed: u64::from_le_bytes(key.public().to_peer_id().to_bytes()[2..10].try_into().expect("8 bytes")),
         };
-        let tidepool = Tidepool::builder(state, chain.head())
+        let tidepool = Tidepool::builder(state, head)
             .config(TidepoolConfig {
                 validation,
                 pipeline: config.pipeline,
@@ -107,9 +128,9 @@ impl Node {
         })?;
         let metrics_addr = metrics::local_addr(&metrics_listener);
         let render = {
-            let (metrics, reader, chain) = (metrics.clone(), tidepool.reader(), chain.clone());
+            let (metrics, reader, updates) = (metrics.clone(), tidepool.reader(), tidepool.chain());
             Arc::new(move || {
-                metrics.refresh(&reader.stats(), chain.head().base_fee);
+                metrics.refresh(&reader.stats(), updates.head().base_fee);
                 metrics.render()
             })
         };
@@ -121,25 +142,41 @@ impl Node {
         if !rpc_addr.ip().is_loopback() {
             tracing::warn!(%rpc_addr, "JSON-RPC is reachable from other machines; per-client limits apply");
         }
+        let mut tasks = vec![tokio::spawn(metrics::serve(metrics_listener, render))];
+        let (source, forward) = match (&chain, follow) {
+            (Some(chain), _) => {
+                tasks.push(tokio::spawn(produce_blocks(
+                    config.clone(),
+                    chain.clone(),
+                    tidepool.builder_feed(),
+                    tidepool.chain(),
+                    metrics.clone(),
+                )));
+                (rpc::ChainSource::Dev(chain.clone()), None)
+            }
+            (None, Some(follow)) => {
+                let upstream = follow.upstream().clone();
+                tasks.push(tokio::spawn(follow.run(tidepool.chain())));
+                let forward = config.follow_forward.then(|| {
+                    let (sender, queue) = tokio::sync::mpsc::channel(FORWARD_QUEUE);
+                    tasks.push(tokio::spawn(forward_to_upstream(upstream.clone(), queue, metrics.clone())));
+                    sender
+                });
+                (rpc::ChainSource::Upstream(upstream), forward)
+            }
+            (None, None) => unreachable!("a node has a dev chain or follows one"),
+        };
         let context = rpc::RpcContext {
             submitter: tidepool.submitter(),
             reader: tidepool.reader(),
-            chain: chain.clone(),
+            chain: source,
+            forward,
             chain_id: config.chain_id,
             metrics: metrics.clone(),
             budgets: rpc_server::ClientBudgets::new(config.rpc.send_raw_per_client, config.rpc.max_clients),
             allow_unprotected_txs: config.rpc.allow_unprotected_txs,
         };
         let rpc = rpc_server::serve(rpc_listener, rpc::module(context), config.rpc.clone());
-
-        let mut tasks = vec![tokio::spawn(metrics::serve(metrics_listener, render))];
-        tasks.push(tokio::spawn(produce_blocks(
-            config.clone(),
-            chain.clone(),
-            tidepool.builder_feed(),
-            tidepool.chain(),
-            metrics.clone(),
-        )));
         let node = Self { config, chain, tidepool, metrics, dev_signers, rpc_addr, metrics_addr, rpc, tasks };
         tracing::info!(rpc_addr = %node.rpc_addr, metrics_addr = %node.metrics_addr, peer_id = %node.peer_id(), "node started");
         Ok(node)
@@ -170,8 +207,9 @@ impl Node {
     pub fn reader(&self) -> PoolReader {
         self.tidepool.reader()
     }
-    pub fn chain(&self) -> &DevChain {
-        &self.chain
+    /// The embedded dev chain; `None` when the node follows an execution node.
+    pub fn chain(&self) -> Option<&DevChain> {
+        self.chain.as_deref()
     }
     /// The node's gossip network.
     ///
@@ -186,7 +224,7 @@ impl Node {
     }
     /// The metrics page as a scrape would see it now.
     pub fn metrics_text(&self) -> String {
-        self.metrics.refresh(&self.tidepool.reader().stats(), self.chain.head().base_fee);
+        self.metrics.refresh(&self.tidepool.reader().stats(), self.tidepool.chain().head().base_fee);
         self.metrics.render()
     }
 
@@ -236,6 +274,22 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()?;
     std::fs::rename(&tmp, path)?;
     std::fs::File::open(path.parent().unwrap_or(Path::new(".")))?.sync_all()
+}
+
+/// Local transactions waiting to be forwarded to the followed node.
+const FORWARD_QUEUE: usize = 1_024;
+
+/// Sends accepted local transactions to the followed node's own pool, in order.
+async fn forward_to_upstream(upstream: Upstream, mut queue: tokio::sync::mpsc::Receiver<Bytes>, metrics: Arc<Metrics>) {
+    while let Some(raw) = queue.recv().await {
+        match upstream.forward("eth_sendRawTransaction", vec![serde_json::json!(raw)]).await {
+            Ok(_) => metrics.forwarded.inc(),
+            Err(e) => {
+                metrics.forward_dropped.inc();
+                tracing::debug!(error = %e, "the followed node refused a forwarded transaction");
+            }
+        }
+    }
 }
 
 async fn produce_blocks(

@@ -38,11 +38,42 @@ const TX_ERROR: i32 = -32000;
 /// Error code for "busy, try later" (EIP-1474's "limit exceeded").
 const BUSY: i32 = -32005;
 
+/// Where what the pool does not hold comes from: the embedded dev chain, or the followed node.
+pub enum ChainSource {
+    Dev(Arc<DevChain>),
+    Upstream(crate::follow::Upstream),
+}
+
+/// The methods answered by the followed node in follow mode (by the dev chain otherwise).
+const PASSED_TO_UPSTREAM: &[&str] = &[
+    "eth_blockNumber",
+    "eth_getBalance",
+    "eth_getCode",
+    "eth_getStorageAt",
+    "eth_call",
+    "eth_estimateGas",
+    "eth_createAccessList",
+    "eth_feeHistory",
+    "eth_gasPrice",
+    "eth_maxPriorityFeePerGas",
+    "eth_blobBaseFee",
+    "eth_getBlockByNumber",
+    "eth_getBlockByHash",
+    "eth_getBlockTransactionCountByNumber",
+    "eth_getBlockTransactionCountByHash",
+    "eth_getTransactionReceipt",
+    "eth_getLogs",
+    "eth_syncing",
+];
+
 /// What the RPC methods read and write.
 pub struct RpcContext {
     pub submitter: Submitter,
     pub reader: PoolReader,
-    pub chain: Arc<DevChain>,
+    pub chain: ChainSource,
+    /// In forward mode: accepted local transactions on their way to the upstream's pool
+    /// (bounded; a full queue drops and counts).
+    pub forward: Option<tokio::sync::mpsc::Sender<Bytes>>,
     pub chain_id: u64,
     pub metrics: Arc<super::metrics::Metrics>,
     /// Each client's `eth_sendRawTransaction` budget.
@@ -51,12 +82,52 @@ pub struct RpcContext {
     pub allow_unprotected_txs: bool,
 }
 
-/// All methods, ready to serve.
+impl RpcContext {
+    /// The dev chain, for the methods registered only when there is one.
+    fn dev(&self) -> &DevChain {
+        match &self.chain {
+            ChainSource::Dev(chain) => chain,
+            ChainSource::Upstream(_) => unreachable!("dev-chain methods are registered only on the dev chain"),
+        }
+    }
+
+    /// `method` with the caller's `params`, answered by the followed node.
+    async fn forward(&self, method: &str, params: &Params<'_>) -> Result<Value, ErrorObjectOwned> {
+        let ChainSource::Upstream(upstream) = &self.chain else {
+            unreachable!("forwarded methods are registered only in follow mode")
+        };
+        let params: Vec<Value> = match params.as_str() {
+            Some(text) => serde_json::from_str(text).map_err(|e| invalid_params_text(&e.to_string()))?,
+            None => Vec::new(),
+        };
+        upstream.forward(method, params).await.map_err(|e| match e {
+            jsonrpsee::core::ClientError::Call(e) => ErrorObjectOwned::owned(e.code(), e.message(), e.data()),
+            other => ErrorObjectOwned::owned(
+                TX_ERROR,
+                format!("upstream unreachable: {other}"),
+                Some(json!({ "kind": "upstream_unreachable" })),
+            ),
+        })
+    }
+}
+
+/// All methods, ready to serve: the pool's own, and the chain's from the dev chain or the
+/// followed node.
 ///
 /// # Panics
 /// Never: method names are distinct constants.
 pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
+    let dev = matches!(context.chain, ChainSource::Dev(_));
     let mut module = RpcModule::new(context);
+    if dev {
+        register_dev_chain(&mut module);
+    } else {
+        for &method in PASSED_TO_UPSTREAM {
+            module
+                .register_async_method(method, move |params, ctx, _| async move { ctx.forward(method, &params).await })
+                .expect("unique");
+        }
+    }
     module
         .register_async_method("eth_sendRawTransaction", |params, ctx, extensions| async move {
             let raw: Bytes = params.one().map_err(invalid_params)?;
@@ -77,12 +148,16 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
                     Some(data),
                 ));
             }
-            let added = ctx.submitter.submit(raw, Origin::Local).await.map_err(|e| rpc_error(&e))?;
+            let added = ctx.submitter.submit(raw.clone(), Origin::Local).await.map_err(|e| rpc_error(&e))?;
+            if let Some(forward) = &ctx.forward
+                && forward.try_send(raw).is_err()
+            {
+                ctx.metrics.forward_dropped.inc();
+            }
             Ok::<B256, ErrorObjectOwned>(added.hash)
         })
         .expect("unique");
     module.register_method("eth_chainId", |_, ctx, _| quantity(ctx.chain_id)).expect("unique");
-    module.register_method("eth_blockNumber", |_, ctx, _| quantity(ctx.chain.head().block)).expect("unique");
     module
         .register_async_method("eth_getTransactionCount", |params, ctx, _| async move {
             let (address, tag) = address_and_tag(&params)?;
@@ -92,109 +167,50 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
                     .await
                     .map_err(|e| rpc_error(&SubmitError::Ingest(IngestError::State(e))))?
             } else {
-                ctx.chain.state().get(&address).nonce
+                match &ctx.chain {
+                    ChainSource::Dev(chain) => chain.state().get(&address).nonce,
+                    ChainSource::Upstream(_) => return ctx.forward("eth_getTransactionCount", &params).await,
+                }
             };
-            Ok::<_, ErrorObjectOwned>(quantity(nonce))
+            Ok::<_, ErrorObjectOwned>(Value::String(quantity(nonce)))
         })
         .expect("unique");
     module
-        .register_method("eth_getBalance", |params, ctx, _| {
-            let (address, _) = address_and_tag(&params)?;
-            Ok::<_, ErrorObjectOwned>(format!("{:#x}", ctx.chain.state().get(&address).balance))
-        })
-        .expect("unique");
-    module
-        .register_method("eth_getTransactionByHash", |params, ctx, _| {
+        .register_async_method("eth_getTransactionByHash", |params, ctx, _| async move {
             let hash: B256 = params.one().map_err(invalid_params)?;
             if let Some(info) = ctx.reader.get(&hash) {
                 return Ok(if public(&info.tx) { to_json(&render::pooled(&info.tx)) } else { Value::Null });
             }
-            Ok::<_, ErrorObjectOwned>(
-                ctx.chain.mined(&hash).map_or(Value::Null, |(block, index)| to_json(&render::mined(&block, index))),
-            )
+            match &ctx.chain {
+                ChainSource::Dev(chain) => Ok::<_, ErrorObjectOwned>(
+                    chain.mined(&hash).map_or(Value::Null, |(block, index)| to_json(&render::mined(&block, index))),
+                ),
+                ChainSource::Upstream(_) => ctx.forward("eth_getTransactionByHash", &params).await,
+            }
         })
         .expect("unique");
     module
-        .register_method("eth_getRawTransactionByHash", |params, ctx, _| {
+        .register_async_method("eth_getRawTransactionByHash", |params, ctx, _| async move {
             let hash: B256 = params.one().map_err(invalid_params)?;
             if let Some(info) = ctx.reader.get(&hash) {
-                return Ok(public(&info.tx).then(|| info.tx.encoded().clone()));
+                return Ok(public(&info.tx)
+                    .then(|| info.tx.encoded().clone())
+                    .map_or(Value::Null, |raw| to_json(&raw)));
             }
-            Ok::<_, ErrorObjectOwned>(
-                ctx.chain.mined(&hash).map(|(block, index)| block.txs[index].tx.encoded().clone()),
-            )
+            match &ctx.chain {
+                ChainSource::Dev(chain) => Ok::<_, ErrorObjectOwned>(
+                    chain.mined(&hash).map_or(Value::Null, |(block, index)| to_json(block.txs[index].tx.encoded())),
+                ),
+                ChainSource::Upstream(_) => ctx.forward("eth_getRawTransactionByHash", &params).await,
+            }
         })
         .expect("unique");
-    module
-        .register_method("eth_getTransactionReceipt", |params, ctx, _| {
-            let hash: B256 = params.one().map_err(invalid_params)?;
-            Ok::<_, ErrorObjectOwned>(
-                ctx.chain.mined(&hash).map_or(Value::Null, |(block, index)| to_json(&render::receipt(&block, index))),
-            )
-        })
-        .expect("unique");
-    module
-        .register_method("eth_getBlockByNumber", |params, ctx, _| {
-            let mut seq = params.sequence();
-            let tag: BlockNumberOrTag = seq.next().map_err(invalid_params)?;
-            let full: Option<bool> = seq.optional_next().map_err(invalid_params)?;
-            Ok::<_, ErrorObjectOwned>(
-                block_at(ctx, tag).map_or(Value::Null, |block| to_json(&render::block(&block, full.unwrap_or(false)))),
-            )
-        })
-        .expect("unique");
-    module
-        .register_method("eth_getBlockByHash", |params, ctx, _| {
-            let mut seq = params.sequence();
-            let hash: B256 = seq.next().map_err(invalid_params)?;
-            let full: Option<bool> = seq.optional_next().map_err(invalid_params)?;
-            let block = ctx.chain.block_by_hash(&hash);
-            Ok::<_, ErrorObjectOwned>(
-                block.map_or(Value::Null, |block| to_json(&render::block(&block, full.unwrap_or(false)))),
-            )
-        })
-        .expect("unique");
-    module
-        .register_method("eth_getBlockTransactionCountByNumber", |params, ctx, _| {
-            let tag: BlockNumberOrTag = params.one().map_err(invalid_params)?;
-            Ok::<_, ErrorObjectOwned>(block_at(ctx, tag).map(|block| quantity(block.txs.len() as u64)))
-        })
-        .expect("unique");
-    module
-        .register_method("eth_getBlockTransactionCountByHash", |params, ctx, _| {
-            let hash: B256 = params.one().map_err(invalid_params)?;
-            Ok::<_, ErrorObjectOwned>(ctx.chain.block_by_hash(&hash).map(|block| quantity(block.txs.len() as u64)))
-        })
-        .expect("unique");
-    module
-        .register_method("eth_feeHistory", |params, ctx, _| super::fees::fee_history(&ctx.chain, &params))
-        .expect("unique");
-    module
-        .register_method("eth_estimateGas", |params, ctx, _| super::fees::estimate_gas(&ctx.chain, &params))
-        .expect("unique");
-    module
-        .register_method("eth_createAccessList", |params, ctx, _| super::fees::create_access_list(&ctx.chain, &params))
-        .expect("unique");
-    module.register_method("eth_call", |_, _, _| Err::<Value, _>(not_an_evm("eth_call"))).expect("unique");
-    module
-        .register_method("eth_getCode", |params, _, _| {
-            let (_, _) = address_and_tag(&params)?;
-            // The dev chain deploys nothing: every account is an externally owned one.
-            Ok::<_, ErrorObjectOwned>(Bytes::new())
-        })
-        .expect("unique");
-    module.register_method("eth_syncing", |_, _, _| false).expect("unique");
     module.register_method("eth_accounts", |_, _, _| Vec::<Address>::new()).expect("unique");
     module.register_method("net_version", |_, ctx, _| ctx.chain_id.to_string()).expect("unique");
     module.register_method("net_listening", |_, _, _| true).expect("unique");
     module
         .register_method("web3_clientVersion", |_, _, _| format!("tidepool/v{}", env!("CARGO_PKG_VERSION")))
         .expect("unique");
-    module
-        .register_method("eth_gasPrice", |_, ctx, _| quantity(ctx.chain.head().base_fee + SUGGESTED_TIP))
-        .expect("unique");
-    module.register_method("eth_blobBaseFee", |_, ctx, _| quantity(ctx.chain.head().blob_base_fee)).expect("unique");
-    module.register_method("eth_maxPriorityFeePerGas", |_, _, _| quantity(SUGGESTED_TIP)).expect("unique");
     module
         .register_method("txpool_status", |_, ctx, _| {
             let sizes = ctx.reader.sizes();
@@ -304,6 +320,81 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
     module
 }
 
+/// The chain methods of the embedded dev chain (in follow mode the followed node answers them).
+fn register_dev_chain(module: &mut RpcModule<RpcContext>) {
+    module.register_method("eth_blockNumber", |_, ctx, _| quantity(ctx.dev().head().block)).expect("unique");
+    module
+        .register_method("eth_getBalance", |params, ctx, _| {
+            let (address, _) = address_and_tag(&params)?;
+            Ok::<_, ErrorObjectOwned>(format!("{:#x}", ctx.dev().state().get(&address).balance))
+        })
+        .expect("unique");
+    module
+        .register_method("eth_getTransactionReceipt", |params, ctx, _| {
+            let hash: B256 = params.one().map_err(invalid_params)?;
+            Ok::<_, ErrorObjectOwned>(
+                ctx.dev().mined(&hash).map_or(Value::Null, |(block, index)| to_json(&render::receipt(&block, index))),
+            )
+        })
+        .expect("unique");
+    module
+        .register_method("eth_getBlockByNumber", |params, ctx, _| {
+            let mut seq = params.sequence();
+            let tag: BlockNumberOrTag = seq.next().map_err(invalid_params)?;
+            let full: Option<bool> = seq.optional_next().map_err(invalid_params)?;
+            Ok::<_, ErrorObjectOwned>(
+                block_at(ctx, tag).map_or(Value::Null, |block| to_json(&render::block(&block, full.unwrap_or(false)))),
+            )
+        })
+        .expect("unique");
+    module
+        .register_method("eth_getBlockByHash", |params, ctx, _| {
+            let mut seq = params.sequence();
+            let hash: B256 = seq.next().map_err(invalid_params)?;
+            let full: Option<bool> = seq.optional_next().map_err(invalid_params)?;
+            let block = ctx.dev().block_by_hash(&hash);
+            Ok::<_, ErrorObjectOwned>(
+                block.map_or(Value::Null, |block| to_json(&render::block(&block, full.unwrap_or(false)))),
+            )
+        })
+        .expect("unique");
+    module
+        .register_method("eth_getBlockTransactionCountByNumber", |params, ctx, _| {
+            let tag: BlockNumberOrTag = params.one().map_err(invalid_params)?;
+            Ok::<_, ErrorObjectOwned>(block_at(ctx, tag).map(|block| quantity(block.txs.len() as u64)))
+        })
+        .expect("unique");
+    module
+        .register_method("eth_getBlockTransactionCountByHash", |params, ctx, _| {
+            let hash: B256 = params.one().map_err(invalid_params)?;
+            Ok::<_, ErrorObjectOwned>(ctx.dev().block_by_hash(&hash).map(|block| quantity(block.txs.len() as u64)))
+        })
+        .expect("unique");
+    module
+        .register_method("eth_feeHistory", |params, ctx, _| super::fees::fee_history(ctx.dev(), &params))
+        .expect("unique");
+    module
+        .register_method("eth_estimateGas", |params, ctx, _| super::fees::estimate_gas(ctx.dev(), &params))
+        .expect("unique");
+    module
+        .register_method("eth_createAccessList", |params, ctx, _| super::fees::create_access_list(ctx.dev(), &params))
+        .expect("unique");
+    module.register_method("eth_call", |_, _, _| Err::<Value, _>(not_an_evm("eth_call"))).expect("unique");
+    module
+        .register_method("eth_getCode", |params, _, _| {
+            let (_, _) = address_and_tag(&params)?;
+            // The dev chain deploys nothing: every account is an externally owned one.
+            Ok::<_, ErrorObjectOwned>(Bytes::new())
+        })
+        .expect("unique");
+    module.register_method("eth_syncing", |_, _, _| false).expect("unique");
+    module
+        .register_method("eth_gasPrice", |_, ctx, _| quantity(ctx.dev().head().base_fee + SUGGESTED_TIP))
+        .expect("unique");
+    module.register_method("eth_blobBaseFee", |_, ctx, _| quantity(ctx.dev().head().blob_base_fee)).expect("unique");
+    module.register_method("eth_maxPriorityFeePerGas", |_, _, _| quantity(SUGGESTED_TIP)).expect("unique");
+}
+
 /// A page of `txpool_content` / `txpool_inspect`: `[limit, after]`, both optional. Without a
 /// limit the whole pool comes back in geth's shape (which a full pool can push past the response
 /// size limit); with one, at most `limit` senders after `after`, in address order, and `next`:
@@ -384,6 +475,10 @@ pub(super) fn invalid_params(e: ErrorObjectOwned) -> ErrorObjectOwned {
         .data()
         .and_then(|data| serde_json::from_str::<String>(data.get()).ok())
         .unwrap_or_else(|| e.message().to_owned());
+    invalid_params_text(&detail)
+}
+
+pub(super) fn invalid_params_text(detail: &str) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(-32602, format!("invalid params: {detail}"), None::<()>)
 }
 
@@ -402,9 +497,9 @@ pub fn not_an_evm(what: &str) -> ErrorObjectOwned {
 /// chain is final at once and has no pending block), `earliest` is genesis.
 fn block_at(ctx: &RpcContext, tag: BlockNumberOrTag) -> Option<std::sync::Arc<DevBlock>> {
     match tag {
-        BlockNumberOrTag::Number(number) => ctx.chain.block(number),
-        BlockNumberOrTag::Earliest => ctx.chain.block(0),
-        _ => Some(ctx.chain.latest()),
+        BlockNumberOrTag::Number(number) => ctx.dev().block(number),
+        BlockNumberOrTag::Earliest => ctx.dev().block(0),
+        _ => Some(ctx.dev().latest()),
     }
 }
 
