@@ -352,3 +352,67 @@ async fn follow_node(dir: &Path, port: u16) -> tidepool::node::Node {
     })
     .await
 }
+
+/// The upstream paused (SIGSTOP): every call through Tidepool ends within its timeout (2 s for
+/// upstream calls and state loads); reads of the pool answer at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_upstream_never_holds_a_call_past_its_timeout() {
+    let Some(binary) = common::anvil() else { return };
+    let port = common::process::free_port();
+    let anvil = Anvil::start(&binary, port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = follow_node(dir.path(), port).await;
+    let signal = |which: &str| {
+        let status = Command::new("kill").args([which, &anvil.0.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    };
+    signal("-STOP");
+    let rpc = common::node::rpc(&node);
+    let started = std::time::Instant::now();
+    let passed_through = rpc.request::<U256, _>("eth_blockNumber", rpc_params![]).await;
+    assert!(passed_through.is_err(), "a paused upstream cannot answer");
+    let refused = common::node::send_raw(&rpc, &transfer(KEY_1, 0, 1)).await.unwrap_err().to_string();
+    assert!(refused.contains("state_unavailable"), "{refused}");
+    assert!(started.elapsed() < Duration::from_secs(5), "two calls, 2 s each at most: {:?}", started.elapsed());
+    let status: serde_json::Value = rpc.request("txpool_status", rpc_params![]).await.unwrap();
+    assert_eq!(status["pending"], "0x0", "the pool answers by itself");
+    signal("-CONT");
+    node.stop().await;
+}
+
+/// The upstream killed, then back: no panic, the outage shows in the metrics, and the node
+/// follows the new upstream within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_follows_again_after_the_upstream_restarts() {
+    let Some(binary) = common::anvil() else { return };
+    let port = common::process::free_port();
+    let anvil = Anvil::start(&binary, port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = follow_node(dir.path(), port).await;
+    drop(anvil);
+    let wait_for = |what: &'static str, name: &'static str, value: f64| {
+        let node = &node;
+        async move {
+            let deadline = tokio::time::Instant::now() + WAIT;
+            while metric_value(node, name) != value {
+                assert!(tokio::time::Instant::now() < deadline, "{what}: {name} stays {}", metric_value(node, name));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    wait_for("the outage is seen", "tidepool_upstream_up", 0.0).await;
+    assert!(metric_value(&node, "tidepool_upstream_errors_total") >= 1.0);
+
+    let _anvil = Anvil::start(&binary, port).await;
+    let restarted = std::time::Instant::now();
+    wait_for("the upstream is back", "tidepool_upstream_up", 1.0).await;
+    send_to_anvil(port, &transfer(KEY_0, 0, 1)).await;
+    let head: U256 = client(port).request("eth_blockNumber", rpc_params![]).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while U256::from(node.tidepool().chain().head().block) != head {
+        assert!(tokio::time::Instant::now() < deadline, "the node did not follow the restarted upstream");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(restarted.elapsed() < Duration::from_secs(10), "following again after {:?}", restarted.elapsed());
+    node.stop().await;
+}

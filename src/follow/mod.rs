@@ -26,8 +26,11 @@ pub use upstream::{ACCOUNTS_PER_BATCH, Upstream, UpstreamBlock};
 
 use std::{
     collections::{BTreeSet, HashSet, VecDeque},
-    sync::Arc,
-    time::Duration,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
+    },
+    time::{Duration, Instant},
 };
 
 use alloy_consensus::Transaction as _;
@@ -100,6 +103,23 @@ impl FollowError {
     }
 }
 
+/// How following goes, for metrics: shared with the running [`Follow`].
+#[derive(Debug, Default)]
+pub struct FollowStats {
+    /// The last poll reached the upstream.
+    pub up: AtomicBool,
+    /// The upstream's latest block number at the last poll.
+    pub upstream_head: AtomicU64,
+    /// The block the pool was last updated to.
+    pub followed_head: AtomicU64,
+    /// Blocks applied, reorgs seen, and failed polls.
+    pub blocks: AtomicU64,
+    pub reorgs: AtomicU64,
+    pub errors: AtomicU64,
+    /// How long the last poll's first call took, in microseconds.
+    pub latency_micros: AtomicU64,
+}
+
 /// A block the follower applied, kept for reorgs.
 #[derive(Debug, Clone)]
 struct Kept {
@@ -120,6 +140,7 @@ pub struct Follow {
     recent: VecDeque<Kept>,
     /// Validates the transactions a reorg puts back (they come from the upstream's blocks).
     validator: Validator,
+    stats: Arc<FollowStats>,
 }
 
 impl Follow {
@@ -147,12 +168,21 @@ impl Follow {
         let head = next_head(&latest, config.fork);
         let mut recent = VecDeque::new();
         recent.push_back(kept(&latest));
-        Ok(Self { config, upstream, state, head, recent, validator })
+        let stats = Arc::new(FollowStats::default());
+        stats.up.store(true, Relaxed);
+        stats.upstream_head.store(head.block, Relaxed);
+        stats.followed_head.store(head.block, Relaxed);
+        Ok(Self { config, upstream, state, head, recent, validator, stats })
     }
 
     /// The upstream connection (for passing through what the pool cannot answer).
     pub const fn upstream(&self) -> &Upstream {
         &self.upstream
+    }
+
+    /// Counters and gauges of the follower, live while it runs.
+    pub fn stats(&self) -> Arc<FollowStats> {
+        Arc::clone(&self.stats)
     }
 
     /// The state provider to build the pool on.
@@ -172,7 +202,9 @@ impl Follow {
         let mut backoff = self.config.poll_every;
         loop {
             tokio::time::sleep(backoff).await;
-            match self.step().await {
+            let outcome = self.step().await;
+            self.stats.up.store(outcome.is_ok(), Relaxed);
+            match outcome {
                 Ok(Some(update)) => {
                     backoff = self.config.poll_every;
                     let number = update.number;
@@ -182,6 +214,7 @@ impl Follow {
                 }
                 Ok(None) => backoff = self.config.poll_every,
                 Err(e) => {
+                    self.stats.errors.fetch_add(1, Relaxed);
                     tracing::warn!(error = %e, kind = e.kind(), "following the upstream failed; retrying");
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
@@ -194,7 +227,11 @@ impl Follow {
     /// # Errors
     /// A [`FollowError`] when the upstream fails; nothing is applied then.
     pub async fn step(&mut self) -> Result<Option<BlockUpdate>, FollowError> {
+        let asked = Instant::now();
         let latest = self.upstream.latest().await?;
+        let micros = u64::try_from(asked.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.stats.latency_micros.store(micros, Relaxed);
+        self.stats.upstream_head.store(latest.header.number, Relaxed);
         if self.recent.back().is_some_and(|head| head.hash == latest.header.hash) {
             return Ok(None);
         }
@@ -240,6 +277,7 @@ impl Follow {
             })
             .collect();
         if !dropped.is_empty() {
+            self.stats.reorgs.fetch_add(1, Relaxed);
             tracing::info!(dropped = dropped.len(), reinjected = reinject.len(), "upstream reorg");
         }
 
@@ -251,6 +289,8 @@ impl Follow {
 
         self.state.on_head(head_block.header.hash, &accounts);
         self.head = next_head(head_block, self.config.fork);
+        self.stats.followed_head.store(self.head.block, Relaxed);
+        self.stats.blocks.fetch_add(applied.len() as u64, Relaxed);
         for block in applied {
             self.recent.push_back(block);
         }

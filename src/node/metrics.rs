@@ -48,6 +48,13 @@ pub struct Metrics {
     /// dropped because the forwarding queue was full or the upstream refused them.
     pub forwarded: IntCounter,
     pub forward_dropped: IntCounter,
+    /// Follow mode: the upstream's state (see [`crate::follow::FollowStats`]).
+    upstream_up: IntGauge,
+    upstream_head_lag: IntGauge,
+    upstream_latency: prometheus::Gauge,
+    upstream_blocks: IntCounter,
+    upstream_reorgs: IntCounter,
+    upstream_errors: IntCounter,
     /// Bumped by the RPC layer for each `eth_sendRawTransaction`.
     pub rpc_submissions: AtomicU64,
     /// Bumped by the RPC layer for each call refused by a client's budget.
@@ -134,6 +141,20 @@ impl Default for Metrics {
                 "upstream_forward_dropped_total",
                 "Local transactions not forwarded: queue full or refused by the followed node",
             ),
+            upstream_up: gauge(&r, "upstream_up", "1 when the last poll of the followed node succeeded"),
+            upstream_head_lag: gauge(&r, "upstream_head_lag_blocks", "The followed node's head minus the pool's"),
+            upstream_latency: {
+                let metric = prometheus::Gauge::new(
+                    "upstream_latency_seconds",
+                    "Duration of the last head request to the followed node",
+                )
+                .expect("valid metric");
+                r.register(Box::new(metric.clone())).expect("unique metric");
+                metric
+            },
+            upstream_blocks: counter(&r, "upstream_blocks_total", "Blocks of the followed node applied to the pool"),
+            upstream_reorgs: counter(&r, "upstream_reorgs_total", "Reorgs of the followed node"),
+            upstream_errors: counter(&r, "upstream_errors_total", "Failed polls of the followed node"),
             rpc_submissions: AtomicU64::new(0),
             rpc_rate_limited: AtomicU64::new(0),
             rate_limited: counter(
@@ -148,6 +169,18 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Reads every snapshot source into the registry.
+    /// Follow mode: the follower's counters.
+    pub fn refresh_follow(&self, follow: &crate::follow::FollowStats) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.upstream_up.set(i64::from(follow.up.load(Relaxed)));
+        let lag = follow.upstream_head.load(Relaxed).saturating_sub(follow.followed_head.load(Relaxed));
+        self.upstream_head_lag.set(i64::try_from(lag).unwrap_or(i64::MAX));
+        self.upstream_latency.set(follow.latency_micros.load(Relaxed) as f64 / 1e6);
+        sync(&self.upstream_blocks, follow.blocks.load(Relaxed));
+        sync(&self.upstream_reorgs, follow.reorgs.load(Relaxed));
+        sync(&self.upstream_errors, follow.errors.load(Relaxed));
+    }
+
     pub fn refresh(&self, stats: &Stats, base_fee: u128) {
         for (name, size) in
             [("pending", stats.sizes.pending), ("basefee", stats.sizes.basefee), ("queued", stats.sizes.queued)]

@@ -24,7 +24,7 @@ use libp2p::{Multiaddr, PeerId, identity::Keypair};
 use tokio::task::JoinHandle;
 
 use crate::{
-    follow::{Follow, FollowConfig, FollowError, Upstream},
+    follow::{Follow, FollowConfig, FollowError, FollowStats, Upstream},
     net::{NetConfig, NetworkHandle},
     service::{BuilderFeed, ChainUpdates, PoolReader, StartError, Submitter, Tidepool, TidepoolConfig},
     state::{GenesisError, InMemoryState, StateProvider},
@@ -56,6 +56,7 @@ pub enum NodeError {
 pub struct Node {
     config: NodeConfig,
     chain: Option<Arc<DevChain>>,
+    follow_stats: Option<Arc<FollowStats>>,
     tidepool: Tidepool,
     metrics: Arc<Metrics>,
     dev_signers: Vec<Signer>,
@@ -127,10 +128,15 @@ impl Node {
             NodeError::Io { what: format!("cannot bind metrics address {}", config.metrics_addr), source }
         })?;
         let metrics_addr = metrics::local_addr(&metrics_listener);
+        let follow_stats = follow.as_ref().map(Follow::stats);
         let render = {
             let (metrics, reader, updates) = (metrics.clone(), tidepool.reader(), tidepool.chain());
+            let follow_stats = follow_stats.clone();
             Arc::new(move || {
                 metrics.refresh(&reader.stats(), updates.head().base_fee);
+                if let Some(follow) = &follow_stats {
+                    metrics.refresh_follow(follow);
+                }
                 metrics.render()
             })
         };
@@ -177,7 +183,8 @@ impl Node {
             allow_unprotected_txs: config.rpc.allow_unprotected_txs,
         };
         let rpc = rpc_server::serve(rpc_listener, rpc::module(context), config.rpc.clone());
-        let node = Self { config, chain, tidepool, metrics, dev_signers, rpc_addr, metrics_addr, rpc, tasks };
+        let node =
+            Self { config, chain, follow_stats, tidepool, metrics, dev_signers, rpc_addr, metrics_addr, rpc, tasks };
         tracing::info!(rpc_addr = %node.rpc_addr, metrics_addr = %node.metrics_addr, peer_id = %node.peer_id(), "node started");
         Ok(node)
     }
@@ -225,6 +232,9 @@ impl Node {
     /// The metrics page as a scrape would see it now.
     pub fn metrics_text(&self) -> String {
         self.metrics.refresh(&self.tidepool.reader().stats(), self.tidepool.chain().head().base_fee);
+        if let Some(follow) = &self.follow_stats {
+            self.metrics.refresh_follow(follow);
+        }
         self.metrics.render()
     }
 
