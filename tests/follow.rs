@@ -204,8 +204,58 @@ async fn cast_works_through_a_node_that_follows_anvil() {
     let _anvil = Anvil::start(&binary, port).await;
     let dir = tempfile::tempdir().unwrap();
     let node = follow_node(dir.path(), port).await;
+    cast_session(&node, port, &cast).await;
+    node.stop().await;
+}
+
+/// Build mode: anvil mines only when Tidepool asks, and mines what Tidepool's builder feed
+/// ordered; the same `cast` session works end to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_build_mode_anvil_executes_the_blocks_tidepool_orders() {
+    let (Some(binary), Some(cast)) = (common::anvil(), common::cast()) else { return };
+    let port = common::process::free_port();
+    let _anvil = Anvil::start_with(&binary, port, &["--no-mining", "--order", "fifo"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = common::node::start_node(dir.path(), |c| {
+        c.follow = Some(format!("http://127.0.0.1:{port}"));
+        c.follow_build = true;
+        c.block_time = 0.3;
+        c.chain_id = ANVIL_CHAIN_ID;
+        c.validation.chain_id = ANVIL_CHAIN_ID;
+    })
+    .await;
+    cast_session(&node, port, &cast).await;
+    assert!(metric_value(&node, "tidepool_blocks_total") >= 4.0, "Tidepool had anvil mine its blocks");
+    node.stop().await;
+}
+
+/// Build mode refuses an upstream that mines by itself, naming the problem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn build_mode_refuses_an_upstream_that_mines_by_itself() {
+    let Some(binary) = common::anvil() else { return };
+    let port = common::process::free_port();
+    let _anvil = Anvil::start(&binary, port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = tidepool::node::NodeConfig {
+        data_dir: dir.path().to_path_buf(),
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        rpc_addr: "127.0.0.1:0".parse().unwrap(),
+        metrics_addr: "127.0.0.1:0".parse().unwrap(),
+        follow: Some(format!("http://127.0.0.1:{port}")),
+        follow_build: true,
+        chain_id: ANVIL_CHAIN_ID,
+        ..Default::default()
+    };
+    config.validation.chain_id = ANVIL_CHAIN_ID;
+    let error = tidepool::node::Node::start(config).await.err().expect("the start is refused").to_string();
+    assert!(error.contains("mines blocks by itself"), "{error}");
+}
+
+/// A user's session with `cast` against `node`: a transfer, a contract deployed, a call that
+/// stores, a call that reverts (still mined), and nonces that agree with anvil's.
+async fn cast_session(node: &tidepool::node::Node, port: u16, cast: &Path) {
     let run = |args: &[&str]| {
-        let output = Command::new(&cast)
+        let output = Command::new(cast)
             .args(args)
             .env("ETH_RPC_URL", format!("http://{}", node.rpc_addr()))
             .output()
@@ -268,7 +318,6 @@ async fn cast_works_through_a_node_that_follows_anvil() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(anvil_nonce, U256::from(4));
-    node.stop().await;
 }
 
 /// 1,000 transactions from 100 accounts, submitted to Tidepool's JSON-RPC, forwarded in order: anvil mines

@@ -21,6 +21,10 @@ pub struct NodeArgs {
     /// With --follow: also send accepted local transactions to the followed node's own pool.
     #[arg(long)]
     follow_forward: bool,
+    /// With --follow, for dev nodes that do not mine by themselves (anvil --no-mining --order
+    /// fifo): every --block-time, send the builder feed's batch and have it mined (evm_mine).
+    #[arg(long)]
+    follow_build: bool,
     /// geth-style genesis file (its `alloc` section); default: the built-in dev genesis.
     #[arg(long)]
     genesis: Option<PathBuf>,
@@ -65,6 +69,7 @@ impl NodeArgs {
         }
         config.follow = self.follow.or(config.follow);
         config.follow_forward |= self.follow_forward;
+        config.follow_build |= self.follow_build;
         config.genesis = self.genesis.or(config.genesis);
         config.dev_accounts = self.dev_accounts.unwrap_or(config.dev_accounts);
         config.block_time = self.block_time.unwrap_or(config.block_time);
@@ -132,7 +137,13 @@ fn print_banner(node: &Node) {
         Some(url) => println!(
             "Tidepool node — chain id {}, following {url}{}",
             config.chain_id,
-            if config.follow_forward { " (local transactions forwarded to it)" } else { "" }
+            if config.follow_build {
+                format!(" (building its blocks every {}s)", config.block_time)
+            } else if config.follow_forward {
+                " (local transactions forwarded to it)".to_owned()
+            } else {
+                String::new()
+            }
         ),
         None => println!(
             "Tidepool node — chain id {}, a dev block every {}s (plain transfers, not an EVM)",

@@ -91,6 +91,9 @@ pub enum FollowError {
     WrongChain { expected: u64, found: u64 },
     #[error("upstream answered something unusable: {0}")]
     Malformed(String),
+    /// Build mode needs an upstream that mines only when asked.
+    #[error("upstream mines blocks by itself; build mode needs it started without (anvil --no-mining --order fifo)")]
+    MinesByItself,
 }
 
 impl FollowError {
@@ -99,6 +102,7 @@ impl FollowError {
             Self::Unreachable(_) => "upstream_unreachable",
             Self::WrongChain { .. } => "wrong_chain",
             Self::Malformed(_) => "upstream_malformed",
+            Self::MinesByItself => "upstream_mines_itself",
         }
     }
 }

@@ -25,6 +25,11 @@ pub struct NodeConfig {
     /// With `follow`: also send every accepted local transaction to the upstream's own pool,
     /// for nodes whose blocks Tidepool does not build.
     pub follow_forward: bool,
+    /// With `follow`, for dev and test nodes that do not mine by themselves (anvil started with
+    /// `--no-mining --order fifo`): every `block_time` Tidepool pulls a gas-limited batch from its
+    /// builder feed, sends it to the upstream in that order and has it mine one block
+    /// (`evm_mine`), so a real EVM executes what Tidepool ordered.
+    pub follow_build: bool,
     /// A geth-style genesis file; without one, the built-in dev genesis funds `dev_accounts`
     /// development keys.
     pub genesis: Option<PathBuf>,
@@ -66,6 +71,7 @@ impl Default for NodeConfig {
             chain_id: 1337,
             follow: None,
             follow_forward: false,
+            follow_build: false,
             genesis: None,
             dev_accounts: 10,
             block_time: 2.0,
@@ -130,8 +136,17 @@ impl NodeConfig {
         {
             return invalid("follow", "must be an http:// or https:// URL of an execution node's JSON-RPC");
         }
-        if self.follow_forward && self.follow.is_none() {
-            return invalid("follow_forward", "needs `follow`: there is no upstream to forward to");
+        if (self.follow_forward || self.follow_build) && self.follow.is_none() {
+            return invalid(
+                "follow_forward",
+                "`follow_forward` and `follow_build` need `follow`: there is no upstream",
+            );
+        }
+        if self.follow_forward && self.follow_build {
+            return invalid(
+                "follow_build",
+                "build mode already sends every block's transactions: drop `follow_forward`",
+            );
         }
         if self.history_blocks == 0 {
             return invalid("history_blocks", "must keep at least the latest block");

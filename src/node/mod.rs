@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use crate::{
     follow::{Follow, FollowConfig, FollowError, FollowStats, Upstream},
     net::{NetConfig, NetworkHandle},
+    pool::InclusionFailure,
     service::{BuilderFeed, ChainUpdates, PoolReader, StartError, Submitter, Tidepool, TidepoolConfig},
     state::{GenesisError, InMemoryState, StateProvider},
     tx::sign::Signer,
@@ -96,6 +97,13 @@ impl Node {
                 let mut follow_config = FollowConfig::new(url, config.chain_id);
                 follow_config.fork = validation.fork;
                 let follow = Follow::connect(follow_config).await?;
+                if config.follow_build {
+                    // anvil's own method: whether it mines each transaction as it arrives.
+                    let automine = follow.upstream().forward("anvil_getAutomine", Vec::new()).await;
+                    if !matches!(automine, Ok(serde_json::Value::Bool(false))) {
+                        return Err(FollowError::MinesByItself.into());
+                    }
+                }
                 let (state, head) = (follow.state(), follow.head());
                 (None, Some(follow), state, head, Vec::new())
             }
@@ -163,6 +171,14 @@ impl Node {
             (None, Some(follow)) => {
                 let upstream = follow.upstream().clone();
                 tasks.push(tokio::spawn(follow.run(tidepool.chain())));
+                if config.follow_build {
+                    tasks.push(tokio::spawn(build_on_upstream(
+                        config.clone(),
+                        upstream.clone(),
+                        tidepool.builder_feed(),
+                        metrics.clone(),
+                    )));
+                }
                 let forward = config.follow_forward.then(|| {
                     let (sender, queue) = tokio::sync::mpsc::channel(FORWARD_QUEUE);
                     tasks.push(tokio::spawn(forward_to_upstream(upstream.clone(), queue, metrics.clone())));
@@ -298,6 +314,40 @@ async fn forward_to_upstream(upstream: Upstream, mut queue: tokio::sync::mpsc::R
                 metrics.forward_dropped.inc();
                 tracing::debug!(error = %e, "the followed node refused a forwarded transaction");
             }
+        }
+    }
+}
+
+/// Build mode: every block time, the builder feed's batch goes to the upstream in order and the
+/// upstream mines it; the follower then applies the block like any other. A transaction the
+/// upstream refuses is reported to the feed (repeated failures quarantine it).
+async fn build_on_upstream(config: NodeConfig, upstream: Upstream, feed: BuilderFeed, metrics: Arc<Metrics>) {
+    let mut interval = tokio::time::interval(config.block_interval());
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        let batch = feed.next_block(config.block_gas_limit, usize::MAX);
+        for pooled in &batch.txs {
+            let sent = upstream.forward("eth_sendRawTransaction", vec![serde_json::json!(pooled.encoded())]).await;
+            if let Err(e) = sent {
+                let text = e.to_string().to_lowercase();
+                let failure = if text.contains("nonce") {
+                    InclusionFailure::WrongNonce
+                } else if text.contains("funds") {
+                    InclusionFailure::Unaffordable
+                } else {
+                    InclusionFailure::OverLimit
+                };
+                tracing::warn!(hash = %pooled.hash(), error = %e, "the upstream refused a transaction of the batch");
+                let _ = feed.report_failed(&pooled.hash(), failure); // gone meanwhile: nothing to report
+            }
+        }
+        match upstream.forward("evm_mine", Vec::new()).await {
+            Ok(_) => {
+                metrics.builder_pulls.inc();
+                metrics.blocks.inc();
+            }
+            Err(e) => tracing::warn!(error = %e, "the upstream did not mine the batch; retrying next block"),
         }
     }
 }
