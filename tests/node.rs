@@ -187,11 +187,12 @@ async fn a_full_validation_queue_means_busy_over_rpc_and_ignore_over_gossip() {
     .await;
     let rss_before = resident_bytes(std::process::id());
 
-    // RPC: many concurrent submissions against a 2-slot queue.
+    // RPC: many concurrent submissions against a 2-slot queue. Enough of them that the queue
+    // fills even on a quiet machine, where one worker keeps up with a few dozen arrivals.
     let client = rpc(&node);
-    let submissions = (0..64u64).map(|i| {
+    let submissions = (0..256u64).map(|i| {
         let client = client.clone();
-        async move { send_raw(&client, &transfer(20 + i % 8, i / 8, 0)).await }
+        async move { send_raw(&client, &transfer(20 + i % 32, i / 32, 0)).await }
     });
     let results = futures::future::join_all(submissions).await;
     let busy = results.iter().filter(|r| r.as_ref().is_err_and(|e| e.to_string().contains("busy"))).count();
