@@ -1,7 +1,7 @@
 //! Following a real execution node: the chain context and account state come from an upstream
 //! node over standard `eth_` JSON-RPC, and every new head becomes one [`BlockUpdate`].
 //!
-//! Owns: the upstream connection ([`Upstream`]), the remote [`StateProvider`]
+//! Owns: the upstream connection ([`Upstream`]), the remote [`StateProvider`](crate::state::StateProvider)
 //! ([`RemoteState`]), and the head follower ([`Follow`]): new heads polled, gaps walked back by
 //! parent hash, reorgs found (a head whose parent is not the known head), the transactions of
 //! dropped blocks put back, and the state of every account the new blocks touched (senders,
