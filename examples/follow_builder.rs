@@ -31,7 +31,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let smoke = std::env::args().any(|a| a == "--smoke");
     let upstream = arg("--upstream").unwrap_or_else(|| "http://127.0.0.1:8545".into());
     let chain_id: u64 = arg("--chain-id").map_or(Ok(31337), |id| id.parse())?;
-    let signer = Signer::from_bytes(arg("--key").ok_or("--key: a funded private key on the upstream")?.parse::<B256>()?)?;
+    let signer =
+        Signer::from_bytes(arg("--key").ok_or("--key: a funded private key on the upstream")?.parse::<B256>()?)?;
 
     // Follow first: the pool starts at the upstream's head, on its state.
     let follow = Follow::connect(FollowConfig::new(&upstream, chain_id)).await?;

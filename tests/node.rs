@@ -19,6 +19,19 @@ use tidepool::{gossip::Rate, node::Node, tx::sign::Signer};
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// A legacy transfer without a chain id (pre-EIP-155), from dev account 3.
+fn unprotected_transfer() -> Bytes {
+    Signer::dev(3).sign_tx(alloy_consensus::TxLegacy {
+        chain_id: None,
+        nonce: 0,
+        gas_price: 10_000_000_000,
+        gas_limit: 21_000,
+        to: TxKind::Call(Address::with_last_byte(0xaa)),
+        value: U256::from(1),
+        input: Bytes::new(),
+    })
+}
+
 async fn in_pool(node: &Node, hash: B256) -> bool {
     node.reader().get(&hash).is_some()
 }
@@ -245,7 +258,6 @@ async fn new_pending_transactions_subscription_streams_hashes() {
 /// transactions were accepted from any RPC client.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpc_answers_wallets_in_their_terms() {
-    use alloy_consensus::TxLegacy;
     let dir = tempfile::tempdir().unwrap();
     let node = start_node(dir.path(), |_| {}).await;
     let client = rpc(&node);
@@ -258,15 +270,7 @@ async fn rpc_answers_wallets_in_their_terms() {
     };
 
     // Pre-EIP-155 legacy: refused over RPC by default.
-    let unprotected = Signer::dev(3).sign_tx(TxLegacy {
-        chain_id: None,
-        nonce: 0,
-        gas_price: 10_000_000_000,
-        gas_limit: 21_000,
-        to: TxKind::Call(Address::with_last_byte(0xaa)),
-        value: U256::from(1),
-        input: Bytes::new(),
-    });
+    let unprotected = unprotected_transfer();
     let (code, message, refused) = kind(send_raw(&client, &unprotected).await.unwrap_err());
     assert_eq!((code, refused.as_str()), (-32000, "unprotected_not_allowed"), "{message}");
     assert!(node.reader().get(&hash_of(&unprotected)).is_none(), "nothing changed");
@@ -319,18 +323,9 @@ async fn rpc_answers_wallets_in_their_terms() {
 /// `[rpc] allow_unprotected_txs` lets a client submit pre-EIP-155 transactions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unprotected_transactions_are_accepted_over_rpc_when_allowed() {
-    use alloy_consensus::TxLegacy;
     let dir = tempfile::tempdir().unwrap();
     let node = start_node(dir.path(), |c| c.rpc.allow_unprotected_txs = true).await;
-    let unprotected = Signer::dev(3).sign_tx(TxLegacy {
-        chain_id: None,
-        nonce: 0,
-        gas_price: 10_000_000_000,
-        gas_limit: 21_000,
-        to: TxKind::Call(Address::with_last_byte(0xaa)),
-        value: U256::from(1),
-        input: Bytes::new(),
-    });
+    let unprotected = unprotected_transfer();
     assert_eq!(send_raw(&rpc(&node), &unprotected).await.unwrap(), hash_of(&unprotected));
     node.stop().await;
 }
