@@ -77,7 +77,7 @@ struct Workload {
 
 /// Every sender's state: nonce 0, 1,000 ether.
 fn funded() -> AccountState {
-    AccountState { nonce: 0, balance: U256::from(10u128.pow(21)) }
+    AccountState::new(0, U256::from(10u128.pow(21)))
 }
 
 fn workload() -> Workload {
@@ -145,7 +145,7 @@ fn block_update(pool: &Pool) -> BlockUpdate {
     let mined: Vec<_> = batch.txs.iter().take(100).collect();
     let accounts = mined
         .iter()
-        .map(|tx| (tx.sender(), AccountState { nonce: tx.nonce() + 1, balance: U256::from(10u128.pow(21)) }))
+        .map(|tx| (tx.sender(), AccountState::new(tx.nonce() + 1, U256::from(10u128.pow(21)))))
         .collect();
     BlockUpdate {
         number: 2,

@@ -29,7 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let state = Arc::new(InMemoryState::new());
     let mut mix = TxMix::new(11, 32, 1);
     for signer in mix.signers() {
-        state.set(signer.address(), AccountState { nonce: 0, balance: U256::from(10u128.pow(24)) });
+        state.set(signer.address(), AccountState::new(0, U256::from(10u128.pow(24))));
     }
     // The builder's own state view disagrees about one account: it believes it is broke.
     let broke = mix.signers()[0].address();

@@ -28,7 +28,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let state = Arc::new(InMemoryState::new());
     let mut users = TxMix::new(7, 16, 1);
     for signer in users.signers() {
-        state.set(signer.address(), AccountState { nonce: 0, balance: U256::from(10u128.pow(24)) });
+        state.set(signer.address(), AccountState::new(0, U256::from(10u128.pow(24))));
     }
     let mut head = ChainHead { block: 0, base_fee: 7 * GWEI, blob_base_fee: 1 };
     let tidepool = Tidepool::builder(state.clone(), head).start().await?;

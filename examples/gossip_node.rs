@@ -29,7 +29,7 @@ const ACCOUNTS: usize = 4;
 async fn start(bootnodes: Vec<Multiaddr>, seed: u64) -> Result<Tidepool, Box<dyn std::error::Error>> {
     let state = Arc::new(InMemoryState::new());
     for signer in TxMix::new(SEED, ACCOUNTS, 1).signers() {
-        state.set(signer.address(), AccountState { nonce: 0, balance: U256::from(10u128.pow(24)) });
+        state.set(signer.address(), AccountState::new(0, U256::from(10u128.pow(24))));
     }
     let network = NetConfig {
         chain_id: 1,

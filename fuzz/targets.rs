@@ -234,7 +234,7 @@ pub mod pool_model {
         let mut model = Model { base_fee: FEE_CAPS[1], ..Default::default() };
         for account in 0..ACCOUNTS {
             let address = Signer::dev(u64::from(account)).address();
-            let account_state = AccountState { nonce: 0, balance: rich };
+            let account_state = AccountState::new(0, rich);
             model.state.insert(address, account_state);
         }
         let big = SubPoolLimit { max_txs: 10_000, max_bytes: 100 << 20 };

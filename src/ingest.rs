@@ -65,6 +65,7 @@ impl IngestError {
                 e,
                 PoolError::Underpriced { .. }
                     | PoolError::AccountFull { .. }
+                    | PoolError::DelegatedInFlight { .. }
                     | PoolError::InsufficientFunds { .. }
                     | PoolError::StaleState { .. }
             ),

@@ -34,7 +34,7 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut mix = TxMix::new(1, 1, 1); // one dev account, mainnet chain id
 //! let state = Arc::new(InMemoryState::new());
-//! state.set(mix.signers()[0].address(), AccountState { nonce: 0, balance: U256::MAX });
+//! state.set(mix.signers()[0].address(), AccountState::new(0, U256::MAX));
 //! let head = ChainHead { block: 0, base_fee: 7, blob_base_fee: 1 };
 //! let tidepool = Tidepool::builder(state, head).start().await?;
 //!

@@ -231,7 +231,7 @@ fn pre_state(pre: &Value) -> Arc<InMemoryState> {
     for (address, account) in pre.as_object().unwrap() {
         let nonce = hex_u256(account["nonce"].as_str().unwrap_or("0x0")).to::<u64>();
         let balance = hex_u256(account["balance"].as_str().unwrap_or("0x0"));
-        state.set(address.parse().unwrap(), AccountState { nonce, balance });
+        state.set(address.parse().unwrap(), AccountState::new(nonce, balance));
     }
     Arc::new(state)
 }

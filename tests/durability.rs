@@ -27,7 +27,7 @@ use tidepool::{
 async fn start(dir: &Path) -> Tidepool {
     let state = Arc::new(InMemoryState::new());
     for account in 0..10 {
-        state.set(address(account), AccountState { nonce: 0, balance: U256::from(RICH) });
+        state.set(address(account), AccountState::new(0, U256::from(RICH)));
     }
     let config = tidepool::TidepoolConfig {
         validation: ValidationConfig { min_priority_fee: 0, ..Default::default() },

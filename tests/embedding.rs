@@ -21,7 +21,7 @@ const BASE_FEE: u128 = 10;
 async fn start(pool: PoolConfig) -> (Tidepool, Arc<InMemoryState>) {
     let state = Arc::new(InMemoryState::new());
     for account in 0..10 {
-        state.set(address(account), AccountState { nonce: 0, balance: U256::from(RICH) });
+        state.set(address(account), AccountState::new(0, U256::from(RICH)));
     }
     let config = TidepoolConfig {
         validation: ValidationConfig { min_priority_fee: 0, ..Default::default() },
@@ -83,7 +83,7 @@ async fn a_reported_tx_and_its_successors_stop_being_offered_until_a_state_chang
     );
 
     // A block changes the sender's state (a top-up): re-evaluated, executable, offered again.
-    let topped_up = AccountState { nonce: 0, balance: U256::from(RICH) * U256::from(2) };
+    let topped_up = AccountState::new(0, U256::from(RICH) * U256::from(2));
     tidepool.chain().on_block(state_change(&tidepool, 1, topped_up));
     assert!(!tidepool.reader().get(&a0.hash()).expect("pooled").quarantined);
     let mut back = offered(&tidepool);
@@ -103,7 +103,7 @@ async fn a_released_tx_that_still_cannot_execute_goes_to_the_dead_letters() {
     report_until_quarantined(&tidepool, a0);
 
     // The sender's balance is gone: released, not executable, dropped with the reason.
-    tidepool.chain().on_block(state_change(&tidepool, 1, AccountState { nonce: 0, balance: U256::ZERO }));
+    tidepool.chain().on_block(state_change(&tidepool, 1, AccountState::new(0, U256::ZERO)));
     assert!(tidepool.reader().get(&a0.hash()).is_none());
     let record = tidepool.reader().dead_letter(&a0.hash()).expect("recorded");
     let block = tidepool.chain().head().block;
@@ -120,7 +120,7 @@ async fn a_tx_quarantined_twice_is_removed_not_retried_forever() {
     let a0 = tx(1, 0);
     submit(&tidepool, a0).await;
     report_until_quarantined(&tidepool, a0);
-    tidepool.chain().on_block(state_change(&tidepool, 1, AccountState { nonce: 0, balance: U256::from(RICH) }));
+    tidepool.chain().on_block(state_change(&tidepool, 1, AccountState::new(0, U256::from(RICH))));
     assert_eq!(offered(&tidepool), [a0.hash()], "released once");
 
     let feed = tidepool.builder_feed();
@@ -177,7 +177,7 @@ async fn origin_is_kept_with_the_pooled_tx() {
 async fn pending_nonce_reads_the_state_when_the_pool_holds_nothing_of_the_account() {
     let (tidepool, state) = start(PoolConfig::default()).await;
     let reader = tidepool.reader();
-    state.set(address(9), AccountState { nonce: 4, balance: U256::from(RICH) });
+    state.set(address(9), AccountState::new(4, U256::from(RICH)));
     assert_eq!(reader.pending_nonce(&address(9)).await, Ok(4));
     submit(&tidepool, tx(9, 4)).await;
     submit(&tidepool, tx(9, 5)).await;

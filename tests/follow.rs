@@ -6,11 +6,13 @@ mod common;
 
 use std::{
     path::Path,
+    sync::Arc,
     process::{Child, Command, Stdio},
     time::Duration,
 };
 
-use alloy_consensus::TxEip1559;
+use alloy_consensus::{TxEip1559, TxEip7702};
+use alloy_eips::eip7702::Authorization;
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256, address, b256};
 use jsonrpsee::{
     core::client::ClientT,
@@ -19,7 +21,7 @@ use jsonrpsee::{
 };
 use tidepool::{
     Origin, SubmitError, Tidepool, TidepoolConfig,
-    follow::{Follow, FollowConfig},
+    follow::{Follow, FollowConfig, FollowStats},
     ingest::IngestError,
     pool::{PoolEvent, RemovalReason, SubPool},
     state::StateError,
@@ -31,6 +33,7 @@ const ANVIL_CHAIN_ID: u64 = 31337;
 /// anvil's first two prefunded development keys (public test keys).
 const KEY_0: B256 = b256!("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
 const KEY_1: B256 = b256!("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
+const KEY_2: B256 = b256!("5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a");
 const RECIPIENT: Address = address!("00000000000000000000000000000000000000aa");
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -73,12 +76,17 @@ fn client(port: u16) -> HttpClient {
 }
 
 fn transfer(key: B256, nonce: u64, value: u64) -> Bytes {
+    transfer_priced(key, nonce, value, 1)
+}
+
+/// A transfer whose fee cap and tip are `times` the usual (for replacements).
+fn transfer_priced(key: B256, nonce: u64, value: u64, times: u128) -> Bytes {
     Signer::from_bytes(key).unwrap().sign_tx(TxEip1559 {
         chain_id: ANVIL_CHAIN_ID,
         nonce,
         gas_limit: 21_000,
-        max_fee_per_gas: 100_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
+        max_fee_per_gas: 100_000_000_000 * times,
+        max_priority_fee_per_gas: 1_000_000_000 * times,
         to: TxKind::Call(RECIPIENT),
         value: U256::from(value),
         input: Bytes::new(),
@@ -88,10 +96,17 @@ fn transfer(key: B256, nonce: u64, value: u64) -> Bytes {
 
 /// A Tidepool following the anvil on `port`.
 async fn follow(port: u16) -> Tidepool {
+    follow_with(port, |_| {}).await.0
+}
+
+/// A Tidepool following the anvil on `port` with `configure`d follower, and its stats.
+async fn follow_with(port: u16, configure: impl FnOnce(&mut FollowConfig)) -> (Tidepool, Arc<FollowStats>) {
     let mut config = FollowConfig::new(&format!("http://127.0.0.1:{port}"), ANVIL_CHAIN_ID);
     config.poll_every = Duration::from_millis(100);
     config.timeout = Duration::from_millis(500);
+    configure(&mut config);
     let follow = Follow::connect(config).await.expect("follows anvil");
+    let stats = follow.stats();
     let tidepool = Tidepool::builder(follow.state(), follow.head())
         .config(TidepoolConfig {
             validation: ValidationConfig { chain_id: ANVIL_CHAIN_ID, ..Default::default() },
@@ -101,7 +116,20 @@ async fn follow(port: u16) -> Tidepool {
         .await
         .unwrap();
     tokio::spawn(follow.run(tidepool.chain()));
-    tidepool
+    (tidepool, stats)
+}
+
+async fn anvil_call(port: u16, method: &str, params: jsonrpsee::core::params::ArrayParams) -> serde_json::Value {
+    client(port).request(method, params).await.unwrap_or_else(|e| panic!("{method}: {e}"))
+}
+
+/// Waits until `hash` is in `subpool` (`None`: gone).
+async fn wait_until_in(tidepool: &Tidepool, hash: B256, subpool: Option<SubPool>, what: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tidepool.reader().get(&hash).map(|info| info.subpool) != subpool {
+        assert!(tokio::time::Instant::now() < deadline, "{what}: {:?}", tidepool.reader().get(&hash));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn send_to_anvil(port: u16, raw: &Bytes) -> B256 {
@@ -163,6 +191,119 @@ async fn a_reorg_on_anvil_puts_the_dropped_transaction_back() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(tidepool.reader().get(&hash).unwrap().subpool, SubPool::Pending);
+}
+
+/// A reorg deeper than the blocks the follower keeps: nothing kept says what changed, so every
+/// pooled sender is read again. Here a sender's nonce 0 was mined on the dropped branch (which
+/// made its pooled nonce 1 pending); on the new chain it is not, so nonce 1 waits again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reorg_deeper_than_kept_reloads_every_pooled_sender() {
+    let Some(binary) = common::anvil() else { return };
+    let port = common::process::free_port();
+    let _anvil = Anvil::start(&binary, port).await;
+    let (tidepool, stats) = follow_with(port, |config| config.recent_blocks = 2).await;
+    let gapped = tidepool.submitter().submit(transfer(KEY_1, 1, 1), Origin::Local).await.unwrap();
+    assert_eq!(gapped.subpool, SubPool::Queued);
+
+    let snapshot = anvil_call(port, "evm_snapshot", rpc_params![]).await;
+    send_to_anvil(port, &transfer(KEY_1, 0, 1)).await;
+    wait_until_in(&tidepool, gapped.hash, Some(SubPool::Pending), "nonce 0 mined on anvil").await;
+    for _ in 0..3 {
+        anvil_call(port, "evm_mine", rpc_params![]).await;
+    }
+    // The follower has applied them all: the block with nonce 0 is no longer kept.
+    let head: U256 = client(port).request("eth_blockNumber", rpc_params![]).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while U256::from(tidepool.chain().head().block) < head {
+        assert!(tokio::time::Instant::now() < deadline, "the follower did not catch up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(anvil_call(port, "evm_revert", rpc_params![snapshot]).await, true);
+    for _ in 0..5 {
+        anvil_call(port, "evm_mine", rpc_params![]).await;
+    }
+    wait_until_in(&tidepool, gapped.hash, Some(SubPool::Queued), "the sender's nonce is 0 again").await;
+    assert!(stats.deep_reorgs.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+}
+
+/// A balance that moves where no block shows it (here `anvil_setBalance`; on a real chain, a
+/// contract spending a delegated account's balance): the rolling refresh of pooled senders sees
+/// it within a block, and the pooled transaction waits as unaffordable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_balance_moved_outside_any_transaction_of_the_sender_is_seen_within_a_block() {
+    let Some(binary) = common::anvil() else { return };
+    let port = common::process::free_port();
+    let _anvil = Anvil::start(&binary, port).await;
+    let tidepool = follow(port).await;
+    let pooled = tidepool.submitter().submit(transfer(KEY_1, 0, 1), Origin::Local).await.unwrap();
+    assert_eq!(pooled.subpool, SubPool::Pending);
+    let sender = Signer::from_bytes(KEY_1).unwrap().address();
+    anvil_call(port, "anvil_setBalance", rpc_params![sender, "0x0"]).await;
+    anvil_call(port, "evm_mine", rpc_params![]).await;
+    wait_until_in(&tidepool, pooled.hash, Some(SubPool::Queued), "the sender is broke").await;
+}
+
+/// EIP-3607: a sender with contract code is refused, whatever it signs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_with_contract_code_is_refused() {
+    let Some(binary) = common::anvil() else { return };
+    let port = common::process::free_port();
+    let _anvil = Anvil::start(&binary, port).await;
+    let tidepool = follow(port).await;
+    let sender = Signer::from_bytes(KEY_1).unwrap().address();
+    anvil_call(port, "anvil_setCode", rpc_params![sender, "0x600160005500"]).await;
+    let refused = tidepool.submitter().submit(transfer(KEY_1, 0, 1), Origin::Local).await.unwrap_err();
+    assert_eq!(refused.kind(), "sender_not_eoa", "{refused}");
+    assert_eq!(tidepool.reader().sizes().pending.count + tidepool.reader().sizes().queued.count, 0);
+}
+
+/// EIP-7702 on anvil: another account sends the authorization that delegates a pooled sender.
+/// The follower reads the authority (its nonce moved without its sending anything): its pooled
+/// transaction at the used nonce leaves, and from then on it may hold one transaction, at its
+/// next nonce, which it may still replace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delegated_sender_is_held_to_one_transaction_in_flight() {
+    let Some(binary) = common::anvil() else { return };
+    let port = common::process::free_port();
+    let _anvil = Anvil::start(&binary, port).await;
+    let tidepool = follow(port).await;
+    let submit = |raw: Bytes| {
+        let submitter = tidepool.submitter();
+        async move { submitter.submit(raw, Origin::Local).await }
+    };
+    let before = submit(transfer(KEY_2, 0, 1)).await.expect("an EOA");
+    let second = submit(transfer(KEY_2, 1, 1)).await.expect("an EOA holds many");
+
+    let authority = Signer::from_bytes(KEY_2).unwrap();
+    let delegate = address!("00000000000000000000000000000000000000bb");
+    let authorization = authority.sign_authorization(Authorization {
+        chain_id: U256::from(ANVIL_CHAIN_ID),
+        address: delegate,
+        nonce: 0,
+    });
+    let delegation = Signer::from_bytes(KEY_0).unwrap().sign_tx(TxEip7702 {
+        chain_id: ANVIL_CHAIN_ID,
+        nonce: 0,
+        gas_limit: 100_000,
+        max_fee_per_gas: 100_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: RECIPIENT,
+        value: U256::ZERO,
+        input: Bytes::new(),
+        access_list: Default::default(),
+        authorization_list: vec![authorization],
+    });
+    send_to_anvil(port, &delegation).await;
+    let code = anvil_call(port, "eth_getCode", rpc_params![authority.address(), "latest"]).await;
+    assert_eq!(code.as_str().unwrap(), format!("0xef0100{}", alloy_primitives::hex::encode(delegate)), "anvil delegated it");
+    wait_until_in(&tidepool, before.hash, None, "the authorization used nonce 0").await;
+
+    // Held already: nonce 1 (pooled while an EOA) stays; nothing more is admitted...
+    let refused = submit(transfer(KEY_2, 2, 1)).await.unwrap_err();
+    assert_eq!(refused.kind(), "delegated_in_flight", "{refused}");
+    // ...but the one in flight can be replaced.
+    let replaced = submit(transfer_priced(KEY_2, 1, 1, 2)).await.expect("a replacement");
+    assert_eq!(replaced.replaced, Some(second.hash));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -381,7 +381,7 @@ async fn why_a_tx_left_is_answered_by_the_library_and_over_json_rpc() {
         number: block,
         base_fee: head.base_fee,
         blob_base_fee: head.blob_base_fee,
-        accounts: vec![(address(4), AccountState { nonce: 1, balance: U256::from(u64::MAX) })],
+        accounts: vec![(address(4), AccountState::new(1, U256::from(u64::MAX)))],
         ..Default::default()
     });
     // Expired: parked below the base fee longer than the lifetime.

@@ -97,14 +97,14 @@ fn apply(w: &mut World, op: &Op) {
             let mut accounts: HashMap<Address, AccountState> = HashMap::new();
             for tx in &mined {
                 let balance = U256::from(common::world::RICH);
-                accounts.insert(tx.sender(), AccountState { nonce: tx.nonce() + 1, balance });
+                accounts.insert(tx.sender(), AccountState::new(tx.nonce() + 1, balance));
             }
             if let Some(account) = poor {
                 // A balance for about two transactions: exercises cumulative affordability.
                 let current = accounts.get(&address(account)).map_or_else(|| state_nonce(w, account), |a| a.nonce);
                 accounts.insert(
                     address(account),
-                    AccountState { nonce: current, balance: U256::from(2 * 21_000 * 60 + 1) },
+                    AccountState::new(current, U256::from(2 * 21_000 * 60 + 1)),
                 );
             }
             for (address, state) in &accounts {

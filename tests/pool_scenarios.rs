@@ -88,7 +88,7 @@ fn a_stale_snapshot_is_settled_against_the_block_that_moved_the_sender() {
     let stale_balance = w.valid(tx(6, 0).signed());
     let still_fine = w.valid(tx(7, 0).signed());
     // The block moves account 5's nonce and empties account 6; the pool holds neither.
-    let moved = |account, nonce, balance: u64| (address(account), AccountState { nonce, balance: U256::from(balance) });
+    let moved = |account, nonce, balance: u64| (address(account), AccountState::new(nonce, U256::from(balance)));
     w.block(BlockUpdate {
         base_fee: BASE_FEE,
         accounts: vec![moved(5, 1, RICH), moved(6, 0, 1)],
@@ -283,6 +283,35 @@ fn value_counts_towards_cost() {
     w.expect(&[(tx(5, 0).value(999), Some(Pending))]);
 }
 
+/// EIP-3607 and EIP-7702 senders: code is a rule of the pool, read from the sender's state.
+#[test]
+fn contract_senders_are_refused_and_delegated_ones_hold_one_gapless_transaction() {
+    use tidepool::state::AccountCode;
+    let mut w = World::default_config();
+    let with_code = |code| AccountState::new(0, U256::from(RICH)).with_code(code);
+    w.state.set(address(1), with_code(AccountCode::Contract));
+    assert_eq!(w.add(tx(1, 0)), Err(PoolError::SenderNotEoa(address(1))));
+
+    w.state.set(address(2), with_code(AccountCode::Delegated(address(9))));
+    assert_eq!(w.add(tx(2, 1)), Err(PoolError::DelegatedInFlight { slots: 1, next_nonce: 0 }), "no gaps");
+    w.add_all(&[tx(2, 0)]);
+    assert_eq!(w.add(tx(2, 1)), Err(PoolError::DelegatedInFlight { slots: 1, next_nonce: 1 }), "one in flight");
+    let bumped = tx(2, 0).fees(2 * tx(2, 0).signed().max_fee_per_gas(), 2 * tx(2, 0).signed().max_priority_fee_per_gas());
+    assert!(w.add(bumped).unwrap().replaced.is_some(), "a replacement is always allowed");
+    assert_eq!(w.pool.sizes().pending.count, 1);
+
+    // A sender delegated while it holds transactions keeps them; the limit applies to new ones.
+    w.add_all(&[tx(3, 0), tx(3, 1)]);
+    w.block(BlockUpdate {
+        base_fee: BASE_FEE,
+        blob_base_fee: 1,
+        accounts: vec![(address(3), with_code(AccountCode::Delegated(address(9))))],
+        ..Default::default()
+    });
+    w.expect(&[(tx(3, 0), Some(Pending)), (tx(3, 1), Some(Pending))]);
+    assert!(matches!(w.add(tx(3, 2)), Err(PoolError::DelegatedInFlight { .. })));
+}
+
 #[test]
 fn balance_drop_demotes_and_rise_promotes() {
     let mut w = World::default_config();
@@ -290,7 +319,7 @@ fn balance_drop_demotes_and_rise_promotes() {
     let update = |balance: u64| BlockUpdate {
         base_fee: BASE_FEE,
         blob_base_fee: 1,
-        accounts: vec![(address(6), tidepool::state::AccountState { nonce: 0, balance: U256::from(balance) })],
+        accounts: vec![(address(6), tidepool::state::AccountState::new(0, U256::from(balance)))],
         ..Default::default()
     };
     w.block(update(2_100_000));
@@ -412,7 +441,7 @@ fn mined(w: &World, specs: &[Spec], accounts: &[(u64, u64)]) -> BlockUpdate {
         mined: specs.iter().map(Spec::hash).collect(),
         accounts: accounts
             .iter()
-            .map(|&(a, nonce)| (address(a), tidepool::state::AccountState { nonce, balance: U256::from(RICH) }))
+            .map(|&(a, nonce)| (address(a), tidepool::state::AccountState::new(nonce, U256::from(RICH))))
             .collect(),
         ..Default::default()
     }

@@ -5,7 +5,8 @@
 //! ([`RemoteState`]), and the head follower ([`Follow`]): new heads polled, gaps walked back by
 //! parent hash, reorgs found (a head whose parent is not the known head), the transactions of
 //! dropped blocks put back, and the state of every account the new blocks touched (senders,
-//! EIP-7702 authorities) read at the new head.
+//! EIP-7702 authorities) read at the new head, with a rolling refresh of the other pooled
+//! senders (and all of them after a reorg deeper than the kept blocks).
 //! Does not: decide anything about transactions (the pool applies the update) or serve
 //! JSON-RPC (the node does).
 //!
@@ -62,6 +63,10 @@ pub struct FollowConfig {
     pub max_catch_up: usize,
     /// Accounts cached at most. Default [`DEFAULT_MAX_CACHED`].
     pub max_cached: usize,
+    /// Pooled senders re-read per new head besides those its blocks touched, in turn, so a
+    /// balance moved inside a contract call (which no header shows) is seen within
+    /// `pooled senders / refresh_per_block` blocks. Default 200 (two batched calls).
+    pub refresh_per_block: usize,
     /// The fork rules of the chain (blob fee parameters, validation of reinjected transactions).
     pub fork: Fork,
 }
@@ -76,6 +81,7 @@ impl FollowConfig {
             recent_blocks: 64,
             max_catch_up: 1_024,
             max_cached: DEFAULT_MAX_CACHED,
+            refresh_per_block: 200,
             fork: Fork::Prague,
         }
     }
@@ -116,9 +122,10 @@ pub struct FollowStats {
     pub upstream_head: AtomicU64,
     /// The block the pool was last updated to.
     pub followed_head: AtomicU64,
-    /// Blocks applied, reorgs seen, and failed polls.
+    /// Blocks applied, reorgs seen (and of those, deeper than the kept blocks), and failed polls.
     pub blocks: AtomicU64,
     pub reorgs: AtomicU64,
+    pub deep_reorgs: AtomicU64,
     pub errors: AtomicU64,
     /// How long the last poll's first call took, in microseconds.
     pub latency_micros: AtomicU64,
@@ -127,6 +134,7 @@ pub struct FollowStats {
 /// A block the follower applied, kept for reorgs.
 #[derive(Debug, Clone)]
 struct Kept {
+    number: u64,
     hash: B256,
     /// Hashes and encodings of its transactions.
     txs: Vec<(B256, Bytes)>,
@@ -144,6 +152,8 @@ pub struct Follow {
     recent: VecDeque<Kept>,
     /// Validates the transactions a reorg puts back (they come from the upstream's blocks).
     validator: Validator,
+    /// Pooled senders still to re-read in the current round of the rolling refresh.
+    refresh: VecDeque<Address>,
     stats: Arc<FollowStats>,
 }
 
@@ -176,7 +186,7 @@ impl Follow {
         stats.up.store(true, Relaxed);
         stats.upstream_head.store(head.block, Relaxed);
         stats.followed_head.store(head.block, Relaxed);
-        Ok(Self { config, upstream, state, head, recent, validator, stats })
+        Ok(Self { config, upstream, state, head, recent, validator, refresh: VecDeque::new(), stats })
     }
 
     /// The upstream connection (for passing through what the pool cannot answer).
@@ -206,7 +216,7 @@ impl Follow {
         let mut backoff = self.config.poll_every;
         loop {
             tokio::time::sleep(backoff).await;
-            let outcome = self.step().await;
+            let outcome = self.step(&chain).await;
             self.stats.up.store(outcome.is_ok(), Relaxed);
             match outcome {
                 Ok(Some(update)) => {
@@ -226,11 +236,15 @@ impl Follow {
         }
     }
 
-    /// One poll: the update a new head makes, `None` when the head has not moved.
+    /// One poll: the update a new head makes for the pool behind `chain`, `None` when the head
+    /// has not moved. The update carries the state, read at the new head, of every account the
+    /// new blocks touched, of the senders of transactions a reorg puts back, and of the next
+    /// [`refresh_per_block`](FollowConfig::refresh_per_block) pooled senders in turn; after a
+    /// reorg deeper than the kept blocks, of every pooled sender.
     ///
     /// # Errors
     /// A [`FollowError`] when the upstream fails; nothing is applied then.
-    pub async fn step(&mut self) -> Result<Option<BlockUpdate>, FollowError> {
+    pub async fn step(&mut self, chain: &ChainUpdates) -> Result<Option<BlockUpdate>, FollowError> {
         let asked = Instant::now();
         let latest = self.upstream.latest().await?;
         let micros = u64::try_from(asked.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -239,13 +253,15 @@ impl Follow {
         if self.recent.back().is_some_and(|head| head.hash == latest.header.hash) {
             return Ok(None);
         }
-        // Walk back from the new head to a block we applied (a gap, or a reorg's fork point).
+        // Walk back from the new head to a block we applied (a gap, or a reorg's fork point),
+        // no further than the oldest kept block: below it nothing can match.
         let known: HashSet<B256> = self.recent.iter().map(|kept| kept.hash).collect();
+        let oldest_kept = self.recent.front().map_or(0, |kept| kept.number);
         let mut new_blocks = vec![latest];
         while let Some(oldest) = new_blocks.last()
             && !known.contains(&oldest.header.parent_hash)
             && new_blocks.len() < self.config.max_catch_up
-            && oldest.header.number > 0
+            && oldest.header.number > oldest_kept
         {
             let parent = oldest.header.parent_hash;
             let block = self.upstream.block(parent).await?.ok_or_else(|| {
@@ -255,6 +271,7 @@ impl Follow {
             })?;
             new_blocks.push(block);
         }
+        let deeper_than_kept = new_blocks.last().is_some_and(|oldest| !known.contains(&oldest.header.parent_hash));
         new_blocks.reverse();
         let fork_point = new_blocks[0].header.parent_hash;
         // Blocks after the fork point were dropped by the upstream (all of them, for a reorg
@@ -288,6 +305,19 @@ impl Follow {
         let head_block = new_blocks.last().expect("at least the latest");
         let mut touched: BTreeSet<Address> = new_blocks.iter().flat_map(touched_accounts).collect();
         touched.extend(reinject.iter().map(crate::tx::PooledTx::sender));
+        if deeper_than_kept {
+            // Nothing kept says what changed: every pooled account may have.
+            self.stats.deep_reorgs.fetch_add(1, Relaxed);
+            tracing::warn!(kept = self.config.recent_blocks, "chain changed deeper than the kept blocks; reloading every pooled sender");
+            touched.extend(chain.senders());
+            self.refresh.clear();
+        } else {
+            if self.refresh.is_empty() {
+                self.refresh = chain.senders().into();
+            }
+            let turn = self.config.refresh_per_block.min(self.refresh.len());
+            touched.extend(self.refresh.drain(..turn));
+        }
         let touched: Vec<Address> = touched.into_iter().collect();
         let accounts = self.upstream.accounts_at(head_block.header.hash, &touched).await?;
 
@@ -318,7 +348,7 @@ fn kept(block: &UpstreamBlock) -> Kept {
         .txns()
         .map(|tx| (*tx.inner.tx_hash(), Bytes::from(tx.inner.inner().encoded_2718())))
         .collect();
-    Kept { hash: block.header.hash, txs }
+    Kept { number: block.header.number, hash: block.header.hash, txs }
 }
 
 /// Senders of the block's transactions, and the authorities of its EIP-7702 authorizations

@@ -173,7 +173,7 @@ impl DevChain {
         let state = InMemoryState::new();
         let signers: Vec<Signer> = (0..accounts).map(Signer::dev).collect();
         for signer in &signers {
-            state.set(signer.address(), AccountState { nonce: 0, balance: U256::from(DEV_BALANCE) });
+            state.set(signer.address(), AccountState::new(0, U256::from(DEV_BALANCE)));
         }
         (Arc::new(state), signers)
     }

@@ -54,6 +54,7 @@ pub struct Metrics {
     upstream_latency: prometheus::Gauge,
     upstream_blocks: IntCounter,
     upstream_reorgs: IntCounter,
+    upstream_deep_reorgs: IntCounter,
     upstream_errors: IntCounter,
     /// Bumped by the RPC layer for each `eth_sendRawTransaction`.
     pub rpc_submissions: AtomicU64,
@@ -154,6 +155,11 @@ impl Default for Metrics {
             },
             upstream_blocks: counter(&r, "upstream_blocks_total", "Blocks of the followed node applied to the pool"),
             upstream_reorgs: counter(&r, "upstream_reorgs_total", "Reorgs of the followed node"),
+            upstream_deep_reorgs: counter(
+                &r,
+                "upstream_deep_reorgs_total",
+                "Changes of the followed chain deeper than the kept blocks (every pooled sender reloaded)",
+            ),
             upstream_errors: counter(&r, "upstream_errors_total", "Failed polls of the followed node"),
             rpc_submissions: AtomicU64::new(0),
             rpc_rate_limited: AtomicU64::new(0),
@@ -178,6 +184,7 @@ impl Metrics {
         self.upstream_latency.set(follow.latency_micros.load(Relaxed) as f64 / 1e6);
         sync(&self.upstream_blocks, follow.blocks.load(Relaxed));
         sync(&self.upstream_reorgs, follow.reorgs.load(Relaxed));
+        sync(&self.upstream_deep_reorgs, follow.deep_reorgs.load(Relaxed));
         sync(&self.upstream_errors, follow.errors.load(Relaxed));
     }
 

@@ -548,6 +548,8 @@ pub fn rpc_error(error: &SubmitError) -> ErrorObjectOwned {
             PoolError::ReplacementUnderpriced { .. } => "replacement transaction underpriced".into(),
             PoolError::Underpriced { .. } => "transaction underpriced".into(),
             PoolError::AccountFull { .. } => "account limit exceeded".into(),
+            PoolError::SenderNotEoa(_) => "sender not an eoa".into(),
+            PoolError::DelegatedInFlight { .. } => "in-flight transaction limit reached for delegated accounts".into(),
             PoolError::NonceTooLow { .. } => "nonce too low".into(),
             PoolError::InsufficientFunds { .. } => "insufficient funds for gas * price + value".into(),
             other => other.to_string(),

@@ -37,6 +37,11 @@ pub struct PoolConfig {
     /// admitted, so an account can never be locked out of replacing its next transaction.
     /// Default 16 (geth's `accountslots`).
     pub account_slots: usize,
+    /// Most transactions an EIP-7702 delegated sender may hold, and only gapless from its nonce.
+    /// Default 1 (geth's and reth's rule): any transaction that calls into a delegated account
+    /// can run the delegate's code and spend its balance or bump its nonce, which no header
+    /// shows, so every further transaction the pool holds for it is a guess that can fail.
+    pub delegated_account_slots: usize,
     /// Percentage by which a replacement must raise both fee cap and tip. Default 10 (geth, reth).
     pub price_bump_percent: u128,
     /// The same for blob transactions. Default 100: replacing a blob transaction makes every
@@ -78,6 +83,7 @@ impl Default for PoolConfig {
             basefee: SubPoolLimit::DEFAULT,
             queued: SubPoolLimit::DEFAULT,
             account_slots: 16,
+            delegated_account_slots: 1,
             price_bump_percent: 10,
             blob_price_bump_percent: 100,
             lifetime: Duration::from_secs(3 * 60 * 60),

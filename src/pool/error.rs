@@ -31,6 +31,13 @@ pub enum PoolError {
     Underpriced { subpool: SubPool },
     #[error("transaction {0} is not in the pool")]
     NotPooled(B256),
+    /// EIP-3607: an account with deployed code cannot send transactions.
+    #[error("sender {0} has contract code (EIP-3607)")]
+    SenderNotEoa(Address),
+    /// An EIP-7702 delegated sender may hold only `slots` transactions, gapless from its nonce
+    /// (a replacement is always allowed).
+    #[error("sender is EIP-7702 delegated: at most {slots} transactions in flight, each at the next nonce {next_nonce}")]
+    DelegatedInFlight { slots: usize, next_nonce: u64 },
 }
 
 impl PoolError {
@@ -45,6 +52,8 @@ impl PoolError {
             Self::AccountFull { .. } => "account_full",
             Self::Underpriced { .. } => "underpriced",
             Self::NotPooled(_) => "not_pooled",
+            Self::SenderNotEoa(_) => "sender_not_eoa",
+            Self::DelegatedInFlight { .. } => "delegated_in_flight",
         }
     }
 }
@@ -66,6 +75,8 @@ mod tests {
             PoolError::AccountFull { .. } => 6,
             PoolError::Underpriced { .. } => 7,
             PoolError::NotPooled(_) => 8,
+            PoolError::SenderNotEoa(_) => 9,
+            PoolError::DelegatedInFlight { .. } => 10,
         };
         let samples = [
             PoolError::AlreadyKnown(B256::ZERO),
@@ -83,6 +94,8 @@ mod tests {
             PoolError::AccountFull { slots: 16 },
             PoolError::Underpriced { subpool: SubPool::Pending },
             PoolError::NotPooled(B256::ZERO),
+            PoolError::SenderNotEoa(Address::ZERO),
+            PoolError::DelegatedInFlight { slots: 1, next_nonce: 0 },
         ];
         let order: Vec<usize> = samples.iter().map(index).collect();
         assert_eq!(order, (0..samples.len()).collect::<Vec<_>>(), "one sample per variant, in order");
@@ -99,6 +112,8 @@ mod tests {
                 "account_full",
                 "underpriced",
                 "not_pooled",
+                "sender_not_eoa",
+                "delegated_in_flight",
             ]
         );
     }

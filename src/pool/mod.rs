@@ -20,6 +20,9 @@
 //!   or the first unaffordable one, the rest are *queued*.
 //! - Priority is the effective tip at the base fee, `min(tip, fee cap - base fee)`, ties broken
 //!   by arrival. Legacy gas price is both fee cap and tip.
+//! - Senders: an account with contract code is refused (`sender_not_eoa`, EIP-3607); an
+//!   EIP-7702 delegated account holds at most `delegated_account_slots` transactions, gapless
+//!   from its nonce (`delegated_in_flight`; replacements are allowed).
 //! - Replacement (same sender and nonce) needs fee cap and tip both raised by the price bump.
 //! - Limits: per-account slots, and per-subpool counts and bytes. Eviction takes account *tails*
 //!   (an account's highest-nonce transaction in the subpool) in priority order, lowest first, with
@@ -78,7 +81,7 @@ use alloy_primitives::{
 use hashbrown::HashTable;
 
 use crate::{
-    state::{AccountState, BlockUpdate, ChainHead},
+    state::{AccountCode, AccountState, BlockUpdate, ChainHead},
     tx::PooledTx,
 };
 pub(crate) use account::PendingHead;
@@ -387,6 +390,9 @@ impl Pool {
             return Err(PoolError::AlreadyKnown(hash));
         }
         let sender = tx.sender();
+        if state.code == AccountCode::Contract {
+            return Err(PoolError::SenderNotEoa(sender));
+        }
         let nonce = tx.nonce();
         if nonce < state.nonce {
             return Err(PoolError::NonceTooLow { tx: nonce, account: state.nonce });
@@ -400,7 +406,13 @@ impl Pool {
             Some(old) => self.check_replacement(&self.entry(old).tx, &tx)?,
             None => {
                 let held = account.map_or(0, Account::len);
-                if held >= self.config.account_slots && nonce != state.nonce {
+                if matches!(state.code, AccountCode::Delegated(_)) {
+                    let next_nonce = account.map_or(state.nonce, |a| a.next_contiguous_nonce(state.nonce));
+                    if held >= self.config.delegated_account_slots || nonce != next_nonce {
+                        let slots = self.config.delegated_account_slots;
+                        return Err(PoolError::DelegatedInFlight { slots, next_nonce });
+                    }
+                } else if held >= self.config.account_slots && nonce != state.nonce {
                     return Err(PoolError::AccountFull { slots: self.config.account_slots });
                 }
                 self.check_not_cheapest(&tx, account, state)?;

@@ -58,6 +58,11 @@ impl Pool {
         self.slots.ids().map(|id| &self.entry(id).tx)
     }
 
+    /// Every account the pool holds transactions of, in no particular order.
+    pub fn senders(&self) -> impl Iterator<Item = &Address> {
+        self.accounts.keys()
+    }
+
     /// One account's pooled transactions in nonce order.
     pub fn account_txs(&self, sender: &Address) -> Vec<PooledInfo> {
         self.accounts.get(sender).map_or_else(Vec::new, |a| a.txs().iter().map(|&(_, id)| self.info(id)).collect())

@@ -387,6 +387,13 @@ impl ChainUpdates {
     pub fn head(&self) -> ChainHead {
         self.pool.read(Pool::head)
     }
+
+    /// Every account the pool holds transactions of: the accounts a state source must keep
+    /// current (a follower refreshes them in turn; balances move inside contract calls that
+    /// no header shows).
+    pub fn senders(&self) -> Vec<Address> {
+        self.pool.read(|pool| pool.senders().copied().collect())
+    }
 }
 
 /// Read access: lookups, subscriptions, the dead-letter view and counters.

@@ -334,7 +334,7 @@ pub async fn run(scenario: &Scenario, mut progress: impl FnMut(f64)) -> Result<S
     let mut mix = TxMix::new(scenario.seed, 256, 1);
     let state = Arc::new(InMemoryState::new());
     for signer in mix.signers() {
-        state.set(signer.address(), AccountState { nonce: 0, balance: alloy_primitives::U256::from(10u128.pow(24)) });
+        state.set(signer.address(), AccountState::new(0, alloy_primitives::U256::from(10u128.pow(24))));
     }
     let validator = Validator::new(ValidationConfig { min_priority_fee: 0, ..ValidationConfig::default() });
     let pipeline_config = PipelineConfig { queue_capacity: 1 << 16, ..PipelineConfig::default() };

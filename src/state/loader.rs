@@ -197,7 +197,7 @@ mod tests {
                     return Err(StateError::Unavailable("upstream refused".into()));
                 }
                 for (i, address) in addresses.into_iter().enumerate() {
-                    self.loaded.insert(address, AccountState { nonce: i as u64, balance: U256::from(1) });
+                    self.loaded.insert(address, AccountState::new(i as u64, U256::from(1)));
                 }
                 Ok(())
             })

@@ -6,7 +6,7 @@ use alloy_primitives::{Address, U256};
 use dashmap::DashMap;
 use serde::Deserialize;
 
-use super::{AccountState, StateProvider};
+use super::{AccountCode, AccountState, StateProvider};
 
 /// Account state held in memory: the dev chain's state, and the default for tests and tools.
 /// Every account is at hand (unknown ones are empty), so nothing is ever loaded. Reads and
@@ -48,6 +48,8 @@ struct GenesisAccount {
     balance: Option<String>,
     #[serde(default)]
     nonce: Option<String>,
+    #[serde(default)]
+    code: Option<alloy_primitives::Bytes>,
 }
 
 impl InMemoryState {
@@ -102,7 +104,8 @@ impl InMemoryState {
                 field: "nonce",
                 value: nonce.to_string(),
             })?;
-            state.set(address, AccountState { nonce, balance });
+            let code = account.code.as_ref().map_or(AccountCode::None, |code| AccountCode::from_code(code));
+            state.set(address, AccountState::new(nonce, balance).with_code(code));
         }
         Ok(state)
     }
@@ -127,14 +130,20 @@ mod tests {
         let state = InMemoryState::from_genesis_json(
             r#"{"config":{},"alloc":{
                 "0x00000000000000000000000000000000000000aa":{"balance":"0x10","nonce":"0x2"},
-                "00000000000000000000000000000000000000bb":{"balance":"1000"}}}"#,
+                "00000000000000000000000000000000000000bb":{"balance":"1000"},
+                "0x00000000000000000000000000000000000000cc":{"balance":"0x1","code":"0x6000"},
+                "0x00000000000000000000000000000000000000dd":{"code":"0xef010000000000000000000000000000000000000000aa"}}}"#,
         )
         .unwrap();
         let aa: Address = "0x00000000000000000000000000000000000000aa".parse().unwrap();
         let bb: Address = "0x00000000000000000000000000000000000000bb".parse().unwrap();
-        assert_eq!(state.account(&aa).unwrap(), AccountState { nonce: 2, balance: U256::from(16) });
-        assert_eq!(state.account(&bb).unwrap(), AccountState { nonce: 0, balance: U256::from(1000) });
+        assert_eq!(state.account(&aa).unwrap(), AccountState::new(2, U256::from(16)));
+        assert_eq!(state.account(&bb).unwrap(), AccountState::new(0, U256::from(1000)));
         assert_eq!(state.account(&Address::ZERO), Some(AccountState::default()));
+        let cc: Address = "0x00000000000000000000000000000000000000cc".parse().unwrap();
+        let dd: Address = "0x00000000000000000000000000000000000000dd".parse().unwrap();
+        assert_eq!(state.get(&cc).code, AccountCode::Contract);
+        assert_eq!(state.get(&dd).code, AccountCode::Delegated(aa));
     }
 
     #[test]

@@ -34,6 +34,51 @@ use crate::tx::PooledTx;
 pub struct AccountState {
     pub nonce: u64,
     pub balance: U256,
+    /// What code the account has: senders with code other than an EIP-7702 delegation are
+    /// refused (EIP-3607), delegated senders are held to fewer transactions in flight.
+    pub code: AccountCode,
+}
+
+impl AccountState {
+    /// An account without code (an externally owned account).
+    pub const fn new(nonce: u64, balance: U256) -> Self {
+        Self { nonce, balance, code: AccountCode::None }
+    }
+
+    /// The same account with `code`.
+    #[must_use]
+    pub const fn with_code(self, code: AccountCode) -> Self {
+        Self { code, ..self }
+    }
+}
+
+/// An account's code, as far as the pool's rules care.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AccountCode {
+    /// No code: an externally owned account.
+    #[default]
+    None,
+    /// An EIP-7702 delegation designator (`0xef0100 ‖ address`): the account still sends
+    /// transactions, but any call into it can run the delegate's code and move its balance.
+    Delegated(Address),
+    /// Deployed contract code: the account cannot send transactions (EIP-3607).
+    Contract,
+}
+
+impl AccountCode {
+    /// The prefix of an EIP-7702 delegation designator.
+    pub const DELEGATION_PREFIX: [u8; 3] = [0xef, 0x01, 0x00];
+
+    /// Classifies an account's code as `eth_getCode` returns it.
+    pub fn from_code(code: &[u8]) -> Self {
+        if code.is_empty() {
+            Self::None
+        } else if code.len() == 23 && code.starts_with(&Self::DELEGATION_PREFIX) {
+            Self::Delegated(Address::from_slice(&code[3..]))
+        } else {
+            Self::Contract
+        }
+    }
 }
 
 /// The chain context the pool prices against.

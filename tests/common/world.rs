@@ -170,7 +170,7 @@ impl World {
     pub fn new(config: PoolConfig) -> Self {
         let state = Arc::new(InMemoryState::new());
         for account in 0..100 {
-            state.set(address(account), AccountState { nonce: 0, balance: U256::from(RICH) });
+            state.set(address(account), AccountState::new(0, U256::from(RICH)));
         }
         let head = ChainHead { block: 0, base_fee: BASE_FEE, blob_base_fee: 1 };
         let pool = Pool::new(config, head);
@@ -221,7 +221,7 @@ impl World {
     }
 
     pub fn set_account(&mut self, account: u64, nonce: u64, balance: U256) {
-        self.state.set(address(account), AccountState { nonce, balance });
+        self.state.set(address(account), AccountState::new(nonce, balance));
     }
 
     pub fn advance(&mut self, by: Duration) {
