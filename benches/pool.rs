@@ -143,10 +143,8 @@ fn saturated(work: &Workload) -> Pool {
 fn block_update(pool: &Pool) -> BlockUpdate {
     let batch = next_block(pool, BASE_FEE, 30_000_000, usize::MAX);
     let mined: Vec<_> = batch.txs.iter().take(100).collect();
-    let accounts = mined
-        .iter()
-        .map(|tx| (tx.sender(), AccountState::new(tx.nonce() + 1, U256::from(10u128.pow(21)))))
-        .collect();
+    let accounts =
+        mined.iter().map(|tx| (tx.sender(), AccountState::new(tx.nonce() + 1, U256::from(10u128.pow(21))))).collect();
     BlockUpdate {
         number: 2,
         base_fee: 112,

@@ -6,8 +6,8 @@ mod common;
 
 use std::{
     path::Path,
-    sync::Arc,
     process::{Child, Command, Stdio},
+    sync::Arc,
     time::Duration,
 };
 
@@ -193,6 +193,50 @@ async fn a_reorg_on_anvil_puts_the_dropped_transaction_back() {
     assert_eq!(tidepool.reader().get(&hash).unwrap().subpool, SubPool::Pending);
 }
 
+/// Block by block (anvil mining only when asked, the follower stepped by hand), the state the
+/// pool holds for each of its senders equals anvil's: nonces the follower derives from the
+/// mined transactions, balances it reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_every_block_the_pools_senders_agree_with_anvil() {
+    let Some(binary) = common::anvil() else { return };
+    let port = common::process::free_port();
+    let _anvil = Anvil::start_with(&binary, port, &["--no-mining", "--order", "fifo"]).await;
+    let mut follow =
+        Follow::connect(FollowConfig::new(&format!("http://127.0.0.1:{port}"), ANVIL_CHAIN_ID)).await.unwrap();
+    let tidepool = Tidepool::builder(follow.state(), follow.head())
+        .config(TidepoolConfig {
+            validation: ValidationConfig { chain_id: ANVIL_CHAIN_ID, ..Default::default() },
+            ..Default::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let chain = tidepool.chain();
+    let keys = [KEY_0, KEY_1, KEY_2];
+    for nonce in 0..3 {
+        for key in keys {
+            tidepool.submitter().submit(transfer(key, nonce, 1_000 + nonce), Origin::Local).await.unwrap();
+        }
+    }
+    for block in 0..3u64 {
+        // Each block mines one transaction of each sender.
+        for key in keys {
+            send_to_anvil(port, &transfer(key, block, 1_000 + block)).await;
+        }
+        anvil_call(port, "evm_mine", rpc_params![]).await;
+        let update = follow.step(&chain).await.unwrap().expect("a new head");
+        assert!(chain.on_block(update).is_empty());
+        let held = chain.senders();
+        assert_eq!(held.len(), if block < 2 { keys.len() } else { 0 }, "block {block}");
+        for (address, state) in held {
+            let nonce: U256 =
+                client(port).request("eth_getTransactionCount", rpc_params![address, "latest"]).await.unwrap();
+            let balance: U256 = client(port).request("eth_getBalance", rpc_params![address, "latest"]).await.unwrap();
+            assert_eq!((U256::from(state.nonce), state.balance), (nonce, balance), "{address} after block {block}");
+        }
+    }
+}
+
 /// A reorg deeper than the blocks the follower keeps: nothing kept says what changed, so every
 /// pooled sender is read again. Here a sender's nonce 0 was mined on the dropped branch (which
 /// made its pooled nonce 1 pending); on the new chain it is not, so nonce 1 waits again.
@@ -293,9 +337,18 @@ async fn a_delegated_sender_is_held_to_one_transaction_in_flight() {
         access_list: Default::default(),
         authorization_list: vec![authorization],
     });
-    send_to_anvil(port, &delegation).await;
+    let delegation = send_to_anvil(port, &delegation).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while anvil_call(port, "eth_getTransactionReceipt", rpc_params![delegation]).await.is_null() {
+        assert!(tokio::time::Instant::now() < deadline, "anvil did not mine the delegation");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let code = anvil_call(port, "eth_getCode", rpc_params![authority.address(), "latest"]).await;
-    assert_eq!(code.as_str().unwrap(), format!("0xef0100{}", alloy_primitives::hex::encode(delegate)), "anvil delegated it");
+    assert_eq!(
+        code.as_str().unwrap(),
+        format!("0xef0100{}", alloy_primitives::hex::encode(delegate)),
+        "anvil delegated it"
+    );
     wait_until_in(&tidepool, before.hash, None, "the authorization used nonce 0").await;
 
     // Held already: nonce 1 (pooled while an EOA) stays; nothing more is admitted...

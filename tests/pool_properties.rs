@@ -102,10 +102,7 @@ fn apply(w: &mut World, op: &Op) {
             if let Some(account) = poor {
                 // A balance for about two transactions: exercises cumulative affordability.
                 let current = accounts.get(&address(account)).map_or_else(|| state_nonce(w, account), |a| a.nonce);
-                accounts.insert(
-                    address(account),
-                    AccountState::new(current, U256::from(2 * 21_000 * 60 + 1)),
-                );
+                accounts.insert(address(account), AccountState::new(current, U256::from(2 * 21_000 * 60 + 1)));
             }
             for (address, state) in &accounts {
                 w.state.set(*address, *state);

@@ -296,7 +296,8 @@ fn contract_senders_are_refused_and_delegated_ones_hold_one_gapless_transaction(
     assert_eq!(w.add(tx(2, 1)), Err(PoolError::DelegatedInFlight { slots: 1, next_nonce: 0 }), "no gaps");
     w.add_all(&[tx(2, 0)]);
     assert_eq!(w.add(tx(2, 1)), Err(PoolError::DelegatedInFlight { slots: 1, next_nonce: 1 }), "one in flight");
-    let bumped = tx(2, 0).fees(2 * tx(2, 0).signed().max_fee_per_gas(), 2 * tx(2, 0).signed().max_priority_fee_per_gas());
+    let bumped =
+        tx(2, 0).fees(2 * tx(2, 0).signed().max_fee_per_gas(), 2 * tx(2, 0).signed().max_priority_fee_per_gas());
     assert!(w.add(bumped).unwrap().replaced.is_some(), "a replacement is always allowed");
     assert_eq!(w.pool.sizes().pending.count, 1);
 

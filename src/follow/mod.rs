@@ -23,10 +23,10 @@ mod remote_state;
 mod upstream;
 
 pub use remote_state::{DEFAULT_MAX_CACHED, RemoteState};
-pub use upstream::{ACCOUNTS_PER_BATCH, Upstream, UpstreamBlock};
+pub use upstream::{ACCOUNTS_PER_BATCH, AccountRead, Read, Upstream, UpstreamBlock};
 
 use std::{
-    collections::{BTreeSet, HashSet, VecDeque},
+    collections::{BTreeMap, HashMap, HashSet, VecDeque},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
@@ -34,13 +34,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy_consensus::Transaction as _;
 use alloy_eips::{eip1559::BaseFeeParams, eip2718::Encodable2718 as _, eip7840::BlobParams};
 use alloy_primitives::{Address, B256, Bytes};
 
 use crate::{
     service::ChainUpdates,
-    state::{BlockUpdate, ChainHead},
+    state::{AccountCode, AccountState, BlockUpdate, ChainHead},
+    tx::PooledTx,
     validate::{Fork, ValidationConfig, Validator},
 };
 
@@ -93,6 +93,10 @@ impl FollowConfig {
 pub enum FollowError {
     #[error("upstream unreachable: {0}")]
     Unreachable(String),
+    /// Heads are polled over HTTP; a WebSocket endpoint (new-head subscriptions) is not
+    /// supported yet.
+    #[error("unsupported upstream URL {0}: give the node's HTTP JSON-RPC endpoint (http://…)")]
+    UnsupportedUrl(String),
     #[error("upstream is on chain {found}, not chain {expected}")]
     WrongChain { expected: u64, found: u64 },
     #[error("upstream answered something unusable: {0}")]
@@ -106,6 +110,7 @@ impl FollowError {
     pub const fn kind(&self) -> &'static str {
         match self {
             Self::Unreachable(_) => "upstream_unreachable",
+            Self::UnsupportedUrl(_) => "unsupported_url",
             Self::WrongChain { .. } => "wrong_chain",
             Self::Malformed(_) => "upstream_malformed",
             Self::MinesByItself => "upstream_mines_itself",
@@ -136,8 +141,50 @@ pub struct FollowStats {
 struct Kept {
     number: u64,
     hash: B256,
-    /// Hashes and encodings of its transactions.
-    txs: Vec<(B256, Bytes)>,
+    txs: Vec<MinedTx>,
+}
+
+/// A transaction of an applied block: what a reorg puts back, and the accounts it moved.
+#[derive(Debug, Clone)]
+struct MinedTx {
+    hash: B256,
+    raw: Bytes,
+    sender: Address,
+    nonce: u64,
+    /// Signers of its EIP-7702 authorizations (their nonces move without their sending).
+    authorities: Vec<Address>,
+}
+
+impl MinedTx {
+    fn new(tx: &impl alloy_consensus::Transaction, hash: B256, raw: Bytes, sender: Address) -> Self {
+        let authorities = tx
+            .authorization_list()
+            .into_iter()
+            .flatten()
+            .filter_map(|authorization| crate::tx::recover_authority(authorization).ok())
+            .collect();
+        Self { hash, raw, sender, nonce: tx.nonce(), authorities }
+    }
+
+    fn pooled(tx: &PooledTx) -> Self {
+        // Only EIP-7702 transactions carry authorizations worth decoding for.
+        if tx.tx_type() == 4 {
+            return Self::new(&tx.decode(), tx.hash(), tx.encoded().clone(), tx.sender());
+        }
+        Self {
+            hash: tx.hash(),
+            raw: tx.encoded().clone(),
+            sender: tx.sender(),
+            nonce: tx.nonce(),
+            authorities: Vec::new(),
+        }
+    }
+
+    fn decoded(raw: Bytes) -> Option<Self> {
+        let decoded = crate::tx::decode(&raw).ok()?;
+        let sender = crate::tx::recover_sender(&decoded.envelope).ok()?;
+        Some(Self::new(&decoded.envelope, decoded.hash, raw, sender))
+    }
 }
 
 /// The head follower. [`connect`](Self::connect) it, build the pool on its
@@ -170,6 +217,7 @@ impl Follow {
             return Err(FollowError::WrongChain { expected: config.chain_id, found });
         }
         let latest = upstream.latest().await?;
+        let latest_txs = mined_txs(&upstream, &latest, &[]).await?;
         let state = Arc::new(RemoteState::new(upstream.clone(), latest.header.hash, config.max_cached));
         let validator = Validator::new(ValidationConfig {
             chain_id: config.chain_id,
@@ -181,7 +229,7 @@ impl Follow {
         });
         let head = next_head(&latest, config.fork);
         let mut recent = VecDeque::new();
-        recent.push_back(kept(&latest));
+        recent.push_back(Kept { number: latest.header.number, hash: latest.header.hash, txs: latest_txs });
         let stats = Arc::new(FollowStats::default());
         stats.up.store(true, Relaxed);
         stats.upstream_head.store(head.block, Relaxed);
@@ -236,6 +284,50 @@ impl Follow {
         }
     }
 
+    /// The accounts the update carries, and what to read of each at the new head: the senders
+    /// of the new blocks (balance; nonce and code too unless the pool holds them without code),
+    /// the EIP-7702 authorities in them and the senders of dropped blocks (everything), and the
+    /// next pooled senders of the rolling refresh (balance, or every pooled sender after a
+    /// change deeper than the kept blocks). Code changes only through an authorization, so the
+    /// pool's copy of it holds for everyone else.
+    fn reads(
+        &mut self,
+        applied: &[Kept],
+        dropped: &[Kept],
+        deeper_than_kept: bool,
+        pooled: &[(Address, AccountState)],
+    ) -> BTreeMap<Address, Plan> {
+        let pooled_state: HashMap<Address, AccountState> = pooled.iter().copied().collect();
+        let mut plans = BTreeMap::new();
+        for tx in applied.iter().flat_map(|block| &block.txs) {
+            // In nonce order: the last one sets the nonce.
+            let plan =
+                pooled_state.get(&tx.sender).map_or(Plan::EVERYTHING, |state| Plan::known(tx.nonce + 1, state.code));
+            plans.insert(tx.sender, plan);
+        }
+        let authorities = applied.iter().flat_map(|block| &block.txs).flat_map(|tx| tx.authorities.iter().copied());
+        let reverted = dropped.iter().flat_map(|block| &block.txs).map(|tx| tx.sender);
+        for address in authorities.chain(reverted) {
+            plans.insert(address, Plan::EVERYTHING);
+        }
+        if deeper_than_kept {
+            // Nothing kept says what changed: any pooled account may have.
+            plans.extend(pooled.iter().map(|&(address, _)| (address, Plan::EVERYTHING)));
+            self.refresh.clear();
+            return plans;
+        }
+        if self.refresh.is_empty() {
+            self.refresh = pooled.iter().map(|&(address, _)| address).collect();
+        }
+        let turn = self.config.refresh_per_block.min(self.refresh.len());
+        for address in self.refresh.drain(..turn) {
+            if let Some(state) = pooled_state.get(&address) {
+                plans.entry(address).or_insert(Plan::known(state.nonce, state.code));
+            }
+        }
+        plans
+    }
+
     /// One poll: the update a new head makes for the pool behind `chain`, `None` when the head
     /// has not moved. The update carries the state, read at the new head, of every account the
     /// new blocks touched, of the senders of transactions a reorg puts back, and of the next
@@ -264,7 +356,7 @@ impl Follow {
             && oldest.header.number > oldest_kept
         {
             let parent = oldest.header.parent_hash;
-            let block = self.upstream.block(parent).await?.ok_or_else(|| {
+            let block = self.upstream.block(parent, false).await?.ok_or_else(|| {
                 FollowError::Malformed(format!(
                     "the upstream does not know block {parent}, parent of a block it served"
                 ))
@@ -282,17 +374,22 @@ impl Follow {
         {
             dropped.push(self.recent.pop_back().expect("checked"));
         }
-        let applied: Vec<Kept> = new_blocks.iter().map(kept).collect();
-        let mined: Vec<B256> = applied.iter().flat_map(|block| block.txs.iter().map(|(hash, _)| *hash)).collect();
+        let mut applied = Vec::with_capacity(new_blocks.len());
+        for block in &new_blocks {
+            let pooled = chain.pooled(block.transactions.hashes());
+            let txs = mined_txs(&self.upstream, block, &pooled).await?;
+            applied.push(Kept { number: block.header.number, hash: block.header.hash, txs });
+        }
+        let mined: Vec<B256> = applied.iter().flat_map(|block| block.txs.iter().map(|tx| tx.hash)).collect();
         let mined_set: HashSet<B256> = mined.iter().copied().collect();
         let reinject: Vec<_> = dropped
             .iter()
             .flat_map(|block| block.txs.iter())
-            .filter(|(hash, _)| !mined_set.contains(hash))
-            .filter_map(|(hash, raw)| match self.validator.validate(raw.clone()) {
-                Ok(tx) => Some(tx),
+            .filter(|tx| !mined_set.contains(&tx.hash))
+            .filter_map(|tx| match self.validator.validate(tx.raw.clone()) {
+                Ok(valid) => Some(valid),
                 Err(e) => {
-                    tracing::debug!(%hash, kind = e.kind(), "a dropped block's transaction is not put back");
+                    tracing::debug!(hash = %tx.hash, kind = e.kind(), "a dropped block's transaction is not put back");
                     None
                 }
             })
@@ -301,25 +398,26 @@ impl Follow {
             self.stats.reorgs.fetch_add(1, Relaxed);
             tracing::info!(dropped = dropped.len(), reinjected = reinject.len(), "upstream reorg");
         }
-
         let head_block = new_blocks.last().expect("at least the latest");
-        let mut touched: BTreeSet<Address> = new_blocks.iter().flat_map(touched_accounts).collect();
-        touched.extend(reinject.iter().map(crate::tx::PooledTx::sender));
         if deeper_than_kept {
-            // Nothing kept says what changed: every pooled account may have.
             self.stats.deep_reorgs.fetch_add(1, Relaxed);
-            tracing::warn!(kept = self.config.recent_blocks, "chain changed deeper than the kept blocks; reloading every pooled sender");
-            touched.extend(chain.senders());
-            self.refresh.clear();
-        } else {
-            if self.refresh.is_empty() {
-                self.refresh = chain.senders().into();
-            }
-            let turn = self.config.refresh_per_block.min(self.refresh.len());
-            touched.extend(self.refresh.drain(..turn));
+            tracing::warn!(
+                kept = self.config.recent_blocks,
+                "chain changed deeper than the kept blocks; reloading every pooled sender"
+            );
         }
-        let touched: Vec<Address> = touched.into_iter().collect();
-        let accounts = self.upstream.accounts_at(head_block.header.hash, &touched).await?;
+        let reads = self.reads(&applied, &dropped, deeper_than_kept, &chain.senders());
+        let addresses: Vec<(Address, Read)> = reads.iter().map(|(&address, plan)| (address, plan.read)).collect();
+        let answers = self.upstream.read_accounts(head_block.header.hash, &addresses).await?;
+        let accounts: Vec<(Address, AccountState)> = reads
+            .into_iter()
+            .zip(answers)
+            .map(|((address, plan), read)| {
+                let nonce = read.nonce.or(plan.nonce).unwrap_or_default();
+                let code = read.code.or(plan.code).unwrap_or_default();
+                (address, AccountState::new(nonce, read.balance).with_code(code))
+            })
+            .collect();
 
         self.state.on_head(head_block.header.hash, &accounts);
         self.head = next_head(head_block, self.config.fork);
@@ -342,28 +440,72 @@ impl Follow {
     }
 }
 
-fn kept(block: &UpstreamBlock) -> Kept {
-    let txs = block
-        .transactions
-        .txns()
-        .map(|tx| (*tx.inner.tx_hash(), Bytes::from(tx.inner.inner().encoded_2718())))
-        .collect();
-    Kept { number: block.header.number, hash: block.header.hash, txs }
+/// What a block update needs read of one account, and what is known of it without reading.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    read: Read,
+    nonce: Option<u64>,
+    code: Option<AccountCode>,
 }
 
-/// Senders of the block's transactions, and the authorities of its EIP-7702 authorizations
-/// (whose nonces move without their sending anything).
-fn touched_accounts(block: &UpstreamBlock) -> Vec<Address> {
-    let mut accounts = Vec::new();
-    for tx in block.transactions.txns() {
-        accounts.push(tx.inner.signer());
-        for authorization in tx.inner.inner().authorization_list().into_iter().flatten() {
-            if let Ok(authority) = crate::tx::recover_authority(authorization) {
-                accounts.push(authority);
-            }
+impl Plan {
+    const EVERYTHING: Self = Self { read: Read::Everything, nonce: None, code: None };
+
+    /// An account whose nonce is known (`nonce`) unless it has code: an account without code
+    /// moves its nonce only by sending, which the blocks show; delegated code can create
+    /// contracts, which moves it unseen.
+    const fn known(nonce: u64, code: AccountCode) -> Self {
+        match code {
+            AccountCode::None => Self { read: Read::Balance, nonce: Some(nonce), code: Some(code) },
+            _ => Self { read: Read::NonceAndBalance, nonce: None, code: Some(code) },
         }
     }
-    accounts
+}
+
+/// The transactions of `block` (which lists their hashes): the pool's copies where it holds
+/// them (`pooled`, by position), the rest by hash in one batched call; if the upstream cannot
+/// give one that way, the whole block with full transactions.
+async fn mined_txs(
+    upstream: &Upstream,
+    block: &UpstreamBlock,
+    pooled: &[Option<PooledTx>],
+) -> Result<Vec<MinedTx>, FollowError> {
+    let hashes: Vec<B256> = block.transactions.hashes().collect();
+    let missing: Vec<B256> = hashes
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| pooled.get(i).is_none_or(Option::is_none))
+        .map(|(_, h)| *h)
+        .collect();
+    let mut fetched = upstream.raw_transactions(&missing).await?.into_iter();
+    let mut txs = Vec::with_capacity(hashes.len());
+    for (i, hash) in hashes.iter().enumerate() {
+        let tx = match pooled.get(i).and_then(Option::as_ref) {
+            Some(tx) => Some(MinedTx::pooled(tx)),
+            None => fetched.next().flatten().and_then(MinedTx::decoded),
+        };
+        match tx {
+            Some(tx) if tx.hash == *hash => txs.push(tx),
+            _ => return full_block_txs(upstream, block).await,
+        }
+    }
+    Ok(txs)
+}
+
+async fn full_block_txs(upstream: &Upstream, block: &UpstreamBlock) -> Result<Vec<MinedTx>, FollowError> {
+    let hash = block.header.hash;
+    let full = upstream
+        .block(hash, true)
+        .await?
+        .ok_or_else(|| FollowError::Malformed(format!("the upstream no longer serves block {hash}")))?;
+    Ok(full
+        .transactions
+        .txns()
+        .map(|tx| {
+            let envelope = tx.inner.inner();
+            MinedTx::new(envelope, *envelope.tx_hash(), Bytes::from(envelope.encoded_2718()), tx.inner.signer())
+        })
+        .collect())
 }
 
 /// The chain context after `block`: the next block's base fee (EIP-1559) and blob base fee
@@ -387,5 +529,43 @@ fn next_head(block: &UpstreamBlock, fork: Fork) -> ChainHead {
         block: header.number,
         base_fee: u128::from(next_base_fee),
         blob_base_fee: params.calc_blob_fee(next_excess),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Kinds are API: every kind string pinned; a new variant fails to compile in `index`.
+    #[test]
+    fn every_kind_is_pinned() {
+        let index = |e: &FollowError| match e {
+            FollowError::Unreachable(_) => 0,
+            FollowError::UnsupportedUrl(_) => 1,
+            FollowError::WrongChain { .. } => 2,
+            FollowError::Malformed(_) => 3,
+            FollowError::MinesByItself => 4,
+        };
+        let samples = [
+            FollowError::Unreachable(String::new()),
+            FollowError::UnsupportedUrl(String::new()),
+            FollowError::WrongChain { expected: 1, found: 2 },
+            FollowError::Malformed(String::new()),
+            FollowError::MinesByItself,
+        ];
+        let order: Vec<usize> = samples.iter().map(index).collect();
+        assert_eq!(order, (0..samples.len()).collect::<Vec<_>>(), "one sample per variant, in order");
+        let kinds: Vec<&str> = samples.iter().map(FollowError::kind).collect();
+        assert_eq!(
+            kinds,
+            ["upstream_unreachable", "unsupported_url", "wrong_chain", "upstream_malformed", "upstream_mines_itself"]
+        );
+    }
+
+    #[test]
+    fn a_websocket_url_is_refused_by_name() {
+        let error = Upstream::new("ws://127.0.0.1:8546", Duration::from_secs(1)).unwrap_err();
+        assert_eq!(error.kind(), "unsupported_url");
+        assert!(error.to_string().contains("http://"), "{error}");
     }
 }

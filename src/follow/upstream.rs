@@ -14,11 +14,42 @@ use jsonrpsee::{
 use super::FollowError;
 use crate::state::{AccountCode, AccountState};
 
-/// A block as the upstream sends it, with full transactions.
+/// A block as the upstream sends it: with transaction hashes, or with full transactions.
 pub type UpstreamBlock = alloy_rpc_types_eth::Block;
+
+/// What to read of an account: its balance moves with every block that touches it, its nonce
+/// only when it sends (or authorizes, or runs delegated code that creates), its code only
+/// through an EIP-7702 authorization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    Balance,
+    NonceAndBalance,
+    Everything,
+}
+
+impl Read {
+    const fn calls(self) -> usize {
+        match self {
+            Self::Balance => 1,
+            Self::NonceAndBalance => 2,
+            Self::Everything => 3,
+        }
+    }
+}
+
+/// An account as read: the parts that were asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountRead {
+    pub nonce: Option<u64>,
+    pub balance: U256,
+    pub code: Option<AccountCode>,
+}
 
 /// Accounts per batched call: 100 accounts (300 calls) cost about a millisecond on loopback.
 pub const ACCOUNTS_PER_BATCH: usize = 100;
+
+/// Batched calls in flight at once to the upstream.
+const CONCURRENT_BATCHES: usize = 4;
 
 /// A JSON-RPC connection to the upstream node; every call bounded by the timeout.
 #[derive(Debug, Clone)]
@@ -28,11 +59,15 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// A client for `url` (`http://…`); nothing is sent yet.
+    /// A client for `url` (`http://…` or `https://…`); nothing is sent yet.
     ///
     /// # Errors
-    /// [`FollowError::Unreachable`] for a URL the client cannot use.
+    /// [`FollowError::UnsupportedUrl`] for another scheme (`ws://`), [`FollowError::Unreachable`]
+    /// for a URL the client cannot use.
     pub fn new(url: &str, timeout: Duration) -> Result<Self, FollowError> {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(FollowError::UnsupportedUrl(url.to_owned()));
+        }
         let client = HttpClientBuilder::default()
             .request_timeout(timeout)
             .max_response_size(64 << 20)
@@ -58,25 +93,47 @@ impl Upstream {
         u64::try_from(id).map_err(|_| FollowError::Malformed(format!("chain id {id}")))
     }
 
-    /// The latest block, with its transactions.
+    /// The latest block, with its transaction hashes (a node serves a block with full
+    /// transactions many times slower: anvil takes ~50 ms for 200 of them).
     ///
     /// # Errors
     /// [`FollowError::Unreachable`], or [`FollowError::Malformed`] when there is no latest block.
     pub async fn latest(&self) -> Result<UpstreamBlock, FollowError> {
         let block: Option<UpstreamBlock> = self
             .client
-            .request("eth_getBlockByNumber", rpc_params!["latest", true])
+            .request("eth_getBlockByNumber", rpc_params!["latest", false])
             .await
             .map_err(|e| self.unreachable(e))?;
         block.ok_or_else(|| FollowError::Malformed("no latest block".into()))
     }
 
-    /// A block by hash, with its transactions; `None` when the node does not know it.
+    /// A block by hash, with full transactions or their hashes; `None` when the node does not
+    /// know it.
     ///
     /// # Errors
     /// [`FollowError::Unreachable`].
-    pub async fn block(&self, hash: B256) -> Result<Option<UpstreamBlock>, FollowError> {
-        self.client.request("eth_getBlockByHash", rpc_params![hash, true]).await.map_err(|e| self.unreachable(e))
+    pub async fn block(&self, hash: B256, full: bool) -> Result<Option<UpstreamBlock>, FollowError> {
+        self.client.request("eth_getBlockByHash", rpc_params![hash, full]).await.map_err(|e| self.unreachable(e))
+    }
+
+    /// The EIP-2718 encodings of transactions by hash, in one batched call; `None` for one the
+    /// node does not know.
+    ///
+    /// # Errors
+    /// [`FollowError::Unreachable`], or [`FollowError::Malformed`] for an answer that is not bytes.
+    pub async fn raw_transactions(&self, hashes: &[B256]) -> Result<Vec<Option<Bytes>>, FollowError> {
+        let mut raws = Vec::with_capacity(hashes.len());
+        for chunk in hashes.chunks(ACCOUNTS_PER_BATCH) {
+            let mut batch = BatchRequestBuilder::new();
+            for hash in chunk {
+                batch.insert("eth_getRawTransactionByHash", rpc_params![hash]).expect("serializable");
+            }
+            let answers = self.client.batch_request::<Option<Bytes>>(batch).await.map_err(|e| self.unreachable(e))?;
+            let answers =
+                answers.into_ok().map_err(|mut errors| FollowError::Malformed(format!("{:?}", errors.next())))?;
+            raws.extend(answers);
+        }
+        Ok(raws)
     }
 
     /// Any method, passed through as it is: for a node that answers what the pool cannot.
@@ -95,42 +152,84 @@ impl Upstream {
         self.client.request(method, array).await
     }
 
-    /// Nonce, balance and code of each account at block `at`, 100 accounts per batched call.
+    /// Nonce, balance and code of each account at block `at`.
     ///
     /// # Errors
-    /// [`FollowError::Unreachable`], or [`FollowError::Malformed`] for an answer that is not a
-    /// quantity (or code) per call.
+    /// As [`read_accounts`](Self::read_accounts).
     pub async fn accounts_at(
         &self,
         at: B256,
         addresses: &[Address],
     ) -> Result<Vec<(Address, AccountState)>, FollowError> {
+        let reads: Vec<(Address, Read)> = addresses.iter().map(|&address| (address, Read::Everything)).collect();
+        let answers = self.read_accounts(at, &reads).await?;
+        Ok(addresses
+            .iter()
+            .zip(answers)
+            .map(|(&address, read)| {
+                let state = AccountState::new(read.nonce.unwrap_or_default(), read.balance);
+                (address, state.with_code(read.code.unwrap_or_default()))
+            })
+            .collect())
+    }
+
+    /// What `reads` ask of each account at block `at`, 100 accounts per batched call.
+    ///
+    /// # Errors
+    /// [`FollowError::Unreachable`], or [`FollowError::Malformed`] for an answer that is not a
+    /// quantity (or code) per call.
+    pub async fn read_accounts(&self, at: B256, reads: &[(Address, Read)]) -> Result<Vec<AccountRead>, FollowError> {
+        use futures::{StreamExt as _, TryStreamExt as _};
+        // A node answers the calls of one batch in turn but serves separate requests in
+        // parallel: a few batches go out together (200 accounts: 44 ms -> 35 ms from anvil).
+        let batches: Vec<_> = reads.chunks(ACCOUNTS_PER_BATCH).map(|chunk| self.read_batch(at, chunk)).collect();
+        let answers: Vec<Vec<AccountRead>> =
+            futures::stream::iter(batches).buffered(CONCURRENT_BATCHES).try_collect().await?;
+        Ok(answers.into_iter().flatten().collect())
+    }
+
+    async fn read_batch(&self, at: B256, chunk: &[(Address, Read)]) -> Result<Vec<AccountRead>, FollowError> {
         let block = serde_json::json!({ "blockHash": at });
-        let mut accounts = Vec::with_capacity(addresses.len());
-        for chunk in addresses.chunks(ACCOUNTS_PER_BATCH) {
-            let mut batch = BatchRequestBuilder::new();
-            for address in chunk {
+        let mut batch = BatchRequestBuilder::new();
+        for &(address, read) in chunk {
+            if read != Read::Balance {
                 batch.insert("eth_getTransactionCount", rpc_params![address, &block]).expect("serializable");
-                batch.insert("eth_getBalance", rpc_params![address, &block]).expect("serializable");
+            }
+            batch.insert("eth_getBalance", rpc_params![address, &block]).expect("serializable");
+            if read == Read::Everything {
                 batch.insert("eth_getCode", rpc_params![address, &block]).expect("serializable");
             }
-            let answers = self.client.batch_request::<serde_json::Value>(batch).await.map_err(|e| self.unreachable(e))?;
-            let values: Vec<serde_json::Value> = answers
-                .into_ok()
-                .map_err(|mut errors| FollowError::Malformed(format!("{:?}", errors.next())))?
-                .collect();
-            if values.len() != chunk.len() * 3 {
-                return Err(FollowError::Malformed(format!("{} answers to {} calls", values.len(), chunk.len() * 3)));
-            }
-            for (address, answer) in chunk.iter().zip(values.chunks_exact(3)) {
-                let malformed = |what: &str, value: &serde_json::Value| FollowError::Malformed(format!("{what} {value}"));
-                let nonce: U256 = serde_json::from_value(answer[0].clone()).map_err(|_| malformed("nonce", &answer[0]))?;
-                let nonce = u64::try_from(nonce).map_err(|_| malformed("nonce", &answer[0]))?;
-                let balance: U256 = serde_json::from_value(answer[1].clone()).map_err(|_| malformed("balance", &answer[1]))?;
-                let code: Bytes = serde_json::from_value(answer[2].clone()).map_err(|_| malformed("code", &answer[2]))?;
-                accounts.push((*address, AccountState::new(nonce, balance).with_code(AccountCode::from_code(&code))));
-            }
+        }
+        let calls: usize = chunk.iter().map(|(_, read)| read.calls()).sum();
+        let answers = self.client.batch_request::<serde_json::Value>(batch).await.map_err(|e| self.unreachable(e))?;
+        let values: Vec<serde_json::Value> =
+            answers.into_ok().map_err(|mut errors| FollowError::Malformed(format!("{:?}", errors.next())))?.collect();
+        if values.len() != calls {
+            return Err(FollowError::Malformed(format!("{} answers to {calls} calls", values.len())));
+        }
+        let mut values = values.into_iter();
+        let mut next = || values.next().expect("one answer per call, counted above");
+        let mut accounts = Vec::with_capacity(chunk.len());
+        for &(_, read) in chunk {
+            let nonce = if read == Read::Balance { None } else { Some(quantity::<u64>(next(), "nonce")?) };
+            let balance = quantity::<U256>(next(), "balance")?;
+            let code = if read == Read::Everything {
+                let code: Bytes = decode(next(), "code")?;
+                Some(AccountCode::from_code(&code))
+            } else {
+                None
+            };
+            accounts.push(AccountRead { nonce, balance, code });
         }
         Ok(accounts)
     }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(value: serde_json::Value, what: &str) -> Result<T, FollowError> {
+    serde_json::from_value(value.clone()).map_err(|_| FollowError::Malformed(format!("{what} {value}")))
+}
+
+fn quantity<T: TryFrom<U256>>(value: serde_json::Value, what: &str) -> Result<T, FollowError> {
+    let wide: U256 = decode(value.clone(), what)?;
+    T::try_from(wide).map_err(|_| FollowError::Malformed(format!("{what} {value}")))
 }

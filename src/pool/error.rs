@@ -36,7 +36,9 @@ pub enum PoolError {
     SenderNotEoa(Address),
     /// An EIP-7702 delegated sender may hold only `slots` transactions, gapless from its nonce
     /// (a replacement is always allowed).
-    #[error("sender is EIP-7702 delegated: at most {slots} transactions in flight, each at the next nonce {next_nonce}")]
+    #[error(
+        "sender is EIP-7702 delegated: at most {slots} transactions in flight, each at the next nonce {next_nonce}"
+    )]
     DelegatedInFlight { slots: usize, next_nonce: u64 },
 }
 

@@ -6,7 +6,7 @@ use alloy_primitives::{Address, B256, U256};
 use serde::Serialize;
 
 use super::{Pool, SubPool, TxId};
-use crate::tx::PooledTx;
+use crate::{state::AccountState, tx::PooledTx};
 
 /// Count and encoded bytes of one subpool.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -58,9 +58,10 @@ impl Pool {
         self.slots.ids().map(|id| &self.entry(id).tx)
     }
 
-    /// Every account the pool holds transactions of, in no particular order.
-    pub fn senders(&self) -> impl Iterator<Item = &Address> {
-        self.accounts.keys()
+    /// Every account the pool holds transactions of, with the pool's copy of its state, in no
+    /// particular order.
+    pub fn senders(&self) -> impl Iterator<Item = (Address, AccountState)> {
+        self.accounts.iter().map(|(&address, account)| (address, account.state))
     }
 
     /// One account's pooled transactions in nonce order.

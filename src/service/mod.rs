@@ -29,8 +29,9 @@ use crate::{
     pool::{
         Added, DeadLetter, EventStream, Pool, PoolConfig, PoolContent, PoolError, PoolHandle, PoolSizes, PooledInfo,
     },
-    state::{BlockUpdate, ChainHead, LoaderStats, StateConfig, StateError, StateLoader, StateProvider},
+    state::{AccountState, BlockUpdate, ChainHead, LoaderStats, StateConfig, StateError, StateLoader, StateProvider},
     store::{Journal, JournalError, RestoreReport, StoredTx},
+    tx::PooledTx,
     validate::{PipelineConfig, ValidationConfig, ValidationPipeline, Validator, pipeline::PipelineStats},
 };
 use durable::Durable;
@@ -388,11 +389,17 @@ impl ChainUpdates {
         self.pool.read(Pool::head)
     }
 
-    /// Every account the pool holds transactions of: the accounts a state source must keep
-    /// current (a follower refreshes them in turn; balances move inside contract calls that
-    /// no header shows).
-    pub fn senders(&self) -> Vec<Address> {
-        self.pool.read(|pool| pool.senders().copied().collect())
+    /// Every account the pool holds transactions of, with the state the pool holds for it: the
+    /// accounts a state source must keep current (a follower refreshes them in turn; balances
+    /// also move inside contract calls that no header shows).
+    pub fn senders(&self) -> Vec<(Address, AccountState)> {
+        self.pool.read(|pool| pool.senders().collect())
+    }
+
+    /// The pooled transactions among `hashes`, by position (`None` where not pooled): a
+    /// follower takes a new block's transactions from here rather than fetch them again.
+    pub fn pooled(&self, hashes: impl IntoIterator<Item = B256>) -> Vec<Option<PooledTx>> {
+        self.pool.read(|pool| hashes.into_iter().map(|hash| pool.get(&hash).map(|info| info.tx)).collect())
     }
 }
 

@@ -159,6 +159,17 @@ impl StateError {
 mod tests {
     use super::*;
 
+    #[test]
+    fn code_is_classified_as_the_pool_needs_it() {
+        let delegate = Address::repeat_byte(0x11);
+        let mut designator = AccountCode::DELEGATION_PREFIX.to_vec();
+        designator.extend_from_slice(delegate.as_slice());
+        assert_eq!(AccountCode::from_code(&[]), AccountCode::None);
+        assert_eq!(AccountCode::from_code(&designator), AccountCode::Delegated(delegate));
+        assert_eq!(AccountCode::from_code(&designator[..22]), AccountCode::Contract, "truncated");
+        assert_eq!(AccountCode::from_code(&[0x60, 0x00]), AccountCode::Contract);
+    }
+
     /// Kinds are API: every kind string pinned; a new variant fails to compile in `index`.
     #[test]
     fn every_kind_is_pinned() {
