@@ -237,6 +237,25 @@ async fn after_every_block_the_pools_senders_agree_with_anvil() {
     }
 }
 
+/// Over WebSocket the upstream announces its heads: with the poll set to 30 s, a block still
+/// reaches the pool within moments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_websocket_new_heads_reach_the_pool_without_waiting_for_the_poll() {
+    let Some(binary) = common::anvil() else { return };
+    let port = common::process::free_port();
+    let _anvil = Anvil::start(&binary, port).await;
+    let (tidepool, _) = follow_with(port, |config| {
+        config.url = format!("ws://127.0.0.1:{port}");
+        config.poll_every = Duration::from_secs(30);
+    })
+    .await;
+    let pooled = tidepool.submitter().submit(transfer(KEY_0, 0, 1), Origin::Local).await.expect("state over ws");
+    let started = std::time::Instant::now();
+    send_to_anvil(port, &transfer(KEY_0, 0, 2)).await;
+    wait_until_in(&tidepool, pooled.hash, None, "the block announced over WebSocket").await;
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}: the 30-s poll did it", started.elapsed());
+}
+
 /// A reorg deeper than the blocks the follower keeps: nothing kept says what changed, so every
 /// pooled sender is read again. Here a sender's nonce 0 was mined on the dropped branch (which
 /// made its pooled nonce 1 pending); on the new chain it is not, so nonce 1 waits again.
@@ -586,8 +605,12 @@ fn metric_value(node: &tidepool::node::Node, name: &str) -> f64 {
 }
 
 async fn follow_node(dir: &Path, port: u16) -> tidepool::node::Node {
+    follow_node_at(dir, format!("http://127.0.0.1:{port}")).await
+}
+
+async fn follow_node_at(dir: &Path, url: String) -> tidepool::node::Node {
     common::node::start_node(dir, |c| {
-        c.follow = Some(format!("http://127.0.0.1:{port}"));
+        c.follow = Some(url);
         c.follow_forward = true;
         c.chain_id = ANVIL_CHAIN_ID;
         c.validation.chain_id = ANVIL_CHAIN_ID;
@@ -627,11 +650,21 @@ async fn a_paused_upstream_never_holds_a_call_past_its_timeout() {
 /// follows the new upstream within seconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_node_follows_again_after_the_upstream_restarts() {
+    follows_again_after_the_upstream_restarts("http").await;
+}
+
+/// The same over WebSocket: the connection is made again, and the subscription with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_websocket_the_node_follows_again_after_the_upstream_restarts() {
+    follows_again_after_the_upstream_restarts("ws").await;
+}
+
+async fn follows_again_after_the_upstream_restarts(scheme: &str) {
     let Some(binary) = common::anvil() else { return };
     let port = common::process::free_port();
     let anvil = Anvil::start(&binary, port).await;
     let dir = tempfile::tempdir().unwrap();
-    let node = follow_node(dir.path(), port).await;
+    let node = follow_node_at(dir.path(), format!("{scheme}://127.0.0.1:{port}")).await;
     drop(anvil);
     let wait_for = |what: &'static str, name: &'static str, value: f64| {
         let node = &node;

@@ -14,8 +14,9 @@ pub struct NodeArgs {
     /// Chain id of the dev chain, or of the followed node (checked at start) [default: 1337].
     #[arg(long)]
     chain_id: Option<u64>,
-    /// Follow this execution node's JSON-RPC (http://…) instead of running the dev chain: its
-    /// state, heads and reorgs feed the pool; blocks, receipts, eth_call, fees are answered by it.
+    /// Follow this execution node's JSON-RPC (http://… polls heads, ws://… subscribes to them)
+    /// instead of running the dev chain: its state, heads and reorgs feed the pool; blocks,
+    /// receipts, eth_call, fees are answered by it.
     #[arg(long, value_name = "URL")]
     follow: Option<String>,
     /// With --follow: also send accepted local transactions to the followed node's own pool.

@@ -2,7 +2,8 @@
 //! node over standard `eth_` JSON-RPC, and every new head becomes one [`BlockUpdate`].
 //!
 //! Owns: the upstream connection ([`Upstream`]), the remote [`StateProvider`](crate::state::StateProvider)
-//! ([`RemoteState`]), and the head follower ([`Follow`]): new heads polled, gaps walked back by
+//! ([`RemoteState`]), and the head follower ([`Follow`]): new heads announced (WebSocket) or
+//! polled (HTTP), gaps walked back by
 //! parent hash, reorgs found (a head whose parent is not the known head), the transactions of
 //! dropped blocks put back, and the state of every account the new blocks touched (senders,
 //! EIP-7702 authorities) read at the new head, with a rolling refresh of the other pooled
@@ -23,7 +24,7 @@ mod remote_state;
 mod upstream;
 
 pub use remote_state::{DEFAULT_MAX_CACHED, RemoteState};
-pub use upstream::{ACCOUNTS_PER_BATCH, AccountRead, Read, Upstream, UpstreamBlock};
+pub use upstream::{ACCOUNTS_PER_BATCH, AccountRead, Read, Upstream, UpstreamBlock, is_supported_url};
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet, VecDeque},
@@ -36,6 +37,8 @@ use std::{
 
 use alloy_eips::{eip1559::BaseFeeParams, eip2718::Encodable2718 as _, eip7840::BlobParams};
 use alloy_primitives::{Address, B256, Bytes};
+use futures::FutureExt as _;
+use jsonrpsee::core::client::Subscription;
 
 use crate::{
     service::ChainUpdates,
@@ -47,11 +50,13 @@ use crate::{
 /// How to follow an upstream node.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FollowConfig {
-    /// The upstream's JSON-RPC URL (`http://…`).
+    /// The upstream's JSON-RPC URL: `http://…` (heads polled) or `ws://…` (heads announced by
+    /// subscription, and polled as a safety net).
     pub url: String,
     /// The chain the pool serves: an upstream on another chain stops the start.
     pub chain_id: u64,
-    /// How often the head is polled. Default 250 ms.
+    /// How often the head is polled (over WebSocket: how long a quiet subscription is trusted).
+    /// Default 250 ms.
     pub poll_every: Duration,
     /// Longest wait for one upstream call. Default 2 s.
     pub timeout: Duration,
@@ -93,9 +98,7 @@ impl FollowConfig {
 pub enum FollowError {
     #[error("upstream unreachable: {0}")]
     Unreachable(String),
-    /// Heads are polled over HTTP; a WebSocket endpoint (new-head subscriptions) is not
-    /// supported yet.
-    #[error("unsupported upstream URL {0}: give the node's HTTP JSON-RPC endpoint (http://…)")]
+    #[error("unsupported upstream URL {0:?}: give the node's JSON-RPC endpoint as http://… or ws://…")]
     UnsupportedUrl(String),
     #[error("upstream is on chain {found}, not chain {expected}")]
     WrongChain { expected: u64, found: u64 },
@@ -257,31 +260,50 @@ impl Follow {
         self.head
     }
 
-    /// Follows until the pool is gone: polls the head, applies each change. An unreachable
-    /// upstream is retried with backoff (up to 5 s between attempts); the pool keeps serving at
-    /// the last head meanwhile.
+    /// Follows until the pool is gone: waits for a new head (announced over WebSocket, or the
+    /// poll interval), applies each change. An unreachable upstream is retried with backoff (up
+    /// to 5 s between attempts); the pool keeps serving at the last head meanwhile. Over
+    /// WebSocket the poll goes on beside the subscription, as a safety net for a subscription
+    /// that went quiet.
     pub async fn run(mut self, chain: ChainUpdates) {
         let mut backoff = self.config.poll_every;
+        let mut heads = self.subscribe().await;
         loop {
-            tokio::time::sleep(backoff).await;
+            if !wait_for_head(heads.as_mut(), backoff).await {
+                heads = None; // closed or fell behind: subscribe again
+            }
             let outcome = self.step(&chain).await;
             self.stats.up.store(outcome.is_ok(), Relaxed);
             match outcome {
-                Ok(Some(update)) => {
+                Ok(update) => {
                     backoff = self.config.poll_every;
-                    let number = update.number;
-                    for (hash, error) in chain.on_block(update) {
-                        tracing::debug!(%hash, kind = error.kind(), block = number, "reorg reinjection refused");
+                    if let Some(update) = update {
+                        let number = update.number;
+                        for (hash, error) in chain.on_block(update) {
+                            tracing::debug!(%hash, kind = error.kind(), block = number, "reorg reinjection refused");
+                        }
+                    }
+                    if heads.is_none() {
+                        heads = self.subscribe().await;
                     }
                 }
-                Ok(None) => backoff = self.config.poll_every,
                 Err(e) => {
+                    heads = None;
                     self.stats.errors.fetch_add(1, Relaxed);
                     tracing::warn!(error = %e, kind = e.kind(), "following the upstream failed; retrying");
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
         }
+    }
+
+    /// New heads announced by the upstream (WebSocket); `None` over HTTP or when the
+    /// subscription fails (then the poll goes on alone).
+    async fn subscribe(&self) -> Option<Subscription<serde_json::Value>> {
+        self.upstream.new_heads().await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "subscribing to the upstream's new heads failed; polling");
+            None
+        })
     }
 
     /// The accounts the update carries, and what to read of each at the new head: the senders
@@ -440,6 +462,25 @@ impl Follow {
     }
 }
 
+/// Waits until `heads` announces a head (announcements queued meanwhile merge into one) or
+/// `wait` passes. `false` when the subscription ended or fell behind.
+async fn wait_for_head(heads: Option<&mut Subscription<serde_json::Value>>, wait: Duration) -> bool {
+    let Some(heads) = heads else {
+        tokio::time::sleep(wait).await;
+        return true;
+    };
+    tokio::select! {
+        announced = heads.next() => {
+            if !matches!(announced, Some(Ok(_))) {
+                return false;
+            }
+            while let Some(Some(Ok(_))) = heads.next().now_or_never() {}
+            true
+        }
+        () = tokio::time::sleep(wait) => true,
+    }
+}
+
 /// What a block update needs read of one account, and what is known of it without reading.
 #[derive(Debug, Clone, Copy)]
 struct Plan {
@@ -563,9 +604,10 @@ mod tests {
     }
 
     #[test]
-    fn a_websocket_url_is_refused_by_name() {
-        let error = Upstream::new("ws://127.0.0.1:8546", Duration::from_secs(1)).unwrap_err();
+    fn a_url_without_a_known_scheme_is_refused_by_name() {
+        let error = Upstream::new("127.0.0.1:8545", Duration::from_secs(1)).unwrap_err();
         assert_eq!(error.kind(), "unsupported_url");
-        assert!(error.to_string().contains("http://"), "{error}");
+        assert!(error.to_string().contains("ws://"), "{error}");
+        assert!(Upstream::new("ws://127.0.0.1:8546", Duration::from_secs(1)).is_ok(), "connected on first use");
     }
 }

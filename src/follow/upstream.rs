@@ -1,15 +1,25 @@
 //! The upstream execution node, over standard `eth_` JSON-RPC only (geth, reth, Nethermind and
-//! anvil answer alike): chain id, blocks with their transactions, and account state (nonce,
-//! balance, code) in batches at a block hash.
+//! anvil answer alike), on HTTP or WebSocket: chain id, blocks with their transactions, account
+//! state (nonce, balance, code) in batches at a block hash, and (WebSocket) new-head
+//! subscriptions.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use jsonrpsee::{
-    core::{client::ClientT, params::BatchRequestBuilder},
+    core::{
+        ClientError,
+        client::{BatchResponse, ClientT, Subscription, SubscriptionClientT},
+        params::{ArrayParams, BatchRequestBuilder},
+    },
     http_client::{HttpClient, HttpClientBuilder},
     rpc_params,
+    ws_client::{WsClient, WsClientBuilder},
 };
+use serde::de::DeserializeOwned;
 
 use super::FollowError;
 use crate::state::{AccountCode, AccountState};
@@ -45,35 +55,114 @@ pub struct AccountRead {
     pub code: Option<AccountCode>,
 }
 
-/// Accounts per batched call: 100 accounts (300 calls) cost about a millisecond on loopback.
+/// Accounts per batched call (anvil answers 100 accounts x 3 calls in about 50 ms on loopback;
+/// see BENCHMARKS.md).
 pub const ACCOUNTS_PER_BATCH: usize = 100;
 
 /// Batched calls in flight at once to the upstream.
 const CONCURRENT_BATCHES: usize = 4;
 
+/// Whether `url` names a transport the upstream client speaks: `http://`, `https://`
+/// (heads polled), `ws://`, `wss://` (heads subscribed to).
+pub fn is_supported_url(url: &str) -> bool {
+    ["http://", "https://", "ws://", "wss://"].iter().any(|scheme| url.starts_with(scheme))
+}
+
+/// Most bytes of one answer (a block with full transactions can be large).
+const MAX_RESPONSE_BYTES: u32 = 64 << 20;
+
 /// A JSON-RPC connection to the upstream node; every call bounded by the timeout.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    client: HttpClient,
+    transport: Transport,
     url: String,
 }
 
+#[derive(Debug, Clone)]
+enum Transport {
+    Http(HttpClient),
+    /// Connected on first use and again after the connection is lost.
+    Ws(Arc<Reconnecting>),
+}
+
+#[derive(Debug)]
+struct Reconnecting {
+    url: String,
+    timeout: Duration,
+    client: Mutex<Option<Arc<WsClient>>>,
+}
+
+impl Reconnecting {
+    /// The live connection, or a new one. The lock is never held across the connect.
+    async fn client(&self) -> Result<Arc<WsClient>, ClientError> {
+        let current = self.client.lock().expect("ws client lock").clone();
+        if let Some(client) = current.filter(|client| client.is_connected()) {
+            return Ok(client);
+        }
+        let client = WsClientBuilder::default()
+            .request_timeout(self.timeout)
+            .connection_timeout(self.timeout)
+            .max_response_size(MAX_RESPONSE_BYTES)
+            .build(&self.url)
+            .await?;
+        let client = Arc::new(client);
+        *self.client.lock().expect("ws client lock") = Some(Arc::clone(&client));
+        Ok(client)
+    }
+}
+
 impl Upstream {
-    /// A client for `url` (`http://…` or `https://…`); nothing is sent yet.
+    /// A client for `url` (`http://`, `https://`, `ws://` or `wss://`); nothing is sent yet.
     ///
     /// # Errors
-    /// [`FollowError::UnsupportedUrl`] for another scheme (`ws://`), [`FollowError::Unreachable`]
-    /// for a URL the client cannot use.
+    /// [`FollowError::UnsupportedUrl`] for another scheme, [`FollowError::Unreachable`] for a
+    /// URL the client cannot use.
     pub fn new(url: &str, timeout: Duration) -> Result<Self, FollowError> {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
+        if !is_supported_url(url) {
             return Err(FollowError::UnsupportedUrl(url.to_owned()));
+        }
+        if url.starts_with("ws://") || url.starts_with("wss://") {
+            let connection = Reconnecting { url: url.to_owned(), timeout, client: Mutex::new(None) };
+            return Ok(Self { transport: Transport::Ws(Arc::new(connection)), url: url.to_owned() });
         }
         let client = HttpClientBuilder::default()
             .request_timeout(timeout)
-            .max_response_size(64 << 20)
+            .max_response_size(MAX_RESPONSE_BYTES)
             .build(url)
             .map_err(|e| FollowError::Unreachable(format!("{url}: {e}")))?;
-        Ok(Self { client, url: url.to_owned() })
+        Ok(Self { transport: Transport::Http(client), url: url.to_owned() })
+    }
+
+    async fn request<R: DeserializeOwned>(&self, method: &str, params: ArrayParams) -> Result<R, ClientError> {
+        match &self.transport {
+            Transport::Http(client) => client.request(method, params).await,
+            Transport::Ws(connection) => connection.client().await?.request(method, params).await,
+        }
+    }
+
+    async fn batch<'a, R: DeserializeOwned + std::fmt::Debug + 'a>(
+        &self,
+        batch: BatchRequestBuilder<'a>,
+    ) -> Result<BatchResponse<'a, R>, ClientError> {
+        match &self.transport {
+            Transport::Http(client) => client.batch_request(batch).await,
+            Transport::Ws(connection) => connection.client().await?.batch_request(batch).await,
+        }
+    }
+
+    /// New heads as the upstream announces them (`eth_subscribe("newHeads")`), over WebSocket;
+    /// `None` over HTTP (heads are polled).
+    ///
+    /// # Errors
+    /// [`FollowError::Unreachable`] when the subscription cannot be made.
+    pub async fn new_heads(&self) -> Result<Option<Subscription<serde_json::Value>>, FollowError> {
+        let Transport::Ws(connection) = &self.transport else { return Ok(None) };
+        let client = connection.client().await.map_err(|e| self.unreachable(e))?;
+        let heads = client
+            .subscribe("eth_subscribe", rpc_params!["newHeads"], "eth_unsubscribe")
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        Ok(Some(heads))
     }
 
     pub fn url(&self) -> &str {
@@ -89,7 +178,7 @@ impl Upstream {
     /// # Errors
     /// [`FollowError::Unreachable`] when the node does not answer in time.
     pub async fn chain_id(&self) -> Result<u64, FollowError> {
-        let id: U256 = self.client.request("eth_chainId", rpc_params![]).await.map_err(|e| self.unreachable(e))?;
+        let id: U256 = self.request("eth_chainId", rpc_params![]).await.map_err(|e| self.unreachable(e))?;
         u64::try_from(id).map_err(|_| FollowError::Malformed(format!("chain id {id}")))
     }
 
@@ -100,7 +189,6 @@ impl Upstream {
     /// [`FollowError::Unreachable`], or [`FollowError::Malformed`] when there is no latest block.
     pub async fn latest(&self) -> Result<UpstreamBlock, FollowError> {
         let block: Option<UpstreamBlock> = self
-            .client
             .request("eth_getBlockByNumber", rpc_params!["latest", false])
             .await
             .map_err(|e| self.unreachable(e))?;
@@ -113,7 +201,7 @@ impl Upstream {
     /// # Errors
     /// [`FollowError::Unreachable`].
     pub async fn block(&self, hash: B256, full: bool) -> Result<Option<UpstreamBlock>, FollowError> {
-        self.client.request("eth_getBlockByHash", rpc_params![hash, full]).await.map_err(|e| self.unreachable(e))
+        self.request("eth_getBlockByHash", rpc_params![hash, full]).await.map_err(|e| self.unreachable(e))
     }
 
     /// The EIP-2718 encodings of transactions by hash, in one batched call; `None` for one the
@@ -128,7 +216,7 @@ impl Upstream {
             for hash in chunk {
                 batch.insert("eth_getRawTransactionByHash", rpc_params![hash]).expect("serializable");
             }
-            let answers = self.client.batch_request::<Option<Bytes>>(batch).await.map_err(|e| self.unreachable(e))?;
+            let answers = self.batch::<Option<Bytes>>(batch).await.map_err(|e| self.unreachable(e))?;
             let answers =
                 answers.into_ok().map_err(|mut errors| FollowError::Malformed(format!("{:?}", errors.next())))?;
             raws.extend(answers);
@@ -144,12 +232,12 @@ impl Upstream {
         &self,
         method: &str,
         params: Vec<serde_json::Value>,
-    ) -> Result<serde_json::Value, jsonrpsee::core::ClientError> {
-        let mut array = jsonrpsee::core::params::ArrayParams::new();
+    ) -> Result<serde_json::Value, ClientError> {
+        let mut array = ArrayParams::new();
         for param in params {
             array.insert(param).expect("JSON values serialize");
         }
-        self.client.request(method, array).await
+        self.request(method, array).await
     }
 
     /// Nonce, balance and code of each account at block `at`.
@@ -201,7 +289,7 @@ impl Upstream {
             }
         }
         let calls: usize = chunk.iter().map(|(_, read)| read.calls()).sum();
-        let answers = self.client.batch_request::<serde_json::Value>(batch).await.map_err(|e| self.unreachable(e))?;
+        let answers = self.batch::<serde_json::Value>(batch).await.map_err(|e| self.unreachable(e))?;
         let values: Vec<serde_json::Value> =
             answers.into_ok().map_err(|mut errors| FollowError::Malformed(format!("{:?}", errors.next())))?.collect();
         if values.len() != calls {

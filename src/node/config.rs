@@ -18,7 +18,8 @@ use crate::{
 pub struct NodeConfig {
     /// Chain id of the dev chain (and of accepted transactions).
     pub chain_id: u64,
-    /// Follow this execution node (`http://…`) instead of running the dev chain: its account
+    /// Follow this execution node (`http://…`, or `ws://…` for new-head subscriptions) instead
+    /// of running the dev chain: its account
     /// state, heads and reorgs feed the pool, and the JSON-RPC methods the pool cannot answer
     /// (blocks, receipts, `eth_call`, fees, …) are passed to it. Standard `eth_` methods only.
     pub follow: Option<String>,
@@ -132,9 +133,9 @@ impl NodeConfig {
             return invalid("block_time", "must be from 0.05 seconds to 1e9 seconds");
         }
         if let Some(url) = &self.follow
-            && !(url.starts_with("http://") || url.starts_with("https://"))
+            && !crate::follow::is_supported_url(url)
         {
-            return invalid("follow", "must be an http:// or https:// URL of an execution node's JSON-RPC");
+            return invalid("follow", "must be an http(s):// or ws(s):// URL of an execution node's JSON-RPC");
         }
         if (self.follow_forward || self.follow_build) && self.follow.is_none() {
             return invalid(
