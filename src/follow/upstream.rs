@@ -55,12 +55,14 @@ pub struct AccountRead {
     pub code: Option<AccountCode>,
 }
 
-/// Accounts per batched call (anvil answers 100 accounts x 3 calls in about 50 ms on loopback;
-/// see BENCHMARKS.md).
-pub const ACCOUNTS_PER_BATCH: usize = 100;
+/// Accounts (or transactions) per batched call. A node answers the calls of one batch in turn
+/// but serves separate requests in parallel, so small batches sent together answer sooner:
+/// 200 balances from anvil took ~44 ms in 2 batches sent in turn, ~20 ms in 8 sent together
+/// (BENCHMARKS.md).
+pub const ACCOUNTS_PER_BATCH: usize = 25;
 
 /// Batched calls in flight at once to the upstream.
-const CONCURRENT_BATCHES: usize = 4;
+const CONCURRENT_BATCHES: usize = 8;
 
 /// Whether `url` names a transport the upstream client speaks: `http://`, `https://`
 /// (heads polled), `ws://`, `wss://` (heads subscribed to).
@@ -210,18 +212,16 @@ impl Upstream {
     /// # Errors
     /// [`FollowError::Unreachable`], or [`FollowError::Malformed`] for an answer that is not bytes.
     pub async fn raw_transactions(&self, hashes: &[B256]) -> Result<Vec<Option<Bytes>>, FollowError> {
-        let mut raws = Vec::with_capacity(hashes.len());
-        for chunk in hashes.chunks(ACCOUNTS_PER_BATCH) {
-            let mut batch = BatchRequestBuilder::new();
-            for hash in chunk {
-                batch.insert("eth_getRawTransactionByHash", rpc_params![hash]).expect("serializable");
-            }
-            let answers = self.batch::<Option<Bytes>>(batch).await.map_err(|e| self.unreachable(e))?;
-            let answers =
-                answers.into_ok().map_err(|mut errors| FollowError::Malformed(format!("{:?}", errors.next())))?;
-            raws.extend(answers);
+        in_parallel(hashes.chunks(ACCOUNTS_PER_BATCH).map(|chunk| self.raw_batch(chunk)).collect()).await
+    }
+
+    async fn raw_batch(&self, hashes: &[B256]) -> Result<Vec<Option<Bytes>>, FollowError> {
+        let mut batch = BatchRequestBuilder::new();
+        for hash in hashes {
+            batch.insert("eth_getRawTransactionByHash", rpc_params![hash]).expect("serializable");
         }
-        Ok(raws)
+        let answers = self.batch::<Option<Bytes>>(batch).await.map_err(|e| self.unreachable(e))?;
+        Ok(answers.into_ok().map_err(|mut errors| FollowError::Malformed(format!("{:?}", errors.next())))?.collect())
     }
 
     /// Any method, passed through as it is: for a node that answers what the pool cannot.
@@ -267,13 +267,7 @@ impl Upstream {
     /// [`FollowError::Unreachable`], or [`FollowError::Malformed`] for an answer that is not a
     /// quantity (or code) per call.
     pub async fn read_accounts(&self, at: B256, reads: &[(Address, Read)]) -> Result<Vec<AccountRead>, FollowError> {
-        use futures::{StreamExt as _, TryStreamExt as _};
-        // A node answers the calls of one batch in turn but serves separate requests in
-        // parallel: a few batches go out together (200 accounts: 44 ms -> 35 ms from anvil).
-        let batches: Vec<_> = reads.chunks(ACCOUNTS_PER_BATCH).map(|chunk| self.read_batch(at, chunk)).collect();
-        let answers: Vec<Vec<AccountRead>> =
-            futures::stream::iter(batches).buffered(CONCURRENT_BATCHES).try_collect().await?;
-        Ok(answers.into_iter().flatten().collect())
+        in_parallel(reads.chunks(ACCOUNTS_PER_BATCH).map(|chunk| self.read_batch(at, chunk)).collect()).await
     }
 
     async fn read_batch(&self, at: B256, chunk: &[(Address, Read)]) -> Result<Vec<AccountRead>, FollowError> {
@@ -311,6 +305,15 @@ impl Upstream {
         }
         Ok(accounts)
     }
+}
+
+/// Runs `batches`, [`CONCURRENT_BATCHES`] at a time, and joins their answers in order.
+async fn in_parallel<T>(
+    batches: Vec<impl Future<Output = Result<Vec<T>, FollowError>>>,
+) -> Result<Vec<T>, FollowError> {
+    use futures::{StreamExt as _, TryStreamExt as _};
+    let answers: Vec<Vec<T>> = futures::stream::iter(batches).buffered(CONCURRENT_BATCHES).try_collect().await?;
+    Ok(answers.into_iter().flatten().collect())
 }
 
 fn decode<T: serde::de::DeserializeOwned>(value: serde_json::Value, what: &str) -> Result<T, FollowError> {
