@@ -18,7 +18,7 @@ use tidepool::{
     pool::{Pool, PoolConfig, ValidTx},
     state::{AccountState, ChainHead, InMemoryState},
     tx::{PooledTx, TxError},
-    validate::{Fork, ValidationConfig, Validator, intrinsic_gas},
+    validate::{Fork, intrinsic_gas},
 };
 
 use common::{hex_bytes, hex_u256};
@@ -36,18 +36,6 @@ fn fork(name: &str) -> Fork {
         "Osaka" => Fork::Osaka,
         other => panic!("no rules for fork {other}"),
     }
-}
-
-fn validator(fork: Fork) -> Validator {
-    Validator::new(ValidationConfig {
-        chain_id: 1,
-        fork,
-        max_tx_size: usize::MAX,
-        block_gas_limit: u64::MAX,
-        min_priority_fee: 0,
-        allow_unprotected: true,
-        disabled_types: Vec::new(),
-    })
 }
 
 #[derive(Default)]
@@ -81,7 +69,7 @@ fn transaction_tests_agree_at_latest_fork() {
         let raw = Bytes::from(hex_bytes(case["txbytes"].as_str().unwrap()));
         let fork = fork(latest);
         score.cases += 1;
-        let verdict = validator(fork).validate(raw);
+        let verdict = common::protocol_validator(fork).validate(raw);
         match (expected.get("hash"), verdict) {
             (Some(hash), Ok(tx)) => {
                 check_valid(&mut score, name, &tx, hash, &expected["sender"]);
@@ -159,7 +147,7 @@ fn eip7702_extract_agrees() {
         let name = short(vector["test"].as_str().unwrap()).to_owned();
         for fork_name in vector["forks"].as_array().unwrap() {
             score.cases += 1;
-            let verdict = validator(fork(fork_name.as_str().unwrap())).validate(raw.clone());
+            let verdict = common::protocol_validator(fork(fork_name.as_str().unwrap())).validate(raw.clone());
             match (vector["expectException"].as_str(), verdict) {
                 (None, Ok(tx)) => check_valid(&mut score, &name, &tx, &Value::Null, &vector["sender"]),
                 (None, Err(e)) => score.fail(&name, format!("expected valid, got {}", e.kind())),
@@ -218,7 +206,7 @@ fn fake_exponential(factor: u128, numerator: u128, denominator: u128) -> u128 {
 /// Validation, then the pool's account-state rules (nonce, balance: the pool owns them) against
 /// the test's pre-state, as a node admits a transaction. The error is `kind (message)`.
 fn admit(fork: Fork, raw: Bytes, state: &InMemoryState) -> Result<PooledTx, String> {
-    let tx = validator(fork).validate(raw).map_err(|e| format!("{} ({e})", e.kind()))?;
+    let tx = common::protocol_validator(fork).validate(raw).map_err(|e| format!("{} ({e})", e.kind()))?;
     let sender_state = state.get(&tx.sender());
     let mut pool = Pool::new(PoolConfig::default(), ChainHead::default());
     let valid = ValidTx { tx: tx.clone(), sender_state, epoch: 0 };

@@ -7,24 +7,7 @@ mod common;
 use alloy_eips::eip2718::Encodable2718 as _;
 use alloy_primitives::{Bytes, keccak256};
 use serde_json::Value;
-use tidepool::{
-    node::render,
-    tx::PooledTx,
-    validate::{Fork, ValidationConfig, Validator},
-};
-
-/// Everything well-formed passes: chain ids and fees as the vectors have them.
-fn permissive(fork: Fork) -> Validator {
-    Validator::new(ValidationConfig {
-        chain_id: 1,
-        fork,
-        max_tx_size: usize::MAX,
-        block_gas_limit: u64::MAX,
-        min_priority_fee: 0,
-        allow_unprotected: true,
-        disabled_types: Vec::new(),
-    })
-}
+use tidepool::{node::render, tx::PooledTx, validate::Fork};
 
 fn round_trip(tx: &PooledTx) {
     let json = serde_json::to_value(render::pooled(tx)).unwrap();
@@ -55,7 +38,7 @@ fn round_trip(tx: &PooledTx) {
 fn mainnet_transactions_render_as_alloy_reads_them() {
     let Some(path) = common::mainnet_corpus() else { return };
     // Older transactions may break a newer rule (the EIP-7623 floor): those at Cancun's rules.
-    let (prague, cancun) = (permissive(Fork::Prague), permissive(Fork::Cancun));
+    let (prague, cancun) = (common::protocol_validator(Fork::Prague), common::protocol_validator(Fork::Cancun));
     let mut by_type = [0usize; 5];
     for line in std::fs::read_to_string(path).unwrap().lines() {
         let entry: Value = serde_json::from_str(line).unwrap();
@@ -74,7 +57,7 @@ fn mainnet_transactions_render_as_alloy_reads_them() {
 #[test]
 fn conformance_vectors_render_as_alloy_reads_them() {
     let Some(dir) = common::vectors_dir() else { return };
-    let validator = permissive(Fork::Prague);
+    let validator = common::protocol_validator(Fork::Prague);
     let mut rendered = 0;
     for line in std::fs::read_to_string(dir.join("INDEX.jsonl")).unwrap().lines() {
         let entry: Value = serde_json::from_str(line).unwrap();

@@ -81,3 +81,18 @@ pub mod node;
 #[cfg(feature = "node")]
 pub mod process;
 pub mod world;
+
+/// A validator of mainnet's chain id applying only the protocol's rules at `fork`: none of a
+/// pool's policies (size caps, minimum tip, replay protection, disabled types). The test
+/// vectors and the mainnet corpus are judged by it.
+pub fn protocol_validator(fork: tidepool::validate::Fork) -> tidepool::validate::Validator {
+    tidepool::validate::Validator::new(tidepool::validate::ValidationConfig {
+        chain_id: 1,
+        fork,
+        max_tx_size: usize::MAX,
+        block_gas_limit: u64::MAX,
+        min_priority_fee: 0,
+        allow_unprotected: true,
+        disabled_types: Vec::new(),
+    })
+}
