@@ -66,6 +66,7 @@ impl IngestError {
                 PoolError::Underpriced { .. }
                     | PoolError::AccountFull { .. }
                     | PoolError::DelegatedInFlight { .. }
+                    | PoolError::AuthorityReserved(_)
                     | PoolError::InsufficientFunds { .. }
                     | PoolError::StaleState { .. }
             ),

@@ -313,6 +313,23 @@ fn contract_senders_are_refused_and_delegated_ones_hold_one_gapless_transaction(
     assert!(matches!(w.add(tx(3, 2)), Err(PoolError::DelegatedInFlight { .. })));
 }
 
+/// An account that signs an authorization of a pooled transaction may be delegated by the next
+/// block: it is held to the delegated limit already, and an authorization by an account that
+/// holds more than that is refused (geth's rule).
+#[test]
+fn signers_of_pooled_authorizations_are_held_to_the_delegated_limit() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(3, 0), tx(3, 1)]);
+    assert_eq!(w.add(tx(1, 0).authorizing(3)), Err(PoolError::AuthorityReserved(address(3))));
+
+    w.add_all(&[tx(4, 0), tx(1, 0).authorizing(4)]);
+    assert!(matches!(w.add(tx(4, 1)), Err(PoolError::DelegatedInFlight { slots: 1, next_nonce: 1 })));
+    assert!(w.add(tx(4, 0).fees(200, 10)).is_ok(), "its one transaction can still be replaced");
+    // The authorization leaves (replaced by a plain transaction): account 4 is free again.
+    w.add_all(&[tx(1, 0).fees(200, 10)]);
+    w.add_all(&[tx(4, 1)]);
+}
+
 #[test]
 fn balance_drop_demotes_and_rise_promotes() {
     let mut w = World::default_config();

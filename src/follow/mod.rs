@@ -170,16 +170,12 @@ impl MinedTx {
     }
 
     fn pooled(tx: &PooledTx) -> Self {
-        // Only EIP-7702 transactions carry authorizations worth decoding for.
-        if tx.tx_type() == 4 {
-            return Self::new(&tx.decode(), tx.hash(), tx.encoded().clone(), tx.sender());
-        }
         Self {
             hash: tx.hash(),
             raw: tx.encoded().clone(),
             sender: tx.sender(),
             nonce: tx.nonce(),
-            authorities: Vec::new(),
+            authorities: tx.authorities().to_vec(),
         }
     }
 

@@ -550,6 +550,7 @@ pub fn rpc_error(error: &SubmitError) -> ErrorObjectOwned {
             PoolError::AccountFull { .. } => "account limit exceeded".into(),
             PoolError::SenderNotEoa(_) => "sender not an eoa".into(),
             PoolError::DelegatedInFlight { .. } => "in-flight transaction limit reached for delegated accounts".into(),
+            PoolError::AuthorityReserved(_) => "authority already reserved".into(),
             PoolError::NonceTooLow { .. } => "nonce too low".into(),
             PoolError::InsufficientFunds { .. } => "insufficient funds for gas * price + value".into(),
             other => other.to_string(),

@@ -40,6 +40,10 @@ pub enum PoolError {
         "sender is EIP-7702 delegated: at most {slots} transactions in flight, each at the next nonce {next_nonce}"
     )]
     DelegatedInFlight { slots: usize, next_nonce: u64 },
+    /// An EIP-7702 authorization of this transaction is signed by an account that holds more
+    /// pooled transactions than a delegated account may: delegating it would leave them guesses.
+    #[error("authority {0} holds more pooled transactions than a delegated account may")]
+    AuthorityReserved(Address),
 }
 
 impl PoolError {
@@ -56,6 +60,7 @@ impl PoolError {
             Self::NotPooled(_) => "not_pooled",
             Self::SenderNotEoa(_) => "sender_not_eoa",
             Self::DelegatedInFlight { .. } => "delegated_in_flight",
+            Self::AuthorityReserved(_) => "authority_reserved",
         }
     }
 }
@@ -79,6 +84,7 @@ mod tests {
             PoolError::NotPooled(_) => 8,
             PoolError::SenderNotEoa(_) => 9,
             PoolError::DelegatedInFlight { .. } => 10,
+            PoolError::AuthorityReserved(_) => 11,
         };
         let samples = [
             PoolError::AlreadyKnown(B256::ZERO),
@@ -98,6 +104,7 @@ mod tests {
             PoolError::NotPooled(B256::ZERO),
             PoolError::SenderNotEoa(Address::ZERO),
             PoolError::DelegatedInFlight { slots: 1, next_nonce: 0 },
+            PoolError::AuthorityReserved(Address::ZERO),
         ];
         let order: Vec<usize> = samples.iter().map(index).collect();
         assert_eq!(order, (0..samples.len()).collect::<Vec<_>>(), "one sample per variant, in order");
@@ -116,6 +123,7 @@ mod tests {
                 "not_pooled",
                 "sender_not_eoa",
                 "delegated_in_flight",
+                "authority_reserved",
             ]
         );
     }

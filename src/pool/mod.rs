@@ -21,8 +21,10 @@
 //! - Priority is the effective tip at the base fee, `min(tip, fee cap - base fee)`, ties broken
 //!   by arrival. Legacy gas price is both fee cap and tip.
 //! - Senders: an account with contract code is refused (`sender_not_eoa`, EIP-3607); an
-//!   EIP-7702 delegated account holds at most `delegated_account_slots` transactions, gapless
-//!   from its nonce (`delegated_in_flight`; replacements are allowed).
+//!   EIP-7702 delegated account, or one that signs an authorization of a pooled transaction,
+//!   holds at most `delegated_account_slots` transactions, gapless from its nonce
+//!   (`delegated_in_flight`; replacements are allowed); a transaction whose authorization is
+//!   signed by an account holding more than that is refused (`authority_reserved`).
 //! - Replacement (same sender and nonce) needs fee cap and tip both raised by the price bump.
 //! - Limits: per-account slots, and per-subpool counts and bytes. Eviction takes account *tails*
 //!   (an account's highest-nonce transaction in the subpool) in priority order, lowest first, with
@@ -160,6 +162,9 @@ pub struct Pool {
     /// Seeded hasher for `by_hash` (hashes are attacker-influenced: no fixed hash function).
     hasher: DefaultHashBuilder,
     accounts: HashMap<Address, Account>,
+    /// Signers of the EIP-7702 authorizations in pooled transactions, with how many: each may be
+    /// delegated by the next block, so it is held to the delegated limit already.
+    authorizing: HashMap<Address, u32>,
     sizes: [SubPoolSize; 3],
     /// Every transaction by fee cap: finds the ones a base fee move re-prices.
     by_fee_cap: BTreeSet<(u128, TxId)>,
@@ -202,6 +207,7 @@ impl Pool {
             by_hash: HashTable::new(),
             hasher: DefaultHashBuilder::default(),
             accounts: HashMap::default(),
+            authorizing: HashMap::default(),
             sizes: Default::default(),
             by_fee_cap: BTreeSet::new(),
             by_blob_fee: BTreeSet::new(),
@@ -400,13 +406,21 @@ impl Pool {
         if tx.cost() > state.balance {
             return Err(PoolError::InsufficientFunds { cost: tx.cost(), balance: state.balance });
         }
+        let held = |address: &Address| self.accounts.get(address).map_or(0, Account::len);
+        if let Some(&authority) =
+            tx.authorities().iter().find(|authority| held(authority) > self.config.delegated_account_slots)
+        {
+            return Err(PoolError::AuthorityReserved(authority));
+        }
         let account = self.accounts.get(&sender);
         let replaced = account.and_then(|a| a.get(nonce));
         match replaced {
             Some(old) => self.check_replacement(&self.entry(old).tx, &tx)?,
             None => {
                 let held = account.map_or(0, Account::len);
-                if matches!(state.code, AccountCode::Delegated(_)) {
+                let delegated =
+                    matches!(state.code, AccountCode::Delegated(_)) || self.authorizing.contains_key(&sender);
+                if delegated {
                     let next_nonce = account.map_or(state.nonce, |a| a.next_contiguous_nonce(state.nonce));
                     if held >= self.config.delegated_account_slots || nonce != next_nonce {
                         let slots = self.config.delegated_account_slots;
@@ -555,6 +569,9 @@ impl Pool {
         let hash = entry.tx.hash();
         let fee_key = entry.tx.max_fee_per_gas();
         let blob_key = entry.tx.is_blob().then(|| entry.tx.max_fee_per_blob_gas());
+        for &authority in entry.tx.authorities() {
+            *self.authorizing.entry(authority).or_default() += 1;
+        }
         let id = self.slots.insert(entry);
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.by_hash.insert_unique(hasher.hash_one(hash), id, |&other| {
@@ -588,6 +605,13 @@ impl Pool {
         let size = &mut self.sizes[entry.subpool.index()];
         size.count -= 1;
         size.bytes -= tx.size();
+        for authority in tx.authorities() {
+            let count = self.authorizing.get_mut(authority).expect("a pooled authorization is counted");
+            *count -= 1;
+            if *count == 0 {
+                self.authorizing.remove(authority);
+            }
+        }
         self.failures.remove(&id);
         let account = self.accounts.get_mut(&tx.sender()).expect("a pooled tx's account exists");
         account.remove(tx.nonce());

@@ -141,6 +141,13 @@ impl Pool {
             waiting += usize::from(is_waiting);
         }
         assert_eq!(waiting, self.waiting.len(), "1: no stale expiry entries");
+        let mut authorizing = alloy_primitives::map::HashMap::<Address, u32>::default();
+        for &id in &live {
+            for &authority in self.entry(id).tx.authorities() {
+                *authorizing.entry(authority).or_default() += 1;
+            }
+        }
+        assert_eq!(authorizing, self.authorizing, "1: authority index counts every pooled authorization");
         assert!(self.failures.keys().all(|id| live.contains(id)), "1: failure reports only of pooled txs");
         assert_eq!(sizes, self.sizes, "3: counts and bytes equal the contents");
 

@@ -48,6 +48,8 @@ pub struct PooledTx {
     tx_type: u8,
     blob_count: u8,
     origin: Origin,
+    /// Signers of its EIP-7702 authorizations (empty, without an allocation, for other types).
+    authorities: Box<[Address]>,
 }
 
 impl PooledTx {
@@ -57,6 +59,14 @@ impl PooledTx {
         let tx = &decoded.envelope;
         let blob_count = tx.blob_versioned_hashes().map_or(0, <[B256]>::len);
         let max_fee_per_blob_gas = tx.max_fee_per_blob_gas().unwrap_or(0);
+        // Recovered here, on a validation worker: the pool needs them under its lock. An
+        // authorization whose signature does not recover is skipped at execution, so here too.
+        let authorities = tx
+            .authorization_list()
+            .into_iter()
+            .flatten()
+            .filter_map(|authorization| super::recover_authority(authorization).ok())
+            .collect();
         Self {
             hash: decoded.hash,
             sender,
@@ -71,6 +81,7 @@ impl PooledTx {
             blob_count: u8::try_from(blob_count).unwrap_or(u8::MAX),
             encoded,
             origin: Origin::External,
+            authorities,
         }
     }
 
@@ -138,6 +149,10 @@ impl PooledTx {
     }
     pub const fn is_blob(&self) -> bool {
         self.tx_type == 3
+    }
+    /// The accounts its EIP-7702 authorizations delegate (their signers).
+    pub const fn authorities(&self) -> &[Address] {
+        &self.authorities
     }
 
     /// The tip a block producer earns per gas at `base_fee`:

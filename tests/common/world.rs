@@ -7,7 +7,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy_consensus::{TxEip1559, TxEip4844, TxLegacy};
+use alloy_consensus::{TxEip1559, TxEip4844, TxEip7702, TxLegacy};
+use alloy_eips::eip7702::Authorization;
 use alloy_primitives::{Address, B256, TxKind, U256};
 use tidepool::{
     pool::{Added, Pool, PoolConfig, PoolError, PoolEvent, RemovalReason, SubPool, ValidTx},
@@ -32,6 +33,8 @@ pub struct Spec {
     pub blobs: Option<u128>,
     pub legacy: bool,
     pub chain_id: u64,
+    /// An EIP-7702 transaction carrying an authorization signed by this dev account.
+    pub authorizing: Option<u64>,
 }
 
 /// A transaction from dev account `account` at `nonce`, fee cap 100, tip 5, 21,000 gas.
@@ -47,6 +50,7 @@ pub const fn tx(account: u64, nonce: u64) -> Spec {
         blobs: None,
         legacy: false,
         chain_id: 1,
+        authorizing: None,
     }
 }
 
@@ -54,6 +58,12 @@ impl Spec {
     pub const fn fees(mut self, fee_cap: u128, tip: u128) -> Self {
         self.fee_cap = fee_cap;
         self.tip = tip;
+        self
+    }
+    /// An EIP-7702 transaction with one authorization, signed by dev account `authority`.
+    pub const fn authorizing(mut self, authority: u64) -> Self {
+        self.authorizing = Some(authority);
+        self.gas = 21_000 + 25_000; // intrinsic gas with one authorization
         self
     }
     pub const fn tip(mut self, tip: u128) -> Self {
@@ -116,6 +126,24 @@ impl Spec {
                 to: TxKind::Call(to),
                 value: U256::from(self.value),
                 input,
+            })
+        } else if let Some(authority) = self.authorizing {
+            let authorization = Signer::dev(authority).sign_authorization(Authorization {
+                chain_id: U256::from(self.chain_id),
+                address: to,
+                nonce: 0,
+            });
+            signer.sign_tx(TxEip7702 {
+                chain_id: self.chain_id,
+                nonce: self.nonce,
+                gas_limit: self.gas,
+                max_fee_per_gas: self.fee_cap,
+                max_priority_fee_per_gas: self.tip,
+                to,
+                value: U256::from(self.value),
+                input,
+                access_list: Default::default(),
+                authorization_list: vec![authorization],
             })
         } else if let Some(blob_fee) = self.blobs {
             let mut hash = B256::repeat_byte(7);
