@@ -126,8 +126,12 @@ impl TxMix {
                 })
             }
             _ => {
+                // Sponsored: the authority is an account of its own, not one of the mix's
+                // senders, so the pool's EIP-7702 limits (an authority holds at most one
+                // transaction in flight) never refuse the mix's other transactions.
                 let delegate = Authorization { chain_id: U256::from(chain_id), address: to, nonce: 0 };
-                let authorization_list = vec![signer.sign_authorization(delegate)];
+                let authority = Signer::dev(self.signers.len() as u64 + self.rng.random_range(0..1_000_000));
+                let authorization_list = vec![authority.sign_authorization(delegate)];
                 signer.sign_tx(TxEip7702 {
                     chain_id,
                     nonce,
