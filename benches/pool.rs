@@ -151,6 +151,7 @@ fn block_update(pool: &Pool) -> BlockUpdate {
         blob_base_fee: 1,
         mined: mined.iter().map(|tx| tx.hash()).collect(),
         accounts,
+        gas_limit: None,
         reinject: Vec::new(),
     }
 }

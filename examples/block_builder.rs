@@ -86,6 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             blob_base_fee: head.blob_base_fee,
             mined: included.clone(),
             accounts: changed.into_iter().collect(),
+            gas_limit: Some(BLOCK_GAS),
             reinject: Vec::new(),
         });
         println!(

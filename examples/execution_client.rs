@@ -64,6 +64,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             blob_base_fee: head.blob_base_fee,
             mined: block.txs.iter().map(|tx| tx.hash()).collect(),
             accounts: changed.into_iter().collect(),
+            gas_limit: Some(GAS_LIMIT),
             reinject: Vec::new(),
         });
         mined_total += block.txs.len();

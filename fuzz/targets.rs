@@ -287,6 +287,7 @@ pub mod pool_model {
                             blob_base_fee: 1,
                             mined,
                             accounts: vec![(sender, account_state)],
+                            gas_limit: None,
                             reinject: Vec::new(),
                         },
                         now,

@@ -229,15 +229,22 @@ fn replacement_just_below_the_bump_on_tip_is_underpriced() {
     assert!(matches!(w.add(tx(1, 0).fees(200, 10)), Err(PoolError::ReplacementUnderpriced { bump_percent: 10, .. })));
 }
 
+/// Replacing a blob transaction needs fee cap, tip and blob fee cap each doubled: every node
+/// fetches the blobs again, so it must be worth it.
 #[test]
-fn blob_replacement_needs_double_the_price() {
+fn blob_replacement_needs_double_the_price_blob_fee_included() {
     let mut w = World::default_config();
     w.add_all(&[tx(1, 0).fees(100, 10).blob(10)]);
     assert!(matches!(
-        w.add(tx(1, 0).fees(199, 20).blob(10)),
+        w.add(tx(1, 0).fees(199, 20).blob(20)),
         Err(PoolError::ReplacementUnderpriced { bump_percent: 100, .. })
     ));
-    w.add(tx(1, 0).fees(200, 20).blob(10)).unwrap();
+    assert_eq!(
+        w.add(tx(1, 0).fees(200, 20).blob(19)),
+        Err(PoolError::BlobReplacementUnderpriced { old_blob_fee_cap: 10, new_blob_fee_cap: 19, bump_percent: 100 })
+    );
+    w.expect(&[(tx(1, 0).fees(100, 10).blob(10), Some(Pending))]);
+    w.add(tx(1, 0).fees(200, 20).blob(20)).unwrap();
 }
 
 #[test]
@@ -328,6 +335,33 @@ fn signers_of_pooled_authorizations_are_held_to_the_delegated_limit() {
     // The authorization leaves (replaced by a plain transaction): account 4 is free again.
     w.add_all(&[tx(1, 0).fees(200, 10)]);
     w.add_all(&[tx(4, 1)]);
+}
+
+/// A block that lowers the gas limit removes the transactions above it, each with its reason,
+/// and none above it is admitted afterwards (raising it again removes nothing).
+#[test]
+fn a_lowered_block_gas_limit_removes_the_transactions_above_it() {
+    let mut w = World::default_config();
+    let (big, after_big, small) = (tx(1, 0).gas(100_000), tx(1, 1), tx(2, 0));
+    w.add_all(&[big, after_big, small]);
+    let with_limit = |gas_limit| BlockUpdate {
+        base_fee: BASE_FEE,
+        blob_base_fee: 1,
+        gas_limit: Some(gas_limit),
+        ..Default::default()
+    };
+    w.block(with_limit(50_000));
+    w.expect(&[(big, None), (after_big, Some(Queued)), (small, Some(Pending))]);
+    let why = Invalidation::AboveBlockGasLimit { block_gas_limit: 50_000 };
+    assert_eq!(w.removal(big), RemovalReason::Invalidated { why, block: 1 });
+    assert_eq!(
+        w.add(tx(3, 0).gas(60_000)),
+        Err(PoolError::AboveBlockGasLimit { gas_limit: 60_000, block_gas_limit: 50_000 })
+    );
+    w.block(with_limit(80_000));
+    w.add_all(&[tx(3, 0).gas(60_000)]);
+    w.block(with_limit(80_000));
+    w.expect(&[(tx(3, 0).gas(60_000), Some(Pending))]);
 }
 
 #[test]

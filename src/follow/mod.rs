@@ -451,6 +451,7 @@ impl Follow {
             number: self.head.block,
             base_fee: self.head.base_fee,
             blob_base_fee: self.head.blob_base_fee,
+            gas_limit: Some(head_block.header.gas_limit),
             mined,
             accounts,
             reinject,

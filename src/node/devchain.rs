@@ -257,6 +257,7 @@ impl DevChain {
             number: next.block,
             base_fee: next.base_fee,
             blob_base_fee: next.blob_base_fee,
+            gas_limit: Some(self.gas_limit),
             mined: mined.clone(),
             accounts: changed.into_iter().collect(),
             reinject: Vec::new(),

@@ -545,7 +545,9 @@ pub fn rpc_error(error: &SubmitError) -> ErrorObjectOwned {
         },
         IngestError::Pool(e) => match e {
             PoolError::AlreadyKnown(_) => "already known".into(),
-            PoolError::ReplacementUnderpriced { .. } => "replacement transaction underpriced".into(),
+            PoolError::ReplacementUnderpriced { .. } | PoolError::BlobReplacementUnderpriced { .. } => {
+                "replacement transaction underpriced".into()
+            }
             PoolError::Underpriced { .. } => "transaction underpriced".into(),
             PoolError::AccountFull { .. } => "account limit exceeded".into(),
             PoolError::SenderNotEoa(_) => "sender not an eoa".into(),

@@ -25,6 +25,16 @@ pub enum PoolError {
          {bump_percent}% above {old_fee_cap} and {old_tip}"
     )]
     ReplacementUnderpriced { old_fee_cap: u128, old_tip: u128, new_fee_cap: u128, new_tip: u128, bump_percent: u128 },
+    /// Replacing a blob transaction needs the blob fee cap raised by the bump too: otherwise a
+    /// sender could make every node fetch the blobs again without paying more for them.
+    #[error(
+        "blob replacement underpriced: blob fee cap {new_blob_fee_cap} must be at least {bump_percent}% above \
+         {old_blob_fee_cap}"
+    )]
+    BlobReplacementUnderpriced { old_blob_fee_cap: u128, new_blob_fee_cap: u128, bump_percent: u128 },
+    /// The chain's current block gas limit is below the transaction's gas limit.
+    #[error("gas limit {gas_limit} exceeds the block gas limit {block_gas_limit}")]
+    AboveBlockGasLimit { gas_limit: u64, block_gas_limit: u64 },
     #[error("account holds {slots} transactions, its limit")]
     AccountFull { slots: usize },
     #[error("the {} subpool is full and this transaction would be its cheapest", .subpool.name())]
@@ -61,6 +71,9 @@ impl PoolError {
             Self::SenderNotEoa(_) => "sender_not_eoa",
             Self::DelegatedInFlight { .. } => "delegated_in_flight",
             Self::AuthorityReserved(_) => "authority_reserved",
+            Self::BlobReplacementUnderpriced { .. } => "blob_replacement_underpriced",
+            // The same condition as validation's configured cap, so clients see one kind.
+            Self::AboveBlockGasLimit { .. } => "gas_limit_above_block",
         }
     }
 }
@@ -85,6 +98,8 @@ mod tests {
             PoolError::SenderNotEoa(_) => 9,
             PoolError::DelegatedInFlight { .. } => 10,
             PoolError::AuthorityReserved(_) => 11,
+            PoolError::BlobReplacementUnderpriced { .. } => 12,
+            PoolError::AboveBlockGasLimit { .. } => 13,
         };
         let samples = [
             PoolError::AlreadyKnown(B256::ZERO),
@@ -105,6 +120,8 @@ mod tests {
             PoolError::SenderNotEoa(Address::ZERO),
             PoolError::DelegatedInFlight { slots: 1, next_nonce: 0 },
             PoolError::AuthorityReserved(Address::ZERO),
+            PoolError::BlobReplacementUnderpriced { old_blob_fee_cap: 1, new_blob_fee_cap: 1, bump_percent: 100 },
+            PoolError::AboveBlockGasLimit { gas_limit: 2, block_gas_limit: 1 },
         ];
         let order: Vec<usize> = samples.iter().map(index).collect();
         assert_eq!(order, (0..samples.len()).collect::<Vec<_>>(), "one sample per variant, in order");
@@ -124,6 +141,8 @@ mod tests {
                 "sender_not_eoa",
                 "delegated_in_flight",
                 "authority_reserved",
+                "blob_replacement_underpriced",
+                "gas_limit_above_block",
             ]
         );
     }

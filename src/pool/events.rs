@@ -49,6 +49,8 @@ pub enum Limit {
 pub enum Invalidation {
     /// The account's nonce moved past it without including it (another tx took the nonce).
     NonceTooLow { account_nonce: u64 },
+    /// The chain's block gas limit fell below its gas limit: no block can include it.
+    AboveBlockGasLimit { block_gas_limit: u64 },
 }
 
 /// Why a builder could not include a pooled transaction (reported through

@@ -20,12 +20,15 @@
 //!   or the first unaffordable one, the rest are *queued*.
 //! - Priority is the effective tip at the base fee, `min(tip, fee cap - base fee)`, ties broken
 //!   by arrival. Legacy gas price is both fee cap and tip.
+//! - Gas: a transaction above the block gas limit of the last update is refused
+//!   (`gas_limit_above_block`); when an update lowers the limit, the ones above it leave.
 //! - Senders: an account with contract code is refused (`sender_not_eoa`, EIP-3607); an
 //!   EIP-7702 delegated account, or one that signs an authorization of a pooled transaction,
 //!   holds at most `delegated_account_slots` transactions, gapless from its nonce
 //!   (`delegated_in_flight`; replacements are allowed); a transaction whose authorization is
 //!   signed by an account holding more than that is refused (`authority_reserved`).
-//! - Replacement (same sender and nonce) needs fee cap and tip both raised by the price bump.
+//! - Replacement (same sender and nonce) needs fee cap and tip both raised by the price bump,
+//!   and for a blob transaction its blob fee cap too (`blob_replacement_underpriced`).
 //! - Limits: per-account slots, and per-subpool counts and bytes. Eviction takes account *tails*
 //!   (an account's highest-nonce transaction in the subpool) in priority order, lowest first, with
 //!   the newest arrival first among equals; an evicted transaction takes its descendants with it,
@@ -149,6 +152,8 @@ pub struct Added {
 pub struct Pool {
     config: PoolConfig,
     head: ChainHead,
+    /// The block gas limit the last update carried (none yet: no limit known).
+    block_gas_limit: Option<u64>,
     /// Block updates applied so far (reorgs included, so it never goes back as numbers may).
     epoch: u64,
     /// Accounts changed by the last [`STATE_HISTORY`] updates: the epoch that changed each last,
@@ -200,6 +205,7 @@ impl Pool {
         Self {
             config,
             head,
+            block_gas_limit: None,
             epoch: 0,
             changed: HashMap::default(),
             changed_order: VecDeque::new(),
@@ -310,6 +316,12 @@ impl Pool {
         self.head = ChainHead { block: update.number, base_fee: update.base_fee, blob_base_fee: update.blob_base_fee };
         self.touch_repriced(&self.by_fee_cap, old.base_fee, update.base_fee, &mut touched);
         self.touch_repriced(&self.by_blob_fee, old.blob_base_fee, update.blob_base_fee, &mut touched);
+        if let Some(limit) = update.gas_limit {
+            if self.block_gas_limit.is_none_or(|old| limit < old) {
+                self.remove_above_gas_limit(limit, update.number, &mut touched);
+            }
+            self.block_gas_limit = Some(limit);
+        }
 
         let mut released = Vec::new();
         for hash in &update.mined {
@@ -354,6 +366,17 @@ impl Pool {
         refused
     }
 
+    /// Removes every transaction whose gas limit is above `limit`. A scan of the pool: it runs
+    /// only when the chain's gas limit falls, which is rare and moves in small steps.
+    fn remove_above_gas_limit(&mut self, limit: u64, block: u64, touched: &mut Vec<Address>) {
+        let above: Vec<TxId> = self.slots.ids().filter(|&id| self.entry(id).tx.gas_limit() > limit).collect();
+        for id in above {
+            touched.push(self.sender_nonce(id).0);
+            let why = Invalidation::AboveBlockGasLimit { block_gas_limit: limit };
+            self.remove(id, RemovalReason::Invalidated { why, block });
+        }
+    }
+
     /// Makes a pooled transaction that came from a peer local: this node's user submitted it
     /// too, so it is journaled from now on. Returns whether it changed (a private or already
     /// local transaction keeps its origin).
@@ -394,6 +417,11 @@ impl Pool {
         let hash = tx.hash();
         if self.find(&hash).is_some() {
             return Err(PoolError::AlreadyKnown(hash));
+        }
+        if let Some(block_gas_limit) = self.block_gas_limit
+            && tx.gas_limit() > block_gas_limit
+        {
+            return Err(PoolError::AboveBlockGasLimit { gas_limit: tx.gas_limit(), block_gas_limit });
         }
         let sender = tx.sender();
         if state.code == AccountCode::Contract {
@@ -445,25 +473,33 @@ impl Pool {
         Ok(Added { hash, subpool, replaced: replaced_hash })
     }
 
-    /// Replacement needs fee cap and tip each raised by the price bump.
+    /// Replacement needs fee cap and tip each raised by the price bump, and for a blob
+    /// transaction the blob fee cap too.
     fn check_replacement(&self, old: &PooledTx, new: &PooledTx) -> Result<(), PoolError> {
         let bump_percent =
             if old.is_blob() { self.config.blob_price_bump_percent } else { self.config.price_bump_percent };
         let bumped = |old: u128, new: u128| {
             U256::from(new) * U256::from(100) >= U256::from(old) * U256::from(100 + bump_percent)
         };
-        if bumped(old.max_fee_per_gas(), new.max_fee_per_gas())
-            && bumped(old.max_priority_fee_per_gas(), new.max_priority_fee_per_gas())
+        if !(bumped(old.max_fee_per_gas(), new.max_fee_per_gas())
+            && bumped(old.max_priority_fee_per_gas(), new.max_priority_fee_per_gas()))
         {
-            return Ok(());
+            return Err(PoolError::ReplacementUnderpriced {
+                old_fee_cap: old.max_fee_per_gas(),
+                old_tip: old.max_priority_fee_per_gas(),
+                new_fee_cap: new.max_fee_per_gas(),
+                new_tip: new.max_priority_fee_per_gas(),
+                bump_percent,
+            });
         }
-        Err(PoolError::ReplacementUnderpriced {
-            old_fee_cap: old.max_fee_per_gas(),
-            old_tip: old.max_priority_fee_per_gas(),
-            new_fee_cap: new.max_fee_per_gas(),
-            new_tip: new.max_priority_fee_per_gas(),
-            bump_percent,
-        })
+        if old.is_blob() && !bumped(old.max_fee_per_blob_gas(), new.max_fee_per_blob_gas()) {
+            return Err(PoolError::BlobReplacementUnderpriced {
+                old_blob_fee_cap: old.max_fee_per_blob_gas(),
+                new_blob_fee_cap: new.max_fee_per_blob_gas(),
+                bump_percent,
+            });
+        }
+        Ok(())
     }
 
     /// Refuses a transaction that would land in a full subpool as its cheapest member: it would

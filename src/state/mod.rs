@@ -98,6 +98,9 @@ pub struct BlockUpdate {
     pub base_fee: u128,
     /// Blob base fee of the next block.
     pub blob_base_fee: u128,
+    /// The block's gas limit, when known: a pooled transaction above a lowered limit can never
+    /// be included and leaves; none above it is admitted.
+    pub gas_limit: Option<u64>,
     /// Hashes of the block's transactions.
     pub mined: Vec<B256>,
     /// New state of every account the block changed (senders, recipients, EIP-7702
