@@ -217,30 +217,20 @@ fn first_seen_senders(c: &mut Criterion, rt: &Runtime, anvil: &Anvil) {
     };
     let mut group = c.benchmark_group("first_seen_senders");
     group.sample_size(10);
-    group.bench_function("in_memory", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let raws = fresh(false);
-                let started = Instant::now();
-                rt.block_on(submit_all(&memory, &raws));
-                total += started.elapsed();
-            }
-            total
+    for (name, tidepool, with_anvil) in [("in_memory", &memory, false), ("anvil", &remote, true)] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let raws = fresh(with_anvil);
+                    let started = Instant::now();
+                    rt.block_on(submit_all(tidepool, &raws));
+                    total += started.elapsed();
+                }
+                total
+            });
         });
-    });
-    group.bench_function("anvil", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let raws = fresh(true);
-                let started = Instant::now();
-                rt.block_on(submit_all(&remote, &raws));
-                total += started.elapsed();
-            }
-            total
-        });
-    });
+    }
     group.finish();
 }
 

@@ -107,16 +107,21 @@ async fn follow_with(port: u16, configure: impl FnOnce(&mut FollowConfig)) -> (T
     configure(&mut config);
     let follow = Follow::connect(config).await.expect("follows anvil");
     let stats = follow.stats();
-    let tidepool = Tidepool::builder(follow.state(), follow.head())
+    let tidepool = pool_on(&follow).await;
+    tokio::spawn(follow.run(tidepool.chain()));
+    (tidepool, stats)
+}
+
+/// A Tidepool on the follower's state and head (not yet following: run or step it).
+async fn pool_on(follow: &Follow) -> Tidepool {
+    Tidepool::builder(follow.state(), follow.head())
         .config(TidepoolConfig {
             validation: ValidationConfig { chain_id: ANVIL_CHAIN_ID, ..Default::default() },
             ..Default::default()
         })
         .start()
         .await
-        .unwrap();
-    tokio::spawn(follow.run(tidepool.chain()));
-    (tidepool, stats)
+        .unwrap()
 }
 
 async fn anvil_call(port: u16, method: &str, params: jsonrpsee::core::params::ArrayParams) -> serde_json::Value {
@@ -203,14 +208,7 @@ async fn after_every_block_the_pools_senders_agree_with_anvil() {
     let _anvil = Anvil::start_with(&binary, port, &["--no-mining", "--order", "fifo"]).await;
     let mut follow =
         Follow::connect(FollowConfig::new(&format!("http://127.0.0.1:{port}"), ANVIL_CHAIN_ID)).await.unwrap();
-    let tidepool = Tidepool::builder(follow.state(), follow.head())
-        .config(TidepoolConfig {
-            validation: ValidationConfig { chain_id: ANVIL_CHAIN_ID, ..Default::default() },
-            ..Default::default()
-        })
-        .start()
-        .await
-        .unwrap();
+    let tidepool = pool_on(&follow).await;
     let chain = tidepool.chain();
     let keys = [KEY_0, KEY_1, KEY_2];
     for nonce in 0..3 {
