@@ -1,5 +1,6 @@
 //! The pool at capacity: inserting a batch, applying a block, building a block, and memory per
-//! pooled transaction. Run: `cargo bench --bench pool`.
+//! pooled transaction (ordinary and blob, with what the blob store keeps per blob). Run:
+//! `cargo bench --bench pool`.
 //!
 //! The saturated pool (16,000 txs, base fee 100): 2,800 senders x 4 pending, 800 x 4 priced below
 //! the base fee, 400 x 4 behind a nonce gap. The pending limit equals its count (11,200), so every
@@ -12,15 +13,17 @@ use std::{
     time::Instant,
 };
 
-use alloy_consensus::TxEip1559;
-use alloy_primitives::{Address, Bytes, TxKind, U256};
+use std::sync::Arc;
+
+use alloy_consensus::{TxEip1559, TxEip4844};
+use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 use tidepool::{
     builder::next_block,
-    pool::{Pool, PoolConfig, SubPoolLimit, ValidTx},
+    pool::{BlobStore, Pool, PoolConfig, SubPoolLimit, ValidTx},
     state::{AccountState, BlockUpdate, ChainHead},
-    tx::sign::Signer,
+    tx::{blob, generate::blob_sidecar, sign::Signer},
     validate::{ValidationConfig, Validator},
 };
 
@@ -141,7 +144,7 @@ fn saturated(work: &Workload) -> Pool {
 
 /// The block that mines the best ~100 pending txs and moves the base fee to 112.
 fn block_update(pool: &Pool) -> BlockUpdate {
-    let batch = next_block(pool, BASE_FEE, 30_000_000, usize::MAX);
+    let batch = next_block(pool, BASE_FEE, 30_000_000, usize::MAX, usize::MAX);
     let mined: Vec<_> = batch.txs.iter().take(100).collect();
     let accounts =
         mined.iter().map(|tx| (tx.sender(), AccountState::new(tx.nonce() + 1, U256::from(10u128.pow(21))))).collect();
@@ -171,9 +174,73 @@ fn memory_per_tx(work: &Workload) {
     );
 }
 
+/// The hot pool's memory per pooled blob transaction (the pool holds its consensus form; the
+/// sidecar is in the blob store), and the store's bytes per blob in memory and on disk.
+fn memory_per_blob_tx() {
+    const TXS: u64 = 1_000;
+    const SIDECARS: u64 = 16;
+    let sidecar = blob_sidecar(1, 1, 1);
+    let consensus: Vec<Bytes> = (0..TXS)
+        .map(|i| {
+            let tx = TxEip4844 {
+                chain_id: 1,
+                gas_limit: 21_000,
+                max_fee_per_gas: 1_000,
+                max_priority_fee_per_gas: 10,
+                to: Address::repeat_byte(0x44),
+                max_fee_per_blob_gas: 100,
+                ..Default::default()
+            };
+            blob::split_network_form(&Signer::dev(100_000 + i).sign_blob_tx(tx, &sidecar)).unwrap().consensus
+        })
+        .collect();
+    let validator = validator();
+    let txs: Vec<ValidTx> = consensus
+        .iter()
+        .map(|raw| ValidTx { tx: validator.validate_consensus(raw.clone()).unwrap(), sender_state: funded(), epoch: 0 })
+        .collect();
+    let before = LIVE.load(Ordering::Relaxed);
+    let mut pool = Pool::new(PoolConfig::default(), ChainHead { block: 1, base_fee: BASE_FEE, blob_base_fee: 1 });
+    for result in pool.add_batch(txs, Instant::now()) {
+        result.unwrap();
+    }
+    let per_tx = (LIVE.load(Ordering::Relaxed) - before) as f64 / pool.len() as f64;
+    let encoded = consensus.iter().map(|raw| raw.len()).sum::<usize>() as f64 / consensus.len() as f64;
+    eprintln!(
+        "memory: {} pooled blob txs, {per_tx:.0} bytes each beyond their encoded size (mean encoded size \
+         {encoded:.0} bytes; blobs in the store)",
+        pool.len()
+    );
+
+    let sidecars: Vec<Arc<_>> = (0..SIDECARS).map(|seed| Arc::new(blob_sidecar(1, 1, seed))).collect();
+    let before = LIVE.load(Ordering::Relaxed);
+    let in_memory = BlobStore::in_memory();
+    let copies: Vec<Arc<_>> = sidecars.iter().map(|s| Arc::new(s.as_ref().clone())).collect();
+    for (i, sidecar) in copies.iter().enumerate() {
+        in_memory.put(B256::with_last_byte(i as u8), sidecar).unwrap();
+    }
+    drop(copies); // the store holds the only references now
+    let per_blob = (LIVE.load(Ordering::Relaxed) - before) as f64 / SIDECARS as f64;
+    let dir = tempfile::tempdir().unwrap();
+    let on_disk = BlobStore::open(dir.path()).unwrap();
+    for (i, sidecar) in sidecars.iter().enumerate() {
+        on_disk.put(B256::with_last_byte(i as u8), sidecar).unwrap();
+    }
+    let files: u64 = std::fs::read_dir(dir.path().join(tidepool::pool::BLOBS_DIR))
+        .unwrap()
+        .map(|entry| entry.unwrap().metadata().unwrap().len())
+        .sum();
+    eprintln!(
+        "blob store: {per_blob:.0} bytes per blob in memory, {:.0} on disk (a blob is 131,072 bytes; \
+         with its commitment and 128 cell proofs)",
+        files as f64 / SIDECARS as f64
+    );
+}
+
 fn benches(c: &mut Criterion) {
     let work = workload();
     memory_per_tx(&work);
+    memory_per_blob_tx();
     let pool = saturated(&work);
     let mut group = c.benchmark_group("pool");
 
@@ -201,11 +268,11 @@ fn benches(c: &mut Criterion) {
     });
 
     group.bench_function("build_30m_gas_block", |b| {
-        b.iter(|| black_box(next_block(&pool, BASE_FEE, 30_000_000, usize::MAX)));
+        b.iter(|| black_box(next_block(&pool, BASE_FEE, 30_000_000, usize::MAX, usize::MAX)));
     });
     group.finish();
 
-    let batch = next_block(&pool, BASE_FEE, 30_000_000, usize::MAX);
+    let batch = next_block(&pool, BASE_FEE, 30_000_000, usize::MAX, usize::MAX);
     eprintln!("30M-gas block: {} txs, {} gas", batch.txs.len(), batch.gas);
     let mut probe = pool.clone();
     let results = probe.add_batch(work.insert_batch.clone(), Instant::now());

@@ -13,10 +13,12 @@
 //! - [`Submitter`]: submit raw transactions with an [`Origin`] (local, external, private);
 //!   answers `Busy` at once when validation is saturated.
 //! - [`ChainUpdates`]: feed every block and reorg.
-//! - [`BuilderFeed`]: pull best-first, gas-limited batches; report transactions that could not
-//!   be included (repeat offenders are quarantined).
+//! - [`BuilderFeed`]: pull best-first, gas- and blob-limited batches, load the sidecars of
+//!   their blob transactions; report transactions that could not be included (repeat offenders
+//!   are quarantined).
 //! - [`PoolReader`]: look up, subscribe to events, ask the dead-letter view why a transaction
-//!   left, read the counters.
+//!   left, read the counters, get blobs by versioned hash.
+//! - [`PoolAdmin`]: operator actions, such as changing the minimum tip at run time.
 //!
 //! The `tidepool node` binary is built on exactly this API. Runnable programs for each user:
 //! `examples/execution_client.rs`, `examples/block_builder.rs`, `examples/gossip_node.rs`.
@@ -99,5 +101,6 @@ pub mod tx;
 pub mod validate;
 
 pub use service::{
-    BuilderFeed, ChainUpdates, Origin, PoolReader, SubmitError, Submitter, Tidepool, TidepoolBuilder, TidepoolConfig,
+    BuilderFeed, ChainUpdates, Origin, PoolAdmin, PoolReader, SubmitError, Submitter, Tidepool, TidepoolBuilder,
+    TidepoolConfig,
 };

@@ -85,7 +85,7 @@ fn parked_and_queued_are_never_offered() {
 fn next_block_respects_the_gas_limit_and_packs_around_big_txs() {
     let mut w = World::default_config();
     w.add_all(&[tx(1, 0).tip(9).gas(60_000), tx(1, 1).tip(9), tx(2, 0).tip(5), tx(3, 0).tip(4)]);
-    let batch = next_block(&w.pool, BASE_FEE, 50_000, usize::MAX);
+    let batch = next_block(&w.pool, BASE_FEE, 50_000, usize::MAX, usize::MAX);
     // Account 1's first tx does not fit, so its nonce 1 cannot go either; 2 and 3 fill the block.
     let senders: Vec<_> = batch.txs.iter().map(|t| t.sender()).collect();
     assert_eq!(senders, vec![address(2), address(3)]);
@@ -97,7 +97,7 @@ fn next_block_respects_the_byte_limit() {
     let mut w = World::default_config();
     w.add_all(&[tx(1, 0).tip(9).calldata(500), tx(2, 0).tip(5)]);
     let small = tx(2, 0).tip(5).signed().size();
-    let batch = next_block(&w.pool, BASE_FEE, 30_000_000, small + 10);
+    let batch = next_block(&w.pool, BASE_FEE, 30_000_000, small + 10, usize::MAX);
     assert_eq!(batch.txs.len(), 1);
     assert_eq!(batch.txs[0].sender(), address(2));
     assert_eq!(batch.bytes, small);
@@ -109,7 +109,7 @@ fn next_block_is_nonce_consistent() {
     let specs: Vec<_> =
         (0..5).flat_map(|a| (0..4).map(move |n| tx(a, n).tip(u128::from(10 - n as u32 + a as u32)))).collect();
     w.add_all(&specs);
-    let batch = next_block(&w.pool, BASE_FEE, 30_000_000, usize::MAX);
+    let batch = next_block(&w.pool, BASE_FEE, 30_000_000, usize::MAX, usize::MAX);
     assert_eq!(batch.txs.len(), 20);
     let mut next = std::collections::HashMap::new();
     for tx in &batch.txs {
@@ -129,7 +129,7 @@ fn shared_pool() -> (PoolHandle, Vec<ValidTx>) {
 async fn batch_stream_answers_at_once_then_waits_for_new_pending() {
     let (handle, txs) = shared_pool();
     handle.add(txs[0].clone()).unwrap();
-    let mut stream = BuilderFeed::new(handle.clone()).batches(30_000_000, usize::MAX);
+    let mut stream = BuilderFeed::new(handle.clone(), usize::MAX).batches(30_000_000, usize::MAX);
     assert_eq!(stream.next().await.unwrap().txs.len(), 1);
     // Nothing new: the next pull waits.
     assert!(tokio::time::timeout(Duration::from_millis(50), stream.next()).await.is_err());
@@ -141,7 +141,7 @@ async fn batch_stream_answers_at_once_then_waits_for_new_pending() {
 #[tokio::test]
 async fn a_builder_that_stops_pulling_costs_nothing_and_loses_nothing() {
     let (handle, _) = shared_pool();
-    let mut stream = BuilderFeed::new(handle.clone()).batches(30_000_000, usize::MAX);
+    let mut stream = BuilderFeed::new(handle.clone(), usize::MAX).batches(30_000_000, usize::MAX);
     let w = World::default_config();
     let specs: Vec<_> = (10..40).map(|a| w.valid(tx(a, 0).signed())).collect();
     for tx in specs {

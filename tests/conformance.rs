@@ -6,7 +6,9 @@
 //! expected outcome: valid cases on hash and sender (and intrinsic gas, where given), invalid
 //! cases by being refused. Cases whose verdict needs block context (base fee, blob base fee) are
 //! checked against the context the fixture states. Fees >= 2^128 are scored as our documented
-//! policy (`fee_above_128_bits`, see `validate` module docs).
+//! policy (`fee_above_128_bits`, see `validate` module docs). The vectors carry blob
+//! transactions in their consensus form, so cases go through `Validator::validate_consensus`
+//! (the network form's rules, with real KZG proofs, are `tests/blobs.rs`).
 
 mod common;
 
@@ -69,7 +71,7 @@ fn transaction_tests_agree_at_latest_fork() {
         let raw = Bytes::from(hex_bytes(case["txbytes"].as_str().unwrap()));
         let fork = fork(latest);
         score.cases += 1;
-        let verdict = common::protocol_validator(fork).validate(raw);
+        let verdict = common::protocol_validator(fork).validate_consensus(raw);
         match (expected.get("hash"), verdict) {
             (Some(hash), Ok(tx)) => {
                 check_valid(&mut score, name, &tx, hash, &expected["sender"]);
@@ -147,7 +149,7 @@ fn eip7702_extract_agrees() {
         let name = short(vector["test"].as_str().unwrap()).to_owned();
         for fork_name in vector["forks"].as_array().unwrap() {
             score.cases += 1;
-            let verdict = common::protocol_validator(fork(fork_name.as_str().unwrap())).validate(raw.clone());
+            let verdict = common::protocol_validator(fork(fork_name.as_str().unwrap())).validate_consensus(raw.clone());
             match (vector["expectException"].as_str(), verdict) {
                 (None, Ok(tx)) => check_valid(&mut score, &name, &tx, &Value::Null, &vector["sender"]),
                 (None, Err(e)) => score.fail(&name, format!("expected valid, got {}", e.kind())),
@@ -206,7 +208,7 @@ fn fake_exponential(factor: u128, numerator: u128, denominator: u128) -> u128 {
 /// Validation, then the pool's account-state rules (nonce, balance: the pool owns them) against
 /// the test's pre-state, as a node admits a transaction. The error is `kind (message)`.
 fn admit(fork: Fork, raw: Bytes, state: &InMemoryState) -> Result<PooledTx, String> {
-    let tx = common::protocol_validator(fork).validate(raw).map_err(|e| format!("{} ({e})", e.kind()))?;
+    let tx = common::protocol_validator(fork).validate_consensus(raw).map_err(|e| format!("{} ({e})", e.kind()))?;
     let sender_state = state.get(&tx.sender());
     let mut pool = Pool::new(PoolConfig::default(), ChainHead::default());
     let valid = ValidTx { tx: tx.clone(), sender_state, epoch: 0 };

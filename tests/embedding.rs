@@ -183,3 +183,43 @@ async fn pending_nonce_reads_the_state_when_the_pool_holds_nothing_of_the_accoun
     submit(&tidepool, tx(9, 5)).await;
     assert_eq!(reader.pending_nonce(&address(9)).await, Ok(6));
 }
+
+/// The minimum tip is one value: raised through the admin handle, validation refuses below it
+/// before the signature, the pool removes the pooled ones below it with a reason (their
+/// successors wait in queued), and a verdict given under the old minimum is not reused.
+#[tokio::test]
+async fn the_minimum_tip_changes_at_run_time_for_validation_and_the_pool() {
+    let (tidepool, _) = start(PoolConfig::default()).await;
+    let (cheap, next, dear) = (tx(1, 0).fees(100, 5), tx(1, 1).fees(100, 20), tx(2, 0).fees(100, 20));
+    for spec in [cheap, next, dear] {
+        submit(&tidepool, spec).await;
+    }
+    let mut events = tidepool.reader().subscribe();
+    let admin = tidepool.admin();
+    assert_eq!(admin.set_min_tip(10), 1, "one pooled transaction was below");
+    assert_eq!(admin.min_tip(), 10);
+    let reader = tidepool.reader();
+    assert!(reader.get(&cheap.hash()).is_none());
+    assert_eq!(reader.get(&next.hash()).map(|info| info.subpool), Some(SubPool::Queued), "a gap now");
+    assert_eq!(reader.get(&dear.hash()).map(|info| info.subpool), Some(SubPool::Pending));
+    let removed = events.try_recv().expect("an event for the removal");
+    assert!(
+        matches!(
+            removed,
+            PoolEvent::Removed {
+                reason: RemovalReason::Invalidated {
+                    why: tidepool::pool::Invalidation::TipBelowMinimum { min: 10 },
+                    ..
+                },
+                ..
+            }
+        ),
+        "{removed:?}"
+    );
+    let refused = tidepool.submitter().submit(cheap.raw(), Origin::Local).await.unwrap_err();
+    assert_eq!(refused.kind(), "tip_below_minimum");
+    // Lowered again: the same bytes are validated afresh and admitted.
+    assert_eq!(admin.set_min_tip(1), 0);
+    submit(&tidepool, cheap).await;
+    assert_eq!(reader.get(&next.hash()).map(|info| info.subpool), Some(SubPool::Pending));
+}

@@ -34,7 +34,7 @@ fn all_mainnet_transactions_decode_hash_and_recover() {
         // Mainnet defaults but the era's fork, and no tip floor: some old txs paid zero tip.
         let fork = fork_of(entry["block"].as_u64());
         let validator = Validator::new(ValidationConfig { fork, min_priority_fee: 0, ..Default::default() });
-        let tx = validator.validate(raw).unwrap_or_else(|e| panic!("{expected_hash}: {} ({e})", e.kind()));
+        let tx = validator.validate_consensus(raw).unwrap_or_else(|e| panic!("{expected_hash}: {} ({e})", e.kind()));
         assert_eq!(tx.hash(), expected_hash);
         assert_eq!(tx.sender(), expected_sender, "{expected_hash}");
         assert_eq!(u64::from(tx.tx_type()), entry["type"].as_u64().unwrap());

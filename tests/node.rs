@@ -700,3 +700,23 @@ async fn a_websocket_client_that_never_reads_is_paused_then_closed() {
     assert!(closed.is_ok(), "the paused connection was not closed ({answers} bytes of answers read)");
     node.stop().await;
 }
+
+/// An operator raises the minimum tip over the admin method (answered on loopback only): the
+/// pooled transactions below it leave with a reason a client can read, and new ones below it
+/// are refused with the same kind validation uses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_minimum_tip_is_raised_over_the_loopback_admin_method() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_node(dir.path(), |_| {}).await;
+    let client = rpc(&node);
+    let low = transfer(20, 0, 0); // 1 gwei tip
+    let hash = send_raw(&client, &low).await.unwrap();
+    let answer: Value = client.request("tidepool_setMinTip", rpc_params!["0x77359400"]).await.unwrap(); // 2 gwei
+    assert_eq!(answer["removed"], 1, "{answer}");
+    assert_eq!(answer["min"], "0x77359400");
+    let letter: Value = client.request("tidepool_deadLetter", rpc_params![hash]).await.unwrap();
+    assert!(letter.to_string().contains("tip_below_minimum"), "{letter}");
+    let refused = send_raw(&client, &transfer(21, 0, 0)).await.unwrap_err();
+    assert!(refused.to_string().contains("tip_below_minimum"), "{refused}");
+    node.stop().await;
+}

@@ -92,7 +92,7 @@ fn apply(w: &mut World, op: &Op) {
         }
         Op::Block { base_fee, mine, poor } => {
             let head = w.pool.head();
-            let batch = next_block(&w.pool, head.base_fee, 30_000_000, usize::MAX);
+            let batch = next_block(&w.pool, head.base_fee, 30_000_000, usize::MAX, usize::MAX);
             let mined: Vec<_> = batch.txs.iter().take(mine).cloned().collect();
             let mut accounts: HashMap<Address, AccountState> = HashMap::new();
             for tx in &mined {

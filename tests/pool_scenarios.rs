@@ -199,6 +199,82 @@ fn blob_fee_cap_below_blob_base_fee_parks_until_it_falls() {
     w.expect(&[(blob, Some(Pending))]);
 }
 
+// --- Blob transactions -------------------------------------------------------------------------
+
+/// A sender's pooled transactions are all blob or all non-blob, replacements included.
+#[test]
+fn a_sender_cannot_mix_blob_and_non_blob_transactions() {
+    let mut w = World::default_config();
+    w.add_all(&[tx(1, 0), tx(2, 0).blob(10)]);
+    assert_eq!(w.add(tx(1, 1).blob(10)), Err(PoolError::BlobTypeConflict { holds_blobs: false }));
+    assert_eq!(w.add(tx(1, 0).fees(300, 30).blob(10)), Err(PoolError::BlobTypeConflict { holds_blobs: false }));
+    assert_eq!(w.add(tx(2, 1)), Err(PoolError::BlobTypeConflict { holds_blobs: true }));
+    // Once the blob transaction is mined, the sender may send either kind again.
+    w.block(BlockUpdate {
+        base_fee: BASE_FEE,
+        blob_base_fee: 1,
+        mined: vec![tx(2, 0).blob(10).hash()],
+        accounts: vec![(address(2), AccountState::new(1, U256::from(RICH)))],
+        ..Default::default()
+    });
+    w.add_all(&[tx(2, 1)]);
+}
+
+#[test]
+fn a_blob_transaction_is_admitted_only_at_the_next_nonce() {
+    let mut w = World::default_config();
+    assert_eq!(w.add(tx(2, 1).blob(10)), Err(PoolError::BlobNonceGap { nonce: 1, next_nonce: 0 }));
+    w.add_all(&[tx(2, 0).blob(10), tx(2, 1).blob(10)]);
+    assert_eq!(w.add(tx(2, 3).blob(10)), Err(PoolError::BlobNonceGap { nonce: 3, next_nonce: 2 }));
+    w.expect(&[(tx(2, 0).blob(10), Some(Pending)), (tx(2, 1).blob(10), Some(Pending))]);
+}
+
+/// No overdraft: the sender must afford the new blob transaction and all its pooled ones.
+#[test]
+fn blob_transactions_cannot_overdraw_the_sender() {
+    let mut w = World::default_config();
+    let (first, second) = (tx(3, 0).blob(10), tx(3, 1).fees(300, 10).blob(30));
+    let (cost_first, cost_second) = (first.signed().cost(), second.signed().cost());
+    let balance = cost_first + cost_second - U256::from(1);
+    w.set_account(3, 0, balance);
+    w.add_all(&[first]);
+    assert_eq!(w.add(second), Err(PoolError::InsufficientFunds { cost: cost_first + cost_second, balance }));
+    // A replacement counts instead of the transaction it replaces, not on top of it.
+    let replacement = tx(3, 0).fees(200, 10).blob(20);
+    assert!(replacement.signed().cost() <= balance);
+    w.add(replacement).unwrap();
+}
+
+#[test]
+fn an_account_holds_at_most_its_blob_slots() {
+    let mut w = World::new(PoolConfig { blob_account_slots: 2, ..Default::default() });
+    w.add_all(&[tx(4, 0).blob(10), tx(4, 1).blob(10)]);
+    assert_eq!(w.add(tx(4, 2).blob(10)), Err(PoolError::AccountFull { slots: 2 }));
+    // Replacing one of them is not a new slot.
+    w.add(tx(4, 1).fees(200, 10).blob(20)).unwrap();
+}
+
+/// Past the blob data limit, the blob transaction whose fees sit furthest above the base fees
+/// by the smaller of the two margins (here the blob fee cap over a blob base fee of 1) leaves;
+/// one that would be the furthest itself is refused.
+#[test]
+fn the_blob_data_limit_evicts_the_blob_transactions_closest_to_being_priced_out() {
+    let blob = tidepool::tx::blob::BYTES_PER_BLOB;
+    let mut w = World::new(PoolConfig { blob_bytes: 2 * blob, ..Default::default() });
+    let (cheap, dear) = (tx(1, 0).fees(10_000, 5).blob(10), tx(2, 0).fees(10_000, 5).blob(1_000));
+    w.add_all(&[cheap, dear]);
+    assert_eq!(w.pool.sizes().blob_bytes, 2 * blob);
+    assert_eq!(w.add(tx(3, 0).fees(10_000, 5).blob(5)), Err(PoolError::Underpriced { subpool: Pending }));
+    let middle = tx(3, 0).fees(10_000, 5).blob(50);
+    w.add(middle).unwrap();
+    assert_eq!(w.removal(cheap), RemovalReason::Evicted { limit: Limit::BlobBytes });
+    w.expect(&[(cheap, None), (dear, Some(Pending)), (middle, Some(Pending))]);
+    // The execution fee counts too: a blob fee far above its base fee does not save a fee cap
+    // just above the base fee.
+    let low_fee_cap = tx(4, 0).fees(BASE_FEE + 1, 1).blob(100_000);
+    assert_eq!(w.add(low_fee_cap), Err(PoolError::Underpriced { subpool: Pending }));
+}
+
 // --- Replacement -------------------------------------------------------------------------------
 
 #[test]

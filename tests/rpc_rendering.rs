@@ -44,8 +44,8 @@ fn mainnet_transactions_render_as_alloy_reads_them() {
         let entry: Value = serde_json::from_str(line).unwrap();
         let raw = Bytes::from(common::hex_bytes(entry["raw"].as_str().unwrap()));
         let tx = prague
-            .validate(raw.clone())
-            .or_else(|_| cancun.validate(raw))
+            .validate_consensus(raw.clone())
+            .or_else(|_| cancun.validate_consensus(raw))
             .unwrap_or_else(|e| panic!("{}: {e}", entry["hash"]));
         round_trip(&tx);
         by_type[usize::from(tx.tx_type())] += 1;
@@ -67,7 +67,7 @@ fn conformance_vectors_render_as_alloy_reads_them() {
         let mut raws = Vec::new();
         collect_txbytes(&file, &mut raws);
         for raw in raws {
-            if let Ok(tx) = validator.validate(Bytes::from(common::hex_bytes(&raw))) {
+            if let Ok(tx) = validator.validate_consensus(Bytes::from(common::hex_bytes(&raw))) {
                 round_trip(&tx);
                 rendered += 1;
             }

@@ -1,8 +1,9 @@
 //! Real wallet tools nobody here wrote, pinned in `tools/package.json`, against a running node:
 //! Foundry's `cast` (plain `cast send` with no fee or gas flags, every transaction type read
 //! back with `cast tx` pooled and mined to the same hash, blocks, receipts, fees, estimates and
-//! the pending nonce) and a wallet written with viem (`tools/viem-wallet.mjs`: types 0, 1, 2 and
-//! 4 signed by viem, receipts awaited, every field read back as sent).
+//! the pending nonce; a blob transaction as rollups send it, `cast send --blob`) and a wallet
+//! written with viem (`tools/viem-wallet.mjs`: types 0, 1, 2 and 4 signed by viem, receipts
+//! awaited, every field read back as sent).
 
 mod common;
 
@@ -14,6 +15,14 @@ use tidepool::node::Node;
 
 /// Runs `cast args…` against `node`; its stdout, or a failure with its stderr.
 async fn cast(cast: &Path, node: &Node, args: &[&str]) -> String {
+    match run_cast(cast, node, args).await {
+        Ok(stdout) => stdout,
+        Err(stderr) => panic!("cast {}: {stderr}", args.join(" ")),
+    }
+}
+
+/// Runs `cast args…` against `node`: its stdout when it succeeds, its stderr when it fails.
+async fn run_cast(cast: &Path, node: &Node, args: &[&str]) -> Result<String, String> {
     let mut command = std::process::Command::new(cast);
     command.args(args).env("ETH_RPC_URL", format!("http://{}", node.rpc_addr())).env("NO_COLOR", "1");
     let what = format!("cast {}", args.join(" "));
@@ -22,8 +31,11 @@ async fn cast(cast: &Path, node: &Node, args: &[&str]) -> String {
         .unwrap_or_else(|_| panic!("{what}: no answer within 60 s"))
         .unwrap()
         .unwrap();
-    assert!(output.status.success(), "{what}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    if output.status.success() {
+        Ok(String::from_utf8(output.stdout).unwrap().trim().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
 }
 
 fn json(text: &str) -> Value {
@@ -125,6 +137,41 @@ async fn every_transaction_type_round_trips_through_cast_tx() {
             }
         }
     }
+    node.stop().await;
+}
+
+/// A rollup's way in: `cast send --blob` builds an EIP-7594 sidecar (cell proofs) with its own
+/// KZG library and sends the network form. The node pools it, a consensus client gets its blob
+/// back with `engine_getBlobsV2`, `cast tx` reads it back (blob fields included), and the dev
+/// chain mines it. The version-0 form (`--eip4844`), which the node's fork no longer takes, is
+/// refused with its own kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cast_send_blob_is_pooled_served_and_mined() {
+    let Some(tool) = common::cast() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    let data = dir.path().join("batch.bin");
+    std::fs::write(&data, b"a rollup batch ".repeat(2_000)).unwrap();
+    let (to, path) = (address(&node, 9), data.to_str().unwrap());
+    let send = ["send", "--async", "--private-key", &key(&node, 5), "--blob", "--path", path, &to];
+    let hash: B256 = cast(&tool, &node, &send).await.parse().unwrap();
+    let hash_text = hash.to_string();
+    let rendered = json(&cast(&tool, &node, &["tx", "--json", &hash_text]).await);
+    assert_eq!(rendered["type"], "0x3", "{rendered}");
+    let versioned = rendered["blobVersionedHashes"].as_array().expect("blob hashes rendered").clone();
+    assert_eq!(versioned.len(), 1, "{rendered}");
+    assert!(rendered["maxFeePerBlobGas"].is_string(), "{rendered}");
+    let request = serde_json::to_string(&versioned).unwrap();
+    let blobs = json(&cast(&tool, &node, &["rpc", "engine_getBlobsV2", &request]).await);
+    assert_eq!(blobs[0]["proofs"].as_array().map(Vec::len), Some(128), "cell proofs served");
+    let raw = cast(&tool, &node, &["tx", &hash_text, "raw"]).await;
+    assert_eq!(keccak256(alloy_primitives::hex::decode(&raw).unwrap()), hash, "the consensus form hashes to it");
+    let receipt = json(&cast(&tool, &node, &["receipt", "--json", &hash_text]).await);
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+
+    let legacy = ["send", "--async", "--private-key", &key(&node, 6), "--blob", "--eip4844", "--path", path, &to];
+    let refused = run_cast(&tool, &node, &legacy).await.expect_err("a version-0 sidecar under Osaka's rules");
+    assert!(refused.contains("wrapper version 0"), "{refused}");
     node.stop().await;
 }
 

@@ -1,27 +1,47 @@
 //! [`BuilderFeed`]: how a block builder pulls from a shared pool.
 
+use std::sync::Arc;
+
 use tokio::sync::watch;
 
 use alloy_primitives::B256;
 
 use super::{Batch, BestTxs, next_block};
-use crate::pool::{InclusionFailure, PoolError, PoolHandle, Reported};
+use crate::{
+    pool::{InclusionFailure, PoolError, PoolHandle, Reported},
+    tx::blob::BlobSidecar,
+};
 
-/// A block builder's handle on the pool: pull best-first batches, report what could not be
-/// included. Cheap to clone.
+/// A block builder's handle on the pool: pull best-first batches, load the sidecars of their
+/// blob transactions, report what could not be included. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct BuilderFeed {
     pool: PoolHandle,
+    max_blobs: usize,
 }
 
 impl BuilderFeed {
-    pub const fn new(pool: PoolHandle) -> Self {
-        Self { pool }
+    /// A feed whose batches hold at most `max_blobs` blobs (the fork's blobs per block,
+    /// [`crate::validate::Fork::max_blobs_per_block`]).
+    pub const fn new(pool: PoolHandle, max_blobs: usize) -> Self {
+        Self { pool, max_blobs }
+    }
+
+    /// The pool it reads.
+    pub const fn pool(&self) -> &PoolHandle {
+        &self.pool
     }
 
     /// The best batch for the next block at the pool's current base fee.
     pub fn next_block(&self, gas_limit: u64, max_bytes: usize) -> Batch {
-        self.pool.read(|pool| next_block(pool, pool.head().base_fee, gas_limit, max_bytes))
+        self.pool.read(|pool| next_block(pool, pool.head().base_fee, gas_limit, max_bytes, self.max_blobs))
+    }
+
+    /// The sidecar of a blob transaction the feed offered (read from the blob store, from disk
+    /// when it is there), while the transaction is pooled. A block that includes a blob
+    /// transaction must publish its blobs: load them before proposing it.
+    pub fn sidecar(&self, hash: &B256) -> Option<Arc<BlobSidecar>> {
+        self.pool.blobs().get(hash)
     }
 
     /// Runs `build` over the best-first iterator at `base_fee`, under the pool lock: keep it

@@ -1,7 +1,8 @@
 //! The builder feed: pending transactions best-first, for whoever builds blocks.
 //!
-//! Owns: ordering pending transactions for inclusion ([`BestTxs`]), packing gas- and
-//! size-limited batches ([`next_block`]), and the pull interface for builders ([`BuilderFeed`]).
+//! Owns: ordering pending transactions for inclusion ([`BestTxs`]), packing gas-, size- and
+//! blob-limited batches ([`next_block`]), and the pull interface for builders ([`BuilderFeed`],
+//! which also hands out the sidecars of the blob transactions it offers).
 //! Does not: change the pool, except by relaying a builder's inclusion-failure reports
 //! ([`BuilderFeed::report_failed`], which the pool's quarantine rules act on); execute
 //! transactions; or hold the pool lock across an `.await`. `BestTxs::mark_invalid` only affects
@@ -107,23 +108,32 @@ pub struct Batch {
     /// are shared with the pool, and the pool keeps its own until the block is applied.
     pub txs: Vec<PooledTx>,
     pub gas: u64,
+    /// Encoded bytes of the transactions (consensus form: sidecars travel beside the block).
     pub bytes: usize,
+    /// Blobs the blob transactions carry.
+    pub blobs: usize,
 }
 
-/// Packs the best pending transactions into `gas_limit` and `max_bytes`. A transaction that does
-/// not fit is skipped with its account's later nonces (they depend on it); packing goes on with
-/// other accounts until less than 21,000 gas is left or nothing remains.
-pub fn next_block(pool: &Pool, base_fee: u128, gas_limit: u64, max_bytes: usize) -> Batch {
+/// Packs the best pending transactions into `gas_limit`, `max_bytes` and `max_blobs` (the
+/// fork's blobs per block, [`crate::validate::Fork::max_blobs_per_block`]). A transaction that
+/// does not fit is skipped with its account's later nonces (they depend on it); packing goes
+/// on with other accounts until less than 21,000 gas is left or nothing remains.
+pub fn next_block(pool: &Pool, base_fee: u128, gas_limit: u64, max_bytes: usize, max_blobs: usize) -> Batch {
     let mut batch = Batch { txs: Vec::with_capacity(512), ..Batch::default() };
     let mut best = BestTxs::new(pool, base_fee);
     while gas_limit - batch.gas >= MIN_TX_GAS {
         let Some(tx) = best.next() else { break };
-        if tx.gas_limit() > gas_limit - batch.gas || tx.size() > max_bytes - batch.bytes {
+        let blobs = usize::from(tx.blob_count());
+        if tx.gas_limit() > gas_limit - batch.gas
+            || tx.size() > max_bytes - batch.bytes
+            || blobs > max_blobs - batch.blobs
+        {
             best.mark_invalid(tx.sender());
             continue;
         }
         batch.gas += tx.gas_limit();
         batch.bytes += tx.size();
+        batch.blobs += blobs;
         batch.txs.push(tx.clone());
     }
     batch

@@ -1,5 +1,6 @@
-//! `tidepool load`: signs transfers for N accounts and submits them over JSON-RPC at a rate,
-//! priced as a wallet prices them: from the node's fee suggestions, refreshed as blocks come.
+//! `tidepool load`: signs transfers (or blob transactions, `--blobs`) for N accounts and
+//! submits them over JSON-RPC at a rate, priced as a wallet prices them: from the node's fee
+//! suggestions, refreshed as blocks come.
 
 use std::{
     collections::BTreeMap,
@@ -9,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy_consensus::TxEip1559;
+use alloy_consensus::{TxEip1559, TxEip4844};
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
 use indicatif::{ProgressBar, ProgressStyle};
 use jsonrpsee::{
@@ -17,10 +18,14 @@ use jsonrpsee::{
     http_client::{HttpClient, HttpClientBuilder},
     rpc_params,
 };
-use tidepool::tx::sign::Signer;
+use tidepool::tx::{blob::BlobSidecar, generate::blob_sidecar, sign::Signer};
 
 /// How often the fee suggestion is refreshed: a few times per block at the dev chain's default.
 const FEE_REFRESH: Duration = Duration::from_millis(500);
+
+/// Distinct sidecars a blob load cycles through: computing cell proofs takes tens of
+/// milliseconds per blob, so they are made once, at start (transactions may share blobs).
+const SIDECARS: u64 = 8;
 
 /// Submissions in flight at once: enough to saturate a local node, bounded so a slow node
 /// slows the generator instead of growing its memory.
@@ -49,6 +54,14 @@ pub struct LoadArgs {
     /// No progress bar (for logs and CI).
     #[arg(long)]
     quiet: bool,
+    /// Send blob transactions carrying this many blobs each (1-6), in their network form, priced
+    /// at twice the node's blob base fee, instead of transfers.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=6))]
+    blobs: Option<u8>,
+    /// The sidecar form for --blobs: 1 (EIP-7594 cell proofs, from Osaka) or 0 (one proof per
+    /// blob, before Osaka).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    blob_version: u8,
     /// Append the hash of every acknowledged submission to FILE, one per line, as each
     /// acknowledgement arrives (for crash tests: what the node promised to keep).
     #[arg(long, value_name = "FILE")]
@@ -98,6 +111,10 @@ async fn load(args: LoadArgs) -> Result<(), String> {
             .map_err(call_err)?;
         nonces.push(nonce.to::<u64>());
     }
+    let sidecars: Vec<BlobSidecar> = match args.blobs {
+        Some(blobs) => (0..SIDECARS).map(|seed| blob_sidecar(usize::from(blobs), args.blob_version, seed)).collect(),
+        None => Vec::new(),
+    };
     let refresher = tokio::spawn(refresh_fees(client.clone(), fees.0));
     let total = (args.rate * args.duration).ceil() as u64;
     let progress = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
@@ -124,20 +141,35 @@ async fn load(args: LoadArgs) -> Result<(), String> {
     for i in 0..total {
         ticker.tick().await;
         let account = (i as usize) % signers.len();
-        let Fees { fee_cap, tip } = *fees.1.borrow();
-        let tx = TxEip1559 {
-            chain_id: chain_id.to::<u64>(),
-            nonce: nonces[account],
-            gas_limit: 21_000,
-            max_fee_per_gas: fee_cap,
-            max_priority_fee_per_gas: tip,
-            to: TxKind::Call(Address::with_last_byte(0xee)),
-            value: U256::from(1),
-            input: Bytes::new(),
-            access_list: Default::default(),
-        };
+        let Fees { fee_cap, tip, blob_fee_cap } = *fees.1.borrow();
+        let (chain_id, nonce, to) = (chain_id.to::<u64>(), nonces[account], Address::with_last_byte(0xee));
         nonces[account] += 1;
-        let raw = signers[account].sign_tx(tx);
+        let raw = if sidecars.is_empty() {
+            signers[account].sign_tx(TxEip1559 {
+                chain_id,
+                nonce,
+                gas_limit: 21_000,
+                max_fee_per_gas: fee_cap,
+                max_priority_fee_per_gas: tip,
+                to: TxKind::Call(to),
+                value: U256::from(1),
+                input: Bytes::new(),
+                access_list: Default::default(),
+            })
+        } else {
+            let tx = TxEip4844 {
+                chain_id,
+                nonce,
+                gas_limit: 21_000,
+                max_fee_per_gas: fee_cap,
+                max_priority_fee_per_gas: tip,
+                to,
+                value: U256::from(1),
+                max_fee_per_blob_gas: blob_fee_cap,
+                ..Default::default()
+            };
+            signers[account].sign_blob_tx(tx, &sidecars[i as usize % sidecars.len()])
+        };
         let permit = Arc::clone(&in_flight).acquire_owned().await.expect("semaphore open");
         let (client, outcomes, progress, acked) = (client.clone(), outcomes.clone(), progress.clone(), acked.clone());
         tokio::spawn(async move {
@@ -176,18 +208,20 @@ async fn load(args: LoadArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// What a transaction offers: EIP-1559 fee cap and tip.
+/// What a transaction offers: EIP-1559 fee cap and tip, and a blob transaction's blob fee cap.
 #[derive(Debug, Clone, Copy)]
 struct Fees {
     fee_cap: u128,
     tip: u128,
+    blob_fee_cap: u128,
 }
 
 /// A wallet's pricing: the tip is the median tip of the last blocks (at least the node's own
 /// suggestion), the fee cap twice the next block's base fee plus the tip, so the offer survives
-/// several full blocks of base-fee growth.
+/// several full blocks of base-fee growth; the blob fee cap twice the blob base fee.
 async fn suggested_fees(client: &HttpClient) -> Result<Fees, ClientError> {
     let suggested_tip: U256 = client.request("eth_maxPriorityFeePerGas", rpc_params![]).await?;
+    let blob_base_fee: U256 = client.request("eth_blobBaseFee", rpc_params![]).await?;
     let history: serde_json::Value = client.request("eth_feeHistory", rpc_params!["0x5", "latest", [50.0]]).await?;
     let quantity = |value: &serde_json::Value| {
         value.as_str().and_then(|hex| u128::from_str_radix(hex.trim_start_matches("0x"), 16).ok())
@@ -203,7 +237,7 @@ async fn suggested_fees(client: &HttpClient) -> Result<Fees, ClientError> {
         .collect();
     tips.sort_unstable();
     let tip = tips.get(tips.len() / 2).copied().unwrap_or(0).max(suggested_tip.to::<u128>());
-    Ok(Fees { fee_cap: next_base_fee * 2 + tip, tip })
+    Ok(Fees { fee_cap: next_base_fee * 2 + tip, tip, blob_fee_cap: blob_base_fee.to::<u128>().max(1) * 2 })
 }
 
 /// Keeps `fees` current while the load runs; a failed refresh keeps the last suggestion.

@@ -35,7 +35,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy_eips::{eip1559::BaseFeeParams, eip2718::Encodable2718 as _, eip7840::BlobParams};
+use alloy_eips::{eip1559::BaseFeeParams, eip2718::Encodable2718 as _};
 use alloy_primitives::{Address, B256, Bytes};
 use futures::FutureExt as _;
 use jsonrpsee::core::client::Subscription;
@@ -404,6 +404,8 @@ impl Follow {
             .iter()
             .flat_map(|block| block.txs.iter())
             .filter(|tx| !mined_set.contains(&tx.hash))
+            // A dropped block's blob transaction is not put back: its sidecar left the pool when
+            // it was mined, and a blob transaction without one is a dead end.
             .filter_map(|tx| match self.validator.validate(tx.raw.clone()) {
                 Ok(valid) => Some(valid),
                 Err(e) => {
@@ -552,22 +554,9 @@ fn next_head(block: &UpstreamBlock, fork: Fork) -> ChainHead {
     let header = &block.header;
     let base_fee = header.base_fee_per_gas.unwrap_or_default();
     let next_base_fee = BaseFeeParams::ethereum().next_block_base_fee(header.gas_used, header.gas_limit, base_fee);
-    let params = match fork {
-        Fork::London | Fork::Shanghai | Fork::Cancun => BlobParams::cancun(),
-        Fork::Prague => BlobParams::prague(),
-        Fork::Osaka => BlobParams::osaka(),
-    };
     let (excess, used) = (header.excess_blob_gas.unwrap_or_default(), header.blob_gas_used.unwrap_or_default());
-    let next_excess = if fork >= Fork::Osaka {
-        params.next_block_excess_blob_gas_osaka(excess, used, base_fee)
-    } else {
-        (excess + used).saturating_sub(params.target_blob_gas_per_block())
-    };
-    ChainHead {
-        block: header.number,
-        base_fee: u128::from(next_base_fee),
-        blob_base_fee: params.calc_blob_fee(next_excess),
-    }
+    let (_, blob_base_fee) = fork.next_blob_market(excess, used, base_fee);
+    ChainHead { block: header.number, base_fee: u128::from(next_base_fee), blob_base_fee }
 }
 
 #[cfg(test)]

@@ -101,7 +101,8 @@ impl Verdict {
             return Self::Ignored;
         }
         Self::Rejected(match error {
-            TxError::HighS | TxError::InvalidSignature => Penalty::InvalidSignature,
+            // A bad KZG proof costs the verifier as a bad signature does (more): the same weight.
+            TxError::HighS | TxError::InvalidSignature | TxError::BlobProofInvalid => Penalty::InvalidSignature,
             TxError::Empty
             | TxError::MalformedRlp(_)
             | TxError::FieldOverflow
@@ -210,6 +211,11 @@ pub struct GossipConfig {
     pub duplicates: Rate,
     /// Largest transaction accepted from a peer (as the validation stage's size limit).
     pub max_tx_size: usize,
+    /// Largest blob transaction in its network form (sidecar included) accepted from a peer's
+    /// fetch response. Blob transactions are never pushed: they are announced and fetched
+    /// (their sidecars are hundreds of kilobytes), and a pushed one is refused as oversized.
+    /// Default: the consensus limit plus six blobs with their cell proofs (~950 KB).
+    pub max_blob_tx_size: usize,
     /// Transactions above this many bytes travel by announce/fetch. Default 4 KiB (as eth/68).
     pub announce_above: usize,
     /// Transaction hashes remembered as seen. Default 65,536.
@@ -245,6 +251,7 @@ impl Default for GossipConfig {
             bytes: Rate { per_second: 1_048_576.0, burst: 4.0 * 1_048_576.0 },
             duplicates: Rate { per_second: 50.0, burst: 200.0 },
             max_tx_size: crate::tx::MAX_TX_SIZE,
+            max_blob_tx_size: crate::tx::blob::max_network_size(crate::tx::MAX_TX_SIZE, 6),
             announce_above: 4 * 1024,
             seen_capacity: 65_536,
             max_wanted: 4_096,
@@ -617,7 +624,9 @@ impl GossipCore {
     }
 
     fn on_tx(&mut self, now: Instant, from: PeerSlot, msg: Option<MessageRef>, hash: B256, bytes: Bytes) {
-        if bytes.len() > self.config.max_tx_size {
+        let fetched_blob = msg.is_none() && crate::tx::blob::is_network_form(&bytes);
+        let limit = if fetched_blob { self.config.max_blob_tx_size } else { self.config.max_tx_size };
+        if bytes.len() > limit {
             self.penalise(now, from, Penalty::Oversized);
             self.drop_msg(from, DropReason::Oversized);
             if let Some(msg) = msg {
@@ -642,8 +651,9 @@ impl GossipCore {
 
     fn on_announce(&mut self, now: Instant, from: PeerSlot, msg: MessageRef, txs: &[Announced]) {
         let mut oversized = false;
+        let max_size = self.config.max_tx_size.max(self.config.max_blob_tx_size);
         for announced in txs {
-            if announced.size as usize > self.config.max_tx_size {
+            if announced.size as usize > max_size {
                 oversized = true;
                 continue;
             }
@@ -714,7 +724,8 @@ impl GossipCore {
         let mut delivered = Vec::with_capacity(txs.len());
         let mut broken = false;
         for bytes in txs {
-            let hash = alloy_primitives::keccak256(&bytes);
+            // A blob transaction is served in its network form; its hash is its consensus form's.
+            let hash = crate::tx::blob::tx_hash(&bytes);
             if requested.contains(&hash) && !delivered.contains(&hash) {
                 delivered.push(hash);
                 if let Some(wanted) = self.wanted.remove(&hash) {

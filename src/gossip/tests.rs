@@ -387,3 +387,51 @@ fn a_new_peer_is_on_probation_until_it_delivers_valid_transactions() {
     let later: Vec<_> = (0..10u8).map(|i| validate_of(&h.tx(B, &[0x22, i]))).collect();
     assert!(later.iter().all(Option::is_some), "off probation: {later:?}");
 }
+
+/// Bytes framed as a blob transaction's network form (type 3, an outer list whose first item is
+/// the transaction's list), with `filler` bytes standing in for the sidecar. The core only
+/// frames and hashes them; validation is not its job.
+fn network_form_like(filler: usize) -> (Vec<u8>, B256) {
+    let tx_payload = [0x80u8; 40];
+    let mut tx = Vec::new();
+    alloy_rlp::Header { list: true, payload_length: tx_payload.len() }.encode(&mut tx);
+    tx.extend_from_slice(&tx_payload);
+    let mut sidecar = Vec::new();
+    alloy_rlp::Header { list: false, payload_length: filler }.encode(&mut sidecar);
+    sidecar.resize(sidecar.len() + filler, 0x11);
+    let mut raw = vec![3u8];
+    alloy_rlp::Header { list: true, payload_length: tx.len() + sidecar.len() }.encode(&mut raw);
+    raw.extend_from_slice(&tx);
+    raw.extend_from_slice(&sidecar);
+    let consensus = [&[3u8][..], &tx].concat();
+    (raw, keccak256(consensus))
+}
+
+/// A blob transaction travels by announcement: fetched in its network form above the push
+/// limit, matched to its announcement by its consensus hash, and a bad proof costs the peer
+/// what a bad signature does.
+#[test]
+fn a_fetched_blob_network_form_is_matched_by_its_consensus_hash() {
+    let mut h = Harness::new(GossipConfig::default());
+    let (raw, hash) = network_form_like(300_000);
+    assert!(raw.len() > h.core.config.max_tx_size);
+    h.next_msg += 1;
+    let announced = vec![Announced { hash, size: raw.len() as u32 }];
+    h.core.handle_message(h.now, A, WireMsg::Announce { msg: MessageRef(h.next_msg), txs: announced });
+    let id = h
+        .actions()
+        .iter()
+        .find_map(|a| match a {
+            Action::Fetch { from: A, id, hashes, .. } if hashes == &[hash] => Some(*id),
+            _ => None,
+        })
+        .expect("fetched from the announcer");
+    h.core.handle_message(h.now, A, WireMsg::Response { id, txs: vec![Bytes::from(raw.clone())] });
+    assert_eq!(validate_of(&h.actions()), Some(hash), "validated under its transaction hash");
+    assert!(!h.core.stats().penalties.contains_key(&Penalty::BrokenPromise));
+    h.core.handle_verdict(h.now, A, hash, Verdict::for_invalid(&TxError::BlobProofInvalid));
+    assert_eq!(h.core.stats().penalties[&Penalty::InvalidSignature], 1);
+    // Pushed in full instead, the same bytes are over the push limit.
+    h.tx(B, &raw);
+    assert_eq!(h.core.stats().penalties[&Penalty::Oversized], 1);
+}

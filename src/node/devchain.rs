@@ -41,6 +41,8 @@ pub struct DevChain {
     history: Mutex<History>,
     gas_limit: u64,
     fork: Fork,
+    /// The excess blob gas of the next block (EIP-4844), from which its blob base fee follows.
+    excess_blob_gas: Mutex<u64>,
 }
 
 /// A block the dev chain made, as the RPC shows it.
@@ -59,6 +61,8 @@ pub struct MinedTx {
     pub cumulative_gas_used: u64,
     /// Base fee plus the tip actually paid, per gas.
     pub effective_gas_price: u128,
+    /// The blob base fee the block charged its blob gas at.
+    pub blob_gas_price: u128,
 }
 
 impl MinedTx {
@@ -133,8 +137,9 @@ impl DevChain {
             by_hash: HashMap::new(),
             by_tx: HashMap::new(),
         };
-        history.push(DevBlock { header: seal(B256::ZERO, head, gas_limit, &[]), txs: Vec::new() });
-        Self { state, head: Mutex::new(head), history: Mutex::new(history), gas_limit, fork }
+        history.push(DevBlock { header: seal(B256::ZERO, head, gas_limit, &[], 0), txs: Vec::new() });
+        let excess_blob_gas = Mutex::new(0);
+        Self { state, head: Mutex::new(head), history: Mutex::new(history), gas_limit, fork, excess_blob_gas }
     }
 
     /// A kept block by number.
@@ -186,7 +191,9 @@ impl DevChain {
         *self.head.lock().expect("head lock")
     }
 
-    /// Builds the next block from the feed, applies it, and tells the pool.
+    /// Builds the next block from the feed (its blobs within the fork's blobs per block),
+    /// applies it, and tells the pool. Blob gas is charged at the blob base fee, and the next
+    /// block's blob base fee follows from the excess blob gas as the fork's rules have it.
     pub fn produce(&self, feed: &BuilderFeed, updates: &ChainUpdates) -> Produced {
         let head = self.head();
         let batch = feed.next_block(self.gas_limit, usize::MAX);
@@ -194,6 +201,7 @@ impl DevChain {
         let mut mined = Vec::with_capacity(batch.txs.len());
         let mut included: Vec<MinedTx> = Vec::with_capacity(batch.txs.len());
         let mut gas_used = 0u64;
+        let mut blob_gas_used = 0u64;
         for pooled in &batch.txs {
             let tx = pooled.decode();
             let gas = intrinsic_gas(&tx, self.fork);
@@ -227,21 +235,31 @@ impl DevChain {
                 changed.insert(to, recipient);
             }
             gas_used += used;
+            blob_gas_used += u64::from(pooled.blob_count()) * crate::tx::GAS_PER_BLOB;
             mined.push(pooled.hash());
             included.push(MinedTx {
                 tx: pooled.clone(),
                 gas_used: used,
                 cumulative_gas_used: gas_used,
                 effective_gas_price: head.base_fee + tip,
+                blob_gas_price: head.blob_base_fee,
             });
         }
         for (address, account) in &changed {
             self.state.set(*address, *account);
         }
+        let (excess_blob_gas, next_blob_base_fee) = {
+            let mut excess = self.excess_blob_gas.lock().expect("excess blob gas lock");
+            let built_with = *excess;
+            let base_fee = u64::try_from(head.base_fee).unwrap_or(u64::MAX);
+            let (next_excess, next_blob_base_fee) = self.fork.next_blob_market(built_with, blob_gas_used, base_fee);
+            *excess = next_excess;
+            (built_with, next_blob_base_fee)
+        };
         let next = ChainHead {
             block: head.block + 1,
             base_fee: next_base_fee(head.base_fee, gas_used, self.gas_limit),
-            blob_base_fee: head.blob_base_fee,
+            blob_base_fee: next_blob_base_fee,
         };
         {
             let mut history = self.history.lock().expect("history lock");
@@ -249,7 +267,7 @@ impl DevChain {
             // The header carries the fees the block was built at; `next` is the chain's view
             // of the block after it.
             let built = ChainHead { block: next.block, ..head };
-            let header = seal(parent, built, self.gas_limit, &included);
+            let header = seal(parent, built, self.gas_limit, &included, excess_blob_gas);
             history.push(DevBlock { header, txs: included });
         }
         *self.head.lock().expect("head lock") = next;
@@ -266,9 +284,9 @@ impl DevChain {
     }
 }
 
-/// The header of a dev block: real roots of its transactions and receipts; no state root (the
-/// dev chain keeps no state trie), no logs, no blobs, no withdrawals.
-fn seal(parent_hash: B256, head: ChainHead, gas_limit: u64, txs: &[MinedTx]) -> Sealed<Header> {
+/// The header of a dev block: real roots of its transactions and receipts, its blob gas; no
+/// state root (the dev chain keeps no state trie), no logs, no withdrawals.
+fn seal(parent_hash: B256, head: ChainHead, gas_limit: u64, txs: &[MinedTx], excess_blob_gas: u64) -> Sealed<Header> {
     let envelopes: Vec<_> = txs.iter().map(|mined| mined.tx.decode()).collect();
     let receipts: Vec<ReceiptEnvelope> = txs.iter().map(MinedTx::receipt).collect();
     let timestamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -283,8 +301,8 @@ fn seal(parent_hash: B256, head: ChainHead, gas_limit: u64, txs: &[MinedTx]) -> 
         timestamp,
         base_fee_per_gas: Some(u64::try_from(head.base_fee).unwrap_or(u64::MAX)),
         withdrawals_root: Some(alloy_consensus::constants::EMPTY_WITHDRAWALS),
-        blob_gas_used: Some(0),
-        excess_blob_gas: Some(0),
+        blob_gas_used: Some(txs.iter().map(|mined| u64::from(mined.tx.blob_count()) * crate::tx::GAS_PER_BLOB).sum()),
+        excess_blob_gas: Some(excess_blob_gas),
         parent_beacon_block_root: Some(B256::ZERO),
         requests_hash: Some(alloy_eips::eip7685::EMPTY_REQUESTS_HASH),
         ..Header::default()
@@ -317,7 +335,7 @@ mod tests {
         for number in 1..=3 {
             let head = ChainHead { block: number, base_fee: 1_000, blob_base_fee: 1 };
             let parent = history.blocks.back().unwrap().header.hash();
-            history.push(DevBlock { header: seal(parent, head, 30_000_000, &[]), txs: Vec::new() });
+            history.push(DevBlock { header: seal(parent, head, 30_000_000, &[], 0), txs: Vec::new() });
         }
         assert_eq!(history.blocks.len(), 2);
         assert!(history.by_number(1).is_none() && history.by_number(2).is_some() && history.by_number(4).is_none());

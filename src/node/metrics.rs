@@ -25,6 +25,9 @@ pub struct Metrics {
     pub outcomes: IntCounterVec,
     pub pool_txs: IntGaugeVec,
     pub pool_bytes: IntGaugeVec,
+    pub blob_bytes: IntGauge,
+    pub blob_proofs_verified: IntCounter,
+    pub blob_proofs_failed: IntCounter,
     pub removed: IntCounterVec,
     pub dead_letters: IntCounterVec,
     pub dead_letters_held: IntGauge,
@@ -108,6 +111,17 @@ impl Default for Metrics {
             ),
             pool_txs: gauge_vec(&r, "pool_transactions", "Pooled transactions per subpool", "subpool"),
             pool_bytes: gauge_vec(&r, "pool_bytes", "Encoded bytes per subpool", "subpool"),
+            blob_bytes: gauge(&r, "pool_blob_bytes", "Bytes of blob data the pooled blob transactions carry"),
+            blob_proofs_verified: counter(
+                &r,
+                "blob_proofs_verified_total",
+                "Blob transactions whose KZG proofs verified (network forms validated)",
+            ),
+            blob_proofs_failed: counter(
+                &r,
+                "blob_proofs_failed_total",
+                "Blob transactions refused for a bad KZG proof",
+            ),
             removed: counter_vec(&r, "pool_removed_total", "Transactions that left the pool, by reason", "reason"),
             dead_letters: counter_vec(
                 &r,
@@ -195,6 +209,9 @@ impl Metrics {
             self.pool_txs.with_label_values(&[name]).set(size.count as i64);
             self.pool_bytes.with_label_values(&[name]).set(size.bytes as i64);
         }
+        self.blob_bytes.set(i64::try_from(stats.sizes.blob_bytes).unwrap_or(i64::MAX));
+        sync(&self.blob_proofs_verified, stats.pipeline.blob_proofs_verified);
+        sync(&self.blob_proofs_failed, stats.pipeline.blob_proofs_failed);
         for (reason, count) in &stats.removals {
             sync(&self.removed.with_label_values(&[reason]), *count);
         }

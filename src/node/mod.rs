@@ -191,6 +191,7 @@ impl Node {
         let context = rpc::RpcContext {
             submitter: tidepool.submitter(),
             reader: tidepool.reader(),
+            admin: tidepool.admin(),
             chain: source,
             forward,
             chain_id: config.chain_id,
@@ -328,7 +329,9 @@ async fn build_on_upstream(config: NodeConfig, upstream: Upstream, feed: Builder
         interval.tick().await;
         let batch = feed.next_block(config.block_gas_limit, usize::MAX);
         for pooled in &batch.txs {
-            let sent = upstream.forward("eth_sendRawTransaction", vec![serde_json::json!(pooled.encoded())]).await;
+            // A blob transaction goes in its network form; one whose sidecar is gone cannot.
+            let Some(raw) = feed.pool().wire_form(pooled) else { continue };
+            let sent = upstream.forward("eth_sendRawTransaction", vec![serde_json::json!(raw)]).await;
             if let Err(e) = sent {
                 let text = e.to_string().to_lowercase();
                 let failure = if text.contains("nonce") {

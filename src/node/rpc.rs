@@ -20,7 +20,7 @@ use alloy_eips::BlockNumberOrTag;
 use crate::{
     ingest::IngestError,
     pool::{PoolError, PoolEvent, SubPool},
-    service::{Origin, PoolReader, SubmitError, Submitter},
+    service::{Origin, PoolAdmin, PoolReader, SubmitError, Submitter},
     state::StateError,
     tx::{PooledTx, TxError},
 };
@@ -70,6 +70,8 @@ const PASSED_TO_UPSTREAM: &[&str] = &[
 pub struct RpcContext {
     pub submitter: Submitter,
     pub reader: PoolReader,
+    /// Operator actions, answered only to clients on this machine (loopback).
+    pub admin: PoolAdmin,
     pub chain: ChainSource,
     /// In forward mode: accepted local transactions on their way to the upstream's pool
     /// (bounded; a full queue drops and counts).
@@ -255,6 +257,37 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
         })
         .expect("unique");
     module
+        .register_method("tidepool_setMinTip", |params, ctx, extensions| {
+            let ClientIp(client) = *extensions.get::<ClientIp>().expect("the server tags every call with its client");
+            if !client.is_loopback() {
+                let data =
+                    json!({ "kind": "admin_not_loopback", "detail": "admin methods are answered only on loopback" });
+                return Err(ErrorObjectOwned::owned(-32601, "method not available from this address", Some(data)));
+            }
+            let min: U256 = params.one().map_err(invalid_params)?;
+            let min = u128::try_from(min).map_err(|_| invalid_params_text("a minimum tip below 2^128 wei"))?;
+            let previous = ctx.admin.min_tip();
+            let removed = ctx.admin.set_min_tip(min);
+            Ok::<_, ErrorObjectOwned>(
+                json!({ "previous": quantity(previous), "min": quantity(min), "removed": removed }),
+            )
+        })
+        .expect("unique");
+    module
+        .register_method("engine_getBlobsV1", |params, ctx, _| {
+            let hashes = blob_request(&params)?;
+            Ok::<_, ErrorObjectOwned>(hashes.iter().map(|hash| blob_v1(&ctx.reader, hash)).collect::<Vec<_>>())
+        })
+        .expect("unique");
+    module
+        .register_method("engine_getBlobsV2", |params, ctx, _| {
+            let hashes = blob_request(&params)?;
+            // All or nothing, as the Engine API's V2: a partial answer is no use to a proposer.
+            let blobs: Option<Vec<Value>> = hashes.iter().map(|hash| blob_v2(&ctx.reader, hash)).collect();
+            Ok::<_, ErrorObjectOwned>(blobs)
+        })
+        .expect("unique");
+    module
         .register_method("tidepool_deadLetter", |params, ctx, _| {
             let hash: B256 = params.one().map_err(invalid_params)?;
             Ok::<_, ErrorObjectOwned>(ctx.reader.dead_letter(&hash))
@@ -318,6 +351,40 @@ pub fn module(context: RpcContext) -> RpcModule<RpcContext> {
         )
         .expect("unique");
     module
+}
+
+/// Most versioned hashes one `engine_getBlobs` call may ask for (the Engine API's limit).
+const MAX_BLOBS_PER_REQUEST: usize = 128;
+
+/// The versioned hashes of an `engine_getBlobs` call, at most [`MAX_BLOBS_PER_REQUEST`].
+fn blob_request(params: &Params<'_>) -> Result<Vec<B256>, ErrorObjectOwned> {
+    let hashes: Vec<B256> = params.one().map_err(invalid_params)?;
+    if hashes.len() > MAX_BLOBS_PER_REQUEST {
+        // The Engine API's "Too large request".
+        let message = format!("{} versioned hashes requested; at most {MAX_BLOBS_PER_REQUEST}", hashes.len());
+        return Err(ErrorObjectOwned::owned(-38004, message, Some(json!({ "kind": "too_large_request" }))));
+    }
+    Ok(hashes)
+}
+
+/// `engine_getBlobsV1`'s entry: the blob and its proof, from a version-0 sidecar (one proof per
+/// blob); null for an unknown hash or a blob held with cell proofs.
+fn blob_v1(reader: &PoolReader, versioned_hash: &B256) -> Value {
+    match reader.blob(versioned_hash) {
+        Some((sidecar, index)) => match sidecar.as_eip4844() {
+            Some(s) => json!({ "blob": s.blobs[index], "proof": s.proofs[index] }),
+            None => Value::Null,
+        },
+        None => Value::Null,
+    }
+}
+
+/// `engine_getBlobsV2`'s entry: the blob and its 128 cell proofs, from a version-1 sidecar.
+fn blob_v2(reader: &PoolReader, versioned_hash: &B256) -> Option<Value> {
+    let (sidecar, index) = reader.blob(versioned_hash)?;
+    let s = sidecar.as_eip7594()?;
+    let cells = alloy_eips::eip7594::CELLS_PER_EXT_BLOB;
+    Some(json!({ "blob": s.blobs[index], "proofs": s.cell_proofs[index * cells..(index + 1) * cells] }))
 }
 
 /// The chain methods of the embedded dev chain (in follow mode the followed node answers them).
@@ -548,7 +615,9 @@ pub fn rpc_error(error: &SubmitError) -> ErrorObjectOwned {
             PoolError::ReplacementUnderpriced { .. } | PoolError::BlobReplacementUnderpriced { .. } => {
                 "replacement transaction underpriced".into()
             }
-            PoolError::Underpriced { .. } => "transaction underpriced".into(),
+            PoolError::Underpriced { .. } | PoolError::TipBelowMinimum { .. } => "transaction underpriced".into(),
+            PoolError::BlobTypeConflict { .. } => "address already reserved".into(),
+            PoolError::BlobNonceGap { .. } => "nonce too high".into(),
             PoolError::AccountFull { .. } => "account limit exceeded".into(),
             PoolError::SenderNotEoa(_) => "sender not an eoa".into(),
             PoolError::DelegatedInFlight { .. } => "in-flight transaction limit reached for delegated accounts".into(),

@@ -42,6 +42,15 @@ pub struct PoolConfig {
     /// can run the delegate's code and spend its balance or bump its nonce, which no header
     /// shows, so every further transaction the pool holds for it is a guess that can fail.
     pub delegated_account_slots: usize,
+    /// Most blob transactions one account may hold (they cannot mix with its other
+    /// transactions). Default 16 (geth's blob pool).
+    pub blob_account_slots: usize,
+    /// Most bytes of blob data (131,072 per blob) the pool holds across all subpools; beyond
+    /// it, the blob transactions whose fees are furthest below the current base fee or blob base
+    /// fee leave first. Default 512 MiB (4,096 blobs, about 80 minutes at mainnet's target of
+    /// 14 blobs per 12-s block); the sidecars live in the blob store (on disk under a data
+    /// directory), this only bounds them. geth keeps 2.5 GiB on disk.
+    pub blob_bytes: usize,
     /// Percentage by which a replacement must raise both fee cap and tip. Default 10 (geth, reth).
     pub price_bump_percent: u128,
     /// The same for blob transactions. Default 100: replacing a blob transaction makes every
@@ -84,6 +93,8 @@ impl Default for PoolConfig {
             queued: SubPoolLimit::DEFAULT,
             account_slots: 16,
             delegated_account_slots: 1,
+            blob_account_slots: 16,
+            blob_bytes: 512 << 20,
             price_bump_percent: 10,
             blob_price_bump_percent: 100,
             lifetime: Duration::from_secs(3 * 60 * 60),

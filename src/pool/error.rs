@@ -54,6 +54,18 @@ pub enum PoolError {
     /// pooled transactions than a delegated account may: delegating it would leave them guesses.
     #[error("authority {0} holds more pooled transactions than a delegated account may")]
     AuthorityReserved(Address),
+    /// A sender's pooled transactions are all blob or all non-blob: a blob transaction's
+    /// sidecar must stay valid and affordable through to inclusion, which a non-blob
+    /// transaction of the same sender (replaced or mined on its own schedule) could undo.
+    #[error("sender already has {} transactions in the pool: blob and non-blob transactions cannot mix", if *.holds_blobs { "blob" } else { "non-blob" })]
+    BlobTypeConflict { holds_blobs: bool },
+    /// Blob transactions are pooled only gapless from the account nonce: one that cannot run
+    /// yet would hold its blobs' memory for nothing.
+    #[error("blob transaction nonce {nonce} leaves a gap: the next nonce is {next_nonce}")]
+    BlobNonceGap { nonce: u64, next_nonce: u64 },
+    /// The minimum tip rose after validation (see `tx::MinTip`).
+    #[error("priority fee {tip} is below the minimum {min}")]
+    TipBelowMinimum { tip: u128, min: u128 },
 }
 
 impl PoolError {
@@ -74,6 +86,10 @@ impl PoolError {
             Self::BlobReplacementUnderpriced { .. } => "blob_replacement_underpriced",
             // The same condition as validation's configured cap, so clients see one kind.
             Self::AboveBlockGasLimit { .. } => "gas_limit_above_block",
+            Self::BlobTypeConflict { .. } => "blob_type_conflict",
+            Self::BlobNonceGap { .. } => "blob_nonce_gap",
+            // The same rule as validation's pre-signature check, so clients see one kind.
+            Self::TipBelowMinimum { .. } => "tip_below_minimum",
         }
     }
 }
@@ -100,6 +116,9 @@ mod tests {
             PoolError::AuthorityReserved(_) => 11,
             PoolError::BlobReplacementUnderpriced { .. } => 12,
             PoolError::AboveBlockGasLimit { .. } => 13,
+            PoolError::BlobTypeConflict { .. } => 14,
+            PoolError::BlobNonceGap { .. } => 15,
+            PoolError::TipBelowMinimum { .. } => 16,
         };
         let samples = [
             PoolError::AlreadyKnown(B256::ZERO),
@@ -122,6 +141,9 @@ mod tests {
             PoolError::AuthorityReserved(Address::ZERO),
             PoolError::BlobReplacementUnderpriced { old_blob_fee_cap: 1, new_blob_fee_cap: 1, bump_percent: 100 },
             PoolError::AboveBlockGasLimit { gas_limit: 2, block_gas_limit: 1 },
+            PoolError::BlobTypeConflict { holds_blobs: true },
+            PoolError::BlobNonceGap { nonce: 2, next_nonce: 1 },
+            PoolError::TipBelowMinimum { tip: 1, min: 2 },
         ];
         let order: Vec<usize> = samples.iter().map(index).collect();
         assert_eq!(order, (0..samples.len()).collect::<Vec<_>>(), "one sample per variant, in order");
@@ -143,6 +165,9 @@ mod tests {
                 "authority_reserved",
                 "blob_replacement_underpriced",
                 "gas_limit_above_block",
+                "blob_type_conflict",
+                "blob_nonce_gap",
+                "tip_below_minimum",
             ]
         );
     }

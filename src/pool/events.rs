@@ -41,6 +41,8 @@ pub enum Limit {
     SubPoolBytes(SubPool),
     /// The transaction descended from an evicted one: it could never execute.
     EvictedAncestor,
+    /// The pool held more blob data than `blob_bytes`.
+    BlobBytes,
 }
 
 /// Why a transaction that once was accepted stopped being valid.
@@ -51,6 +53,8 @@ pub enum Invalidation {
     NonceTooLow { account_nonce: u64 },
     /// The chain's block gas limit fell below its gas limit: no block can include it.
     AboveBlockGasLimit { block_gas_limit: u64 },
+    /// The minimum tip was raised above its tip cap ([`super::Pool::set_min_tip`]).
+    TipBelowMinimum { min: u128 },
 }
 
 /// Why a builder could not include a pooled transaction (reported through

@@ -10,6 +10,12 @@
 //! mutex, taken before the pool's is released, orders publication (lock order: pool, then
 //! publication, then dead letters; never the reverse). The dead-letter view has its own mutex, taken after the pool's is
 //! released, so queries about departed transactions never wait for inserts.
+//!
+//! # Sidecars
+//! A blob transaction's sidecar goes into the [`BlobStore`] before the pool lock is taken
+//! (a file write never happens under it), and out again if the pool refuses the transaction or
+//! when its `Removed` event is published. So the store holds exactly the pooled blob
+//! transactions' sidecars, give or take the operation in progress.
 
 use std::{
     sync::{
@@ -19,11 +25,12 @@ use std::{
     time::Instant,
 };
 
-use alloy_primitives::{Address, B256};
+use alloy_primitives::{Address, B256, Bytes};
 use tokio::sync::{broadcast, watch};
 
+use super::BlobStore;
 use super::{Added, DeadLetter, DeadLetters, InclusionFailure, Pool, PoolError, PoolEvent, Reported, SubPool, ValidTx};
-use crate::state::BlockUpdate;
+use crate::{state::BlockUpdate, tx::PooledTx};
 
 /// Events buffered per subscriber. 16,384 covers a full block's worth of churn on a saturated
 /// pool (a block's mined txs plus the promotions they cause) between two reads.
@@ -46,6 +53,8 @@ struct Shared {
     epoch: AtomicU64,
     /// Bumped whenever pending gains a transaction: what a pulling builder waits on.
     pending_version: watch::Sender<u64>,
+    /// Sidecars of the pooled blob transactions.
+    blobs: BlobStore,
 }
 
 impl std::fmt::Debug for PoolHandle {
@@ -55,7 +64,14 @@ impl std::fmt::Debug for PoolHandle {
 }
 
 impl PoolHandle {
+    /// Shares `pool`, with sidecars kept in memory.
     pub fn new(pool: Pool) -> Self {
+        Self::with_blob_store(pool, BlobStore::in_memory())
+    }
+
+    /// Shares `pool`, with sidecars kept in `blobs` (e.g. [`BlobStore::open`] on a data
+    /// directory).
+    pub fn with_blob_store(pool: Pool, blobs: BlobStore) -> Self {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (pending_version, _) = watch::channel(0);
         let dead_letters = Mutex::new(DeadLetters::new(pool.config().dead_letters));
@@ -68,21 +84,73 @@ impl PoolHandle {
                 events,
                 pending_version,
                 epoch,
+                blobs,
             }),
         }
     }
 
     /// Adds validated transactions as one batch under one lock.
-    pub fn add_batch(&self, txs: Vec<ValidTx>) -> Vec<Result<Added, PoolError>> {
-        self.mutate(|pool| pool.add_batch(txs, Instant::now()))
+    pub fn add_batch(&self, mut txs: Vec<ValidTx>) -> Vec<Result<Added, PoolError>> {
+        let staged: Vec<Option<B256>> = txs.iter_mut().map(|tx| self.stage_sidecar(tx)).collect();
+        let results = self.mutate(|pool| pool.add_batch(txs, Instant::now()));
+        for (result, staged) in results.iter().zip(staged) {
+            self.unstage_refused(result, staged);
+        }
+        results
     }
 
     /// Adds one validated transaction.
     ///
     /// # Errors
     /// [`PoolError`] when the pool refuses it.
-    pub fn add(&self, tx: ValidTx) -> Result<Added, PoolError> {
-        self.mutate(|pool| pool.add(tx, Instant::now()))
+    pub fn add(&self, mut tx: ValidTx) -> Result<Added, PoolError> {
+        let staged = self.stage_sidecar(&mut tx);
+        let result = self.mutate(|pool| pool.add(tx, Instant::now()));
+        self.unstage_refused(&result, staged);
+        result
+    }
+
+    /// See [`Pool::set_min_tip`]: changes the minimum tip for validation and the pool, and
+    /// removes what a raise leaves below it. Returns how many left.
+    pub fn set_min_tip(&self, min: u128) -> usize {
+        self.mutate(|pool| pool.set_min_tip(min))
+    }
+
+    /// The sidecars of pooled blob transactions.
+    pub fn blobs(&self) -> &BlobStore {
+        &self.shared.blobs
+    }
+
+    /// The bytes a peer, a journal or another node takes for a pooled transaction: its
+    /// consensus form, or for a blob transaction its network form with the stored sidecar
+    /// (`None` when the sidecar is not held: such a transaction cannot be passed on).
+    pub fn wire_form(&self, tx: &PooledTx) -> Option<Bytes> {
+        if !tx.is_blob() {
+            return Some(tx.encoded().clone());
+        }
+        let sidecar = self.shared.blobs.get(&tx.hash())?;
+        Some(crate::tx::blob::network_form(tx.encoded(), &sidecar))
+    }
+
+    /// Moves a blob transaction's sidecar into the store (outside the pool lock); returns the
+    /// hash when this call put it there. A sidecar that cannot be stored stays with the
+    /// transaction, which the pool then holds without it being servable: logged, not lost.
+    fn stage_sidecar(&self, tx: &mut ValidTx) -> Option<B256> {
+        let sidecar = tx.tx.take_sidecar()?;
+        let hash = tx.tx.hash();
+        match self.shared.blobs.put(hash, &sidecar) {
+            Ok(put) => put.then_some(hash),
+            Err(e) => {
+                tracing::warn!(%hash, error = %e, "blob sidecar not stored");
+                None
+            }
+        }
+    }
+
+    fn unstage_refused<T>(&self, result: &Result<T, PoolError>, staged: Option<B256>) {
+        if let (Err(_), Some(hash)) = (result, staged) {
+            self.shared.blobs.remove(&hash);
+        }
     }
 
     /// Applies a block (see [`Pool::on_block`]); returns the reorged transactions not put back.
@@ -175,6 +243,11 @@ impl PoolHandle {
             )
         });
         self.dead_letters().record_events(&events);
+        for event in &events {
+            if let PoolEvent::Removed { hash, .. } = event {
+                self.shared.blobs.remove(hash);
+            }
+        }
         for event in events {
             // No subscribers is fine: events are for whoever listens.
             let _ = self.shared.events.send(event);

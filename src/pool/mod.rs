@@ -4,7 +4,7 @@
 //! limits and eviction, expiry, block updates, and the events describing every change.
 //! Does not: decode or check signatures (`validate`), order blocks (`builder` reads it), talk to
 //! peers, call a state provider, spawn tasks or await. It is plain synchronous code;
-//! [`PoolHandle`] shares it.
+//! [`PoolHandle`] shares it, with the [`BlobStore`] that holds blob sidecars outside it.
 //!
 //! # Rules
 //! - Account state: a transaction arrives with the sender's state it was validated against and
@@ -20,6 +20,10 @@
 //!   or the first unaffordable one, the rest are *queued*.
 //! - Priority is the effective tip at the base fee, `min(tip, fee cap - base fee)`, ties broken
 //!   by arrival. Legacy gas price is both fee cap and tip.
+//! - Minimum tip: one below the current [`MinTip`] is refused (`tip_below_minimum`); when
+//!   [`Pool::set_min_tip`] raises it, the pooled ones below leave (`Invalidated
+//!   { TipBelowMinimum }`) and their successors wait in queued. Validation reads the same value
+//!   as its pre-signature filter; the rule is the pool's.
 //! - Gas: a transaction above the block gas limit of the last update is refused
 //!   (`gas_limit_above_block`); when an update lowers the limit, the ones above it leave.
 //! - Senders: an account with contract code is refused (`sender_not_eoa`, EIP-3607); an
@@ -29,6 +33,16 @@
 //!   signed by an account holding more than that is refused (`authority_reserved`).
 //! - Replacement (same sender and nonce) needs fee cap and tip both raised by the price bump,
 //!   and for a blob transaction its blob fee cap too (`blob_replacement_underpriced`).
+//! - Blob transactions (EIP-4844), as production blob pools hold them: a sender's pooled
+//!   transactions are all blob or all non-blob (`blob_type_conflict`); a blob transaction is
+//!   admitted only at the account's next contiguous nonce (`blob_nonce_gap`) and only if the
+//!   sender can pay for it and every earlier pooled one together (`insufficient_funds`, no
+//!   overdraft); an account holds at most `blob_account_slots` of them. The pool holds at most
+//!   `blob_bytes` of blob data: beyond it, the account tail whose fees are furthest below the
+//!   current base fee or blob base fee (log distance, the worse of the two, taken over the
+//!   account's transactions up to it) leaves first (`Evicted { BlobBytes }`). Sidecars never
+//!   enter the pool: [`PoolHandle`] keeps them in its blob store, keyed by hash, and drops them
+//!   with the transaction's removal event.
 //! - Limits: per-account slots, and per-subpool counts and bytes. Eviction takes account *tails*
 //!   (an account's highest-nonce transaction in the subpool) in priority order, lowest first, with
 //!   the newest arrival first among equals; an evicted transaction takes its descendants with it,
@@ -54,6 +68,7 @@
 //! quarantine of the same transaction removes it: nothing is retried forever.
 
 mod account;
+mod blob_store;
 mod config;
 mod dead_letter;
 mod error;
@@ -64,6 +79,7 @@ mod quarantine;
 mod query;
 mod slab;
 
+pub use blob_store::{BLOBS_DIR, BlobStore};
 pub use config::{PoolConfig, QuarantineConfig, SubPoolLimit};
 pub use dead_letter::{DeadLetter, DeadLetters};
 pub use error::PoolError;
@@ -87,7 +103,7 @@ use hashbrown::HashTable;
 
 use crate::{
     state::{AccountCode, AccountState, BlockUpdate, ChainHead},
-    tx::PooledTx,
+    tx::{MinTip, PooledTx},
 };
 pub(crate) use account::PendingHead;
 use account::{Account, Heads};
@@ -175,6 +191,10 @@ pub struct Pool {
     by_fee_cap: BTreeSet<(u128, TxId)>,
     /// Blob transactions by blob fee cap: the same for the blob base fee.
     by_blob_fee: BTreeSet<(u128, TxId)>,
+    /// Bytes of blob data of the pooled blob transactions.
+    blob_bytes: usize,
+    /// The minimum tip, shared with validation.
+    min_tip: MinTip,
     /// Basefee and queued transactions in arrival order (`seq`): finds the expired. Arrival
     /// times grow with `seq` because `now` never goes backwards, so the expired are a prefix.
     waiting: BTreeSet<(u64, TxId)>,
@@ -217,6 +237,8 @@ impl Pool {
             sizes: Default::default(),
             by_fee_cap: BTreeSet::new(),
             by_blob_fee: BTreeSet::new(),
+            blob_bytes: 0,
+            min_tip: MinTip::default(),
             waiting: BTreeSet::new(),
             tails: Default::default(),
             heads: Heads::default(),
@@ -227,8 +249,48 @@ impl Pool {
         }
     }
 
+    /// The same pool enforcing `min_tip`, the value validation reads (the validator's
+    /// [`crate::validate::Validator::min_tip`]). Without it the pool applies no minimum of its own.
+    #[must_use]
+    pub fn with_min_tip(mut self, min_tip: MinTip) -> Self {
+        self.min_tip = min_tip;
+        self
+    }
+
     pub const fn config(&self) -> &PoolConfig {
         &self.config
+    }
+
+    /// The minimum tip in force.
+    pub fn min_tip(&self) -> u128 {
+        self.min_tip.get()
+    }
+
+    /// Changes the minimum tip for the pool and validation alike; when it rises, the pooled
+    /// transactions below it leave (`Invalidated { TipBelowMinimum }`) and their successors wait
+    /// in queued. A scan of the pool: an operator's action, not a per-block one. Returns how
+    /// many left.
+    pub fn set_min_tip(&mut self, min: u128) -> usize {
+        let raised = min > self.min_tip.get();
+        self.min_tip.set(min);
+        if !raised {
+            return 0;
+        }
+        let below: Vec<TxId> =
+            self.slots.ids().filter(|&id| self.entry(id).tx.max_priority_fee_per_gas() < min).collect();
+        let mut touched = Vec::with_capacity(below.len());
+        for &id in &below {
+            touched.push(self.sender_nonce(id).0);
+            let why = Invalidation::TipBelowMinimum { min };
+            self.remove(id, RemovalReason::Invalidated { why, block: self.head.block });
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for address in touched {
+            self.reevaluate(address, None);
+        }
+        self.enforce_limits();
+        below.len()
     }
 
     pub const fn head(&self) -> ChainHead {
@@ -418,6 +480,10 @@ impl Pool {
         if self.find(&hash).is_some() {
             return Err(PoolError::AlreadyKnown(hash));
         }
+        let min_tip = self.min_tip.get();
+        if tx.max_priority_fee_per_gas() < min_tip {
+            return Err(PoolError::TipBelowMinimum { tip: tx.max_priority_fee_per_gas(), min: min_tip });
+        }
         if let Some(block_gas_limit) = self.block_gas_limit
             && tx.gas_limit() > block_gas_limit
         {
@@ -442,20 +508,32 @@ impl Pool {
         }
         let account = self.accounts.get(&sender);
         let replaced = account.and_then(|a| a.get(nonce));
+        if let Some(account) = account {
+            let holds_blobs = self.entry(account.txs()[0].1).tx.is_blob();
+            if holds_blobs != tx.is_blob() {
+                return Err(PoolError::BlobTypeConflict { holds_blobs });
+            }
+        }
+        if tx.is_blob() {
+            self.check_blob_funds(&tx, account, state)?;
+        }
         match replaced {
             Some(old) => self.check_replacement(&self.entry(old).tx, &tx)?,
             None => {
                 let held = account.map_or(0, Account::len);
+                let next_nonce = account.map_or(state.nonce, |a| a.next_contiguous_nonce(state.nonce));
                 let delegated =
                     matches!(state.code, AccountCode::Delegated(_)) || self.authorizing.contains_key(&sender);
+                let slots = if tx.is_blob() { self.config.blob_account_slots } else { self.config.account_slots };
                 if delegated {
-                    let next_nonce = account.map_or(state.nonce, |a| a.next_contiguous_nonce(state.nonce));
                     if held >= self.config.delegated_account_slots || nonce != next_nonce {
                         let slots = self.config.delegated_account_slots;
                         return Err(PoolError::DelegatedInFlight { slots, next_nonce });
                     }
-                } else if held >= self.config.account_slots && nonce != state.nonce {
-                    return Err(PoolError::AccountFull { slots: self.config.account_slots });
+                } else if tx.is_blob() && nonce != next_nonce {
+                    return Err(PoolError::BlobNonceGap { nonce, next_nonce });
+                } else if held >= slots && nonce != state.nonce {
+                    return Err(PoolError::AccountFull { slots });
                 }
                 self.check_not_cheapest(&tx, account, state)?;
             }
@@ -502,8 +580,20 @@ impl Pool {
         Ok(())
     }
 
+    /// No overdraft for blob transactions: the sender pays for this one and every other pooled
+    /// one (but the one it replaces) together.
+    fn check_blob_funds(&self, tx: &PooledTx, account: Option<&Account>, state: AccountState) -> Result<(), PoolError> {
+        let others = account.into_iter().flat_map(Account::txs).filter(|&&(nonce, _)| nonce != tx.nonce());
+        let cost = others.fold(tx.cost(), |sum, &(_, id)| sum.saturating_add(self.entry(id).tx.cost()));
+        if cost > state.balance {
+            return Err(PoolError::InsufficientFunds { cost, balance: state.balance });
+        }
+        Ok(())
+    }
+
     /// Refuses a transaction that would land in a full subpool as its cheapest member: it would
-    /// be evicted at once, after costing everyone an event.
+    /// be evicted at once, after costing everyone an event. For a blob transaction, the same
+    /// against the blob data limit and its fee distance.
     fn check_not_cheapest(
         &self,
         tx: &PooledTx,
@@ -518,6 +608,12 @@ impl Pool {
         } else {
             SubPool::BaseFee
         };
+        if tx.is_blob() && self.blob_bytes + blob_data_size(tx) > self.config.blob_bytes {
+            let newcomer = self.fee_distance(tx);
+            if self.blob_victim().is_none_or(|(_, worst)| newcomer <= worst) {
+                return Err(PoolError::Underpriced { subpool });
+            }
+        }
         let size = self.sizes[subpool.index()];
         if !self.limit(subpool).exceeded_by(size.count + 1, size.bytes + tx.size()) {
             return Ok(());
@@ -529,8 +625,45 @@ impl Pool {
         }
     }
 
-    /// Evicts account tails, cheapest first, until every subpool is within its limits.
+    /// How far a transaction's fees are above the current base fees, in log terms: the lower of
+    /// `ln(fee cap / base fee)` and `ln(blob fee cap / blob base fee)`. Negative once priced out.
+    fn fee_distance(&self, tx: &PooledTx) -> f64 {
+        #[allow(clippy::cast_precision_loss)] // a ranking: the ratio's leading digits suffice
+        let ln_ratio = |cap: u128, base: u128| ((cap as f64) + 1.0).ln() - ((base as f64) + 1.0).ln();
+        ln_ratio(tx.max_fee_per_gas(), self.head.base_fee)
+            .min(ln_ratio(tx.max_fee_per_blob_gas(), self.head.blob_base_fee))
+    }
+
+    /// The blob transaction to evict first, with its account's distance: the tail of the blob
+    /// account whose worst distance (over its transactions in nonce order) is lowest; among
+    /// equals, the newest tail. A scan of the blob accounts: blob transactions are few (the
+    /// data limit holds thousands), and it runs only when the limit is reached.
+    fn blob_victim(&self) -> Option<(TxId, f64)> {
+        self.accounts
+            .values()
+            .filter_map(|account| {
+                let &(_, tail) = account.txs().last()?;
+                self.entry(tail).tx.is_blob().then_some(())?;
+                let worst = account
+                    .txs()
+                    .iter()
+                    .map(|&(_, id)| self.fee_distance(&self.entry(id).tx))
+                    .fold(f64::INFINITY, f64::min);
+                Some((tail, worst, self.entry(tail).seq))
+            })
+            .min_by(|a, b| a.1.total_cmp(&b.1).then(b.2.cmp(&a.2)))
+            .map(|(id, worst, _)| (id, worst))
+    }
+
+    /// Evicts account tails, cheapest first, until every subpool is within its limits; then
+    /// blob tails, furthest from the base fees first, until the blob data fits.
     fn enforce_limits(&mut self) {
+        while self.blob_bytes > self.config.blob_bytes {
+            let (victim, _) = self.blob_victim().expect("blob bytes are held by blob transactions");
+            let sender = self.sender_nonce(victim).0;
+            self.remove(victim, RemovalReason::Evicted { limit: Limit::BlobBytes });
+            self.reevaluate(sender, None);
+        }
         for subpool in SubPool::ALL {
             loop {
                 let size = self.sizes[subpool.index()];
@@ -616,6 +749,7 @@ impl Pool {
         self.by_fee_cap.insert((fee_key, id));
         if let Some(blob_key) = blob_key {
             self.by_blob_fee.insert((blob_key, id));
+            self.blob_bytes += blob_data_size(&self.entry(id).tx);
         }
         // Entered as queued (not yet counted); `reevaluate` places it and counts it.
         id
@@ -634,6 +768,7 @@ impl Pool {
         self.by_fee_cap.remove(&(tx.max_fee_per_gas(), id));
         if tx.is_blob() {
             self.by_blob_fee.remove(&(tx.max_fee_per_blob_gas(), id));
+            self.blob_bytes -= blob_data_size(tx);
         }
         if entry.subpool != SubPool::Pending {
             self.waiting.remove(&(entry.seq, id));
@@ -663,4 +798,9 @@ impl Pool {
         *self.removals.entry(reason.kind()).or_default() += 1;
         self.events.push(PoolEvent::Removed { hash: tx.hash(), sender: tx.sender(), nonce: tx.nonce(), reason });
     }
+}
+
+/// Bytes of blob data a blob transaction brings (its sidecar's blobs).
+fn blob_data_size(tx: &PooledTx) -> usize {
+    usize::from(tx.blob_count()) * crate::tx::blob::BYTES_PER_BLOB
 }

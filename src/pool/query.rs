@@ -21,6 +21,8 @@ pub struct PoolSizes {
     pub pending: SubPoolSize,
     pub basefee: SubPoolSize,
     pub queued: SubPoolSize,
+    /// Bytes of blob data the blob transactions bring (131,072 per blob), across subpools.
+    pub blob_bytes: usize,
 }
 
 impl PoolSizes {
@@ -78,7 +80,7 @@ impl Pool {
     }
 
     pub fn sizes(&self) -> PoolSizes {
-        PoolSizes { pending: self.sizes[0], basefee: self.sizes[1], queued: self.sizes[2] }
+        PoolSizes { pending: self.sizes[0], basefee: self.sizes[1], queued: self.sizes[2], blob_bytes: self.blob_bytes }
     }
 
     pub fn len(&self) -> usize {
@@ -150,11 +152,16 @@ impl Pool {
         assert_eq!(authorizing, self.authorizing, "1: authority index counts every pooled authorization");
         assert!(self.failures.keys().all(|id| live.contains(id)), "1: failure reports only of pooled txs");
         assert_eq!(sizes, self.sizes, "3: counts and bytes equal the contents");
+        let blob_bytes: usize = live.iter().map(|&id| super::blob_data_size(&self.entry(id).tx)).sum();
+        assert_eq!(blob_bytes, self.blob_bytes, "3: blob bytes equal the contents");
+        assert!(blob_bytes <= self.config.blob_bytes, "4: blob data within its limit");
 
         let mut tails = 0;
         for account in self.accounts.values() {
             assert!(!account.is_empty(), "empty accounts are dropped");
             assert!(account.txs().windows(2).all(|w| w[0].0 < w[1].0), "nonces sorted and unique");
+            let blobs = account.txs().iter().filter(|&&(_, id)| self.entry(id).tx.is_blob()).count();
+            assert!(blobs == 0 || blobs == account.len(), "an account's transactions are all blob or none");
             if let Some(nonce) = account.quarantined {
                 assert!(account.get(nonce).is_some(), "a quarantine names a pooled nonce");
             }

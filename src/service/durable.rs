@@ -64,11 +64,18 @@ impl Durable {
     /// Stops compacting and writes the whole pool to the snapshot.
     pub fn snapshot(self, pool: &PoolHandle) -> std::io::Result<()> {
         self.compaction.abort();
-        let txs = store::stored(pool.read(|p| p.txs().cloned().collect::<Vec<_>>()), |_| true);
+        let txs = records(pool, |_| true);
         store::write_atomically(&self.dir.join(store::SNAPSHOT_FILE), &txs)?;
         tracing::info!(txs = txs.len(), "pool snapshot written");
         Ok(())
     }
+}
+
+/// The pooled transactions worth keeping in `origin`'s terms, as records in the form they are
+/// submitted in (blob transactions with their sidecars, so a restart validates them again).
+fn records(pool: &PoolHandle, keep: fn(Origin) -> bool) -> Vec<StoredTx> {
+    let txs = pool.read(|p| p.txs().filter(|tx| keep(tx.origin())).cloned().collect::<Vec<_>>());
+    txs.iter().filter_map(|tx| Some(StoredTx { origin: tx.origin(), raw: pool.wire_form(tx)? })).collect()
 }
 
 /// The journal's live set, computed by its writer when it compacts: the local transactions
@@ -76,7 +83,7 @@ impl Durable {
 fn live_set(pool: &PoolHandle, parked: &Parked) -> impl FnOnce() -> Vec<StoredTx> + Send + 'static {
     let (pool, parked) = (pool.clone(), Arc::clone(parked));
     move || {
-        let mut live = store::stored(pool.read(|p| p.txs().cloned().collect::<Vec<_>>()), |o| o == Origin::Local);
+        let mut live = records(&pool, |o| o == Origin::Local);
         live.extend(parked.lock().expect("parked lock").iter().map(|(record, _)| record.clone()));
         live
     }

@@ -27,11 +27,12 @@ pub use crate::{builder::BuilderFeed, tx::Origin};
 use crate::{
     ingest::{Ingest, IngestError},
     pool::{
-        Added, DeadLetter, EventStream, Pool, PoolConfig, PoolContent, PoolError, PoolHandle, PoolSizes, PooledInfo,
+        Added, BlobStore, DeadLetter, EventStream, Pool, PoolConfig, PoolContent, PoolError, PoolHandle, PoolSizes,
+        PooledInfo,
     },
     state::{AccountState, BlockUpdate, ChainHead, LoaderStats, StateConfig, StateError, StateLoader, StateProvider},
     store::{Journal, JournalError, RestoreReport, StoredTx},
-    tx::PooledTx,
+    tx::{PooledTx, blob::BlobSidecar},
     validate::{PipelineConfig, ValidationConfig, ValidationPipeline, Validator, pipeline::PipelineStats},
 };
 use durable::Durable;
@@ -178,7 +179,13 @@ impl TidepoolBuilder {
             Arc::new(ValidationPipeline::new(Validator::new(self.config.validation), self.config.pipeline))
         });
         let lifetime = self.config.pool.lifetime;
-        let pool = PoolHandle::new(Pool::new(self.config.pool, self.head));
+        let blobs = match &self.data_dir {
+            Some(dir) => BlobStore::open(dir).map_err(|source| StartError::Store { path: dir.clone(), source })?,
+            None => BlobStore::in_memory(),
+        };
+        let max_blobs = pipeline.validator().config().fork.max_blobs_per_block();
+        let min_tip = pipeline.validator().min_tip().clone();
+        let pool = PoolHandle::with_blob_store(Pool::new(self.config.pool, self.head).with_min_tip(min_tip), blobs);
         let ingest = Ingest::new(pipeline, StateLoader::new(self.state, self.config.state), pool.clone());
         let durable = match &self.data_dir {
             Some(dir) => Some(Durable::open(dir, &ingest, lifetime, self.config.store.compact_every).await?),
@@ -201,14 +208,12 @@ impl TidepoolBuilder {
                 if durable.is_some() {
                     // Restored local transactions were acknowledged to users who expect them to
                     // spread: publish them again (a full local queue counts what it drops).
-                    let local = pool.read(|p| {
-                        p.txs()
-                            .filter(|tx| tx.origin() == Origin::Local)
-                            .map(|tx| (tx.hash(), tx.encoded().clone()))
-                            .collect::<Vec<_>>()
-                    });
-                    for (hash, raw) in local {
-                        network.publish_local(hash, raw);
+                    let local =
+                        pool.read(|p| p.txs().filter(|tx| tx.origin() == Origin::Local).cloned().collect::<Vec<_>>());
+                    for tx in local {
+                        if let Some(raw) = pool.wire_form(&tx) {
+                            network.publish_local(tx.hash(), raw);
+                        }
                     }
                 }
                 Some(Arc::new(network))
@@ -223,8 +228,9 @@ impl TidepoolBuilder {
         };
         Ok(Tidepool {
             submitter,
+            admin: PoolAdmin { pool: pool.clone() },
             chain: ChainUpdates { pool: pool.clone() },
-            feed: BuilderFeed::new(pool),
+            feed: BuilderFeed::new(pool, max_blobs),
             reader: PoolReader {
                 ingest,
                 #[cfg(feature = "net")]
@@ -243,6 +249,7 @@ impl TidepoolBuilder {
 #[derive(Debug)]
 pub struct Tidepool {
     submitter: Submitter,
+    admin: PoolAdmin,
     chain: ChainUpdates,
     feed: BuilderFeed,
     reader: PoolReader,
@@ -272,6 +279,10 @@ impl Tidepool {
 
     pub fn chain(&self) -> ChainUpdates {
         self.chain.clone()
+    }
+
+    pub fn admin(&self) -> PoolAdmin {
+        self.admin.clone()
     }
 
     pub fn builder_feed(&self) -> BuilderFeed {
@@ -309,6 +320,27 @@ impl Tidepool {
             Some(durable) => durable.snapshot(self.reader.pool()),
             None => Ok(()),
         }
+    }
+}
+
+/// Operator actions on a running pool (the node's admin JSON-RPC, or an embedder's control
+/// plane).
+#[derive(Debug, Clone)]
+pub struct PoolAdmin {
+    pool: PoolHandle,
+}
+
+impl PoolAdmin {
+    /// Changes the minimum tip (wei per gas) for validation and the pool at once; when it rises,
+    /// the pooled transactions below it leave with `Invalidated { TipBelowMinimum }` (see
+    /// [`crate::tx::MinTip`] for who owns the rule). Returns how many left.
+    pub fn set_min_tip(&self, wei: u128) -> usize {
+        self.pool.set_min_tip(wei)
+    }
+
+    /// The minimum tip in force.
+    pub fn min_tip(&self) -> u128 {
+        self.pool.read(Pool::min_tip)
     }
 }
 
@@ -478,6 +510,12 @@ impl PoolReader {
         self.pool().subscribe()
     }
 
+    /// The pooled sidecar holding the blob with this versioned hash, and the blob's position in
+    /// it (what `engine_getBlobs` answers from).
+    pub fn blob(&self, versioned_hash: &B256) -> Option<(Arc<BlobSidecar>, usize)> {
+        self.pool().blobs().by_versioned_hash(versioned_hash)
+    }
+
     /// Why this transaction left the pool without being mined, if still recorded.
     pub fn dead_letter(&self, hash: &B256) -> Option<DeadLetter> {
         self.pool().dead_letter(hash)
@@ -522,6 +560,7 @@ impl PoolReader {
 #[cfg(feature = "net")]
 impl TxSource for PoolHandle {
     fn shareable(&self, hash: &B256) -> Option<Bytes> {
-        self.read(|p| p.get(hash)).filter(|info| info.tx.origin().is_shared()).map(|info| info.tx.encoded().clone())
+        let info = self.read(|p| p.get(hash)).filter(|info| info.tx.origin().is_shared())?;
+        self.wire_form(&info.tx)
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! Owns: the files in the data directory (`journal.log`, `pool.snapshot`), their record format
 //! (`codec`), the group-committing journal writer, and the report of what a restore found.
+//! (The sidecars under `blobs/` are the pool's [`crate::pool::BlobStore`].)
 //! Does not: decide validity, or restore by itself: it imports only transaction types. The
 //! service replays what [`read_records`] returns through validation and the pool's rules again
 //! (the chain moved on while the node was down) and logs what is refused with its reason.
@@ -20,8 +21,6 @@ use std::{collections::BTreeMap, io, path::Path};
 
 pub use codec::StoredTx;
 pub use journal::{Journal, JournalError, JournalStats, write_atomically};
-
-use crate::tx::{Origin, PooledTx};
 
 /// The journal's file name in the data directory.
 pub const JOURNAL_FILE: &str = "journal.log";
@@ -73,12 +72,4 @@ impl FileReport {
     pub fn of(decoded: &codec::Decoded) -> Self {
         Self { records: decoded.records.len(), corrupt: decoded.corrupt.clone(), torn_tail: decoded.torn_tail }
     }
-}
-
-/// The pooled transactions worth keeping in `origin`'s terms, as records.
-pub fn stored(txs: impl IntoIterator<Item = PooledTx>, keep: fn(Origin) -> bool) -> Vec<StoredTx> {
-    txs.into_iter()
-        .filter(|tx| keep(tx.origin()))
-        .map(|tx| StoredTx { origin: tx.origin(), raw: tx.encoded().clone() })
-        .collect()
 }

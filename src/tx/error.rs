@@ -28,8 +28,10 @@ pub enum TxError {
     TrailingBytes(usize),
     #[error("fee field is {bytes} bytes wide (>= 2^128 wei per gas): no account can pay it")]
     FeeAbove128Bits { bytes: usize },
-    #[error("blob transaction in its network form (with sidecar): submit the consensus form")]
+    #[error("blob transaction in its network form (with sidecar) where its consensus form is expected")]
     BlobSidecarNotAccepted,
+    #[error("blob sidecar wrapper version {got} where this fork takes version {expected}")]
+    BlobWrapperVersion { got: u8, expected: u8 },
 
     // --- Static rules ---------------------------------------------------------------------
     #[error("chain id {got:?} does not match {expected}")]
@@ -56,6 +58,16 @@ pub enum TxError {
     TooManyBlobs { count: usize, max: usize },
     #[error("blob versioned hash {index} has version {version:#04x}, expected 0x01")]
     BadBlobVersion { index: usize, version: u8 },
+    #[error("blob transaction without its sidecar: send the network form (blobs, commitments, proofs)")]
+    BlobSidecarMissing,
+    #[error(
+        "sidecar does not match: {hashes} versioned hashes, {blobs} blobs, {commitments} commitments, {proofs} proofs"
+    )]
+    BlobCountMismatch { hashes: usize, blobs: usize, commitments: usize, proofs: usize },
+    #[error("KZG commitment {index} does not hash to the transaction's versioned hash {index}")]
+    BlobCommitmentMismatch { index: usize },
+    #[error("KZG proof verification failed")]
+    BlobProofInvalid,
     #[error("set-code transaction has an empty authorization list (EIP-7702)")]
     EmptyAuthorizationList,
     #[error("priority fee {tip} is below the minimum {min}")]
@@ -81,6 +93,7 @@ impl TxError {
             Self::TrailingBytes(_) => "trailing_bytes",
             Self::FeeAbove128Bits { .. } => "fee_above_128_bits",
             Self::BlobSidecarNotAccepted => "blob_sidecar_not_accepted",
+            Self::BlobWrapperVersion { .. } => "blob_wrapper_version",
             Self::WrongChainId { .. } => "wrong_chain_id",
             Self::UnprotectedNotAllowed => "unprotected_not_allowed",
             Self::GasLimitAboveBlock { .. } => "gas_limit_above_block",
@@ -93,6 +106,10 @@ impl TxError {
             Self::NoBlobs => "no_blobs",
             Self::TooManyBlobs { .. } => "too_many_blobs",
             Self::BadBlobVersion { .. } => "bad_blob_version",
+            Self::BlobSidecarMissing => "blob_sidecar_missing",
+            Self::BlobCountMismatch { .. } => "blob_count_mismatch",
+            Self::BlobCommitmentMismatch { .. } => "blob_commitment_mismatch",
+            Self::BlobProofInvalid => "blob_proof_invalid",
             Self::EmptyAuthorizationList => "empty_authorization_list",
             Self::TipBelowMinimum { .. } => "tip_below_minimum",
             Self::HighS => "high_s",
@@ -123,6 +140,10 @@ impl TxError {
             | Self::NoBlobs
             | Self::TooManyBlobs { .. }
             | Self::BadBlobVersion { .. }
+            | Self::BlobSidecarMissing
+            | Self::BlobCountMismatch { .. }
+            | Self::BlobCommitmentMismatch { .. }
+            | Self::BlobProofInvalid
             | Self::EmptyAuthorizationList
             | Self::HighS
             | Self::InvalidSignature => true,
@@ -131,6 +152,8 @@ impl TxError {
             | Self::TypeNotEnabled { .. }
             | Self::FeeAbove128Bits { .. }
             | Self::BlobSidecarNotAccepted
+            // Around a fork's activation an honest peer may still send the other version.
+            | Self::BlobWrapperVersion { .. }
             | Self::UnprotectedNotAllowed
             | Self::GasLimitAboveBlock { .. }
             | Self::TipBelowMinimum { .. } => false,
@@ -172,6 +195,11 @@ mod tests {
             TxError::TipBelowMinimum { .. } => 22,
             TxError::HighS => 23,
             TxError::InvalidSignature => 24,
+            TxError::BlobWrapperVersion { .. } => 25,
+            TxError::BlobSidecarMissing => 26,
+            TxError::BlobCountMismatch { .. } => 27,
+            TxError::BlobCommitmentMismatch { .. } => 28,
+            TxError::BlobProofInvalid => 29,
         };
         let samples = [
             TxError::Empty,
@@ -199,6 +227,11 @@ mod tests {
             TxError::TipBelowMinimum { tip: 0, min: 1 },
             TxError::HighS,
             TxError::InvalidSignature,
+            TxError::BlobWrapperVersion { got: 0, expected: 1 },
+            TxError::BlobSidecarMissing,
+            TxError::BlobCountMismatch { hashes: 1, blobs: 1, commitments: 1, proofs: 2 },
+            TxError::BlobCommitmentMismatch { index: 0 },
+            TxError::BlobProofInvalid,
         ];
         let order: Vec<usize> = samples.iter().map(index).collect();
         assert_eq!(order, (0..samples.len()).collect::<Vec<_>>(), "one sample per variant, in order");
@@ -231,6 +264,11 @@ mod tests {
                 "tip_below_minimum",
                 "high_s",
                 "invalid_signature",
+                "blob_wrapper_version",
+                "blob_sidecar_missing",
+                "blob_count_mismatch",
+                "blob_commitment_mismatch",
+                "blob_proof_invalid",
             ]
         );
     }

@@ -2,16 +2,23 @@
 //!
 //! Benchmarks, tests, `tidepool load` and the simulator use it so that they run anywhere, without
 //! the shared mainnet corpus. The mix is modelled on `../shared/corpus/mainnet-txs.jsonl`
-//! (median 180 bytes, p99 about 4.6 KB): mostly EIP-1559, a share of legacy, a few blob and
-//! set-code transactions; calldata from empty (transfers) through token calls to large contract
-//! interactions.
+//! (median 180 bytes, p99 about 4.6 KB): mostly EIP-1559, a share of legacy, a few set-code
+//! transactions; calldata from empty (transfers) through token calls to large contract
+//! interactions. Blob transactions are not in the mix: on mainnet they come from dedicated
+//! senders (rollups), a sender's pooled transactions cannot mix blob and non-blob, and their
+//! proofs take milliseconds to compute; [`blob_sidecar`] and [`Signer::sign_blob_tx`] build
+//! them.
 
-use alloy_consensus::{TxEip1559, TxEip2930, TxEip4844, TxEip7702, TxLegacy};
-use alloy_eips::eip7702::Authorization;
-use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
+use alloy_consensus::{TxEip1559, TxEip2930, TxEip7702, TxLegacy};
+use alloy_eips::{
+    eip4844::{Blob, BlobTransactionSidecar, FIELD_ELEMENT_BYTES_USIZE, env_settings::EnvKzgSettings},
+    eip7594::BlobTransactionSidecarEip7594,
+    eip7702::Authorization,
+};
+use alloy_primitives::{Address, Bytes, TxKind, U256};
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 
-use super::sign::Signer;
+use super::{blob::BlobSidecar, sign::Signer};
 
 const GWEI: u128 = 1_000_000_000;
 
@@ -72,7 +79,7 @@ impl TxMix {
         let chain_id = self.chain_id;
         let signer = &self.signers[account];
         match self.rng.random_range(0..100) {
-            0..80 => signer.sign_tx(TxEip1559 {
+            0..83 => signer.sign_tx(TxEip1559 {
                 chain_id,
                 nonce,
                 gas_limit,
@@ -83,7 +90,7 @@ impl TxMix {
                 input,
                 access_list: Default::default(),
             }),
-            80..94 => signer.sign_tx(TxLegacy {
+            83..97 => signer.sign_tx(TxLegacy {
                 chain_id: Some(chain_id),
                 nonce,
                 gas_price: max_fee_per_gas,
@@ -92,7 +99,7 @@ impl TxMix {
                 value,
                 input,
             }),
-            94..96 => signer.sign_tx(TxEip2930 {
+            97..99 => signer.sign_tx(TxEip2930 {
                 chain_id,
                 nonce,
                 gas_price: max_fee_per_gas,
@@ -102,29 +109,6 @@ impl TxMix {
                 input,
                 access_list: Default::default(),
             }),
-            96..99 => {
-                let blobs = self.rng.random_range(1..=6);
-                let blob_versioned_hashes = (0..blobs)
-                    .map(|_| {
-                        let mut hash = B256::from(self.rng.random::<[u8; 32]>());
-                        hash.0[0] = 0x01; // KZG version byte
-                        hash
-                    })
-                    .collect();
-                signer.sign_tx(TxEip4844 {
-                    chain_id,
-                    nonce,
-                    gas_limit,
-                    max_fee_per_gas,
-                    max_priority_fee_per_gas,
-                    to,
-                    value,
-                    input,
-                    access_list: Default::default(),
-                    blob_versioned_hashes,
-                    max_fee_per_blob_gas: GWEI,
-                })
-            }
             _ => {
                 // Sponsored: the authority is an account of its own, not one of the mix's
                 // senders, so the pool's EIP-7702 limits (an authority holds at most one
@@ -160,6 +144,33 @@ impl TxMix {
         let mut data = vec![0u8; len];
         self.rng.fill(&mut data[..]);
         data.into()
+    }
+}
+
+/// A sidecar of `blobs` blobs of seeded random data, with commitments and proofs computed by
+/// c-kzg: one proof per blob for `version` 0, EIP-7594 cell proofs for version 1. Every
+/// 32-byte field element starts with a zero byte, so it is below the BLS modulus.
+///
+/// # Panics
+/// When `version` is neither 0 nor 1.
+pub fn blob_sidecar(blobs: usize, version: u8, seed: u64) -> BlobSidecar {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let blobs: Vec<Blob> = (0..blobs)
+        .map(|_| {
+            let mut blob = Blob::ZERO;
+            rng.fill(&mut blob.0[..]);
+            for element in blob.0.chunks_mut(FIELD_ELEMENT_BYTES_USIZE) {
+                element[0] = 0;
+            }
+            blob
+        })
+        .collect();
+    const VALID: &str = "random blobs of canonical field elements";
+    let kzg = EnvKzgSettings::Default.get();
+    match version {
+        0 => BlobSidecar::Eip4844(BlobTransactionSidecar::try_from_blobs_with_settings(blobs, kzg).expect(VALID)),
+        1 => BlobSidecar::Eip7594(BlobTransactionSidecarEip7594::try_from_blobs(blobs).expect(VALID)),
+        other => panic!("no blob sidecar version {other}"),
     }
 }
 

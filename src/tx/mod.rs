@@ -1,7 +1,8 @@
 //! Transactions: exact EIP-2718 decoding, sender recovery, and the pooled form.
 //!
-//! Owns: the byte forms Tidepool accepts (legacy pre-/post-EIP-155, 2930, 1559, 4844 without
-//! sidecar, 7702), sender recovery with libsecp256k1, [`PooledTx`], and signing for dev tools.
+//! Owns: the byte forms Tidepool accepts (legacy pre-/post-EIP-155, 2930, 1559, 4844 in its
+//! consensus and network forms ([`blob`]), 7702), sender recovery with libsecp256k1,
+//! [`PooledTx`], signing for dev tools, and the shared run-time [`MinTip`].
 //! Does not: apply policy or chain rules (`validate`), know about accounts or the pool.
 //!
 //! # Invariants
@@ -9,12 +10,15 @@
 //! 2. A [`PooledTx`] exists only for a transaction whose sender was recovered from a low-s
 //!    signature; its fields are computed once, when it is built.
 
+pub mod blob;
 mod error;
 pub mod generate;
+mod min_tip;
 mod pooled;
 pub mod sign;
 
 pub use error::TxError;
+pub use min_tip::MinTip;
 pub use pooled::{GAS_PER_BLOB, Origin, PooledTx, effective_tip, max_cost};
 
 use alloy_consensus::{EthereumTxEnvelope, TxEip4844, TxLegacy, transaction::RlpEcdsaDecodableTx as _};

@@ -1,9 +1,11 @@
 //! [`PooledTx`]: the validated, sender-recovered form every later stage works with.
 
 use alloy_consensus::Transaction as _;
+use std::sync::Arc;
+
 use alloy_primitives::{Address, B256, Bytes, U256};
 
-use super::{DecodedTx, Envelope};
+use super::{DecodedTx, Envelope, blob::BlobSidecar};
 
 /// Gas used by one blob (EIP-4844 `GAS_PER_BLOB`).
 pub const GAS_PER_BLOB: u64 = 1 << 17;
@@ -50,6 +52,9 @@ pub struct PooledTx {
     origin: Origin,
     /// Signers of its EIP-7702 authorizations (empty, without an allocation, for other types).
     authorities: Box<[Address]>,
+    /// A blob transaction's verified sidecar, from validation to the pool's door: the pool
+    /// moves it to its blob store and keeps only the consensus form (see `pool::blobs`).
+    sidecar: Option<Arc<BlobSidecar>>,
 }
 
 impl PooledTx {
@@ -82,7 +87,25 @@ impl PooledTx {
             encoded,
             origin: Origin::External,
             authorities,
+            sidecar: None,
         }
+    }
+
+    /// The same transaction with its verified sidecar (validation of a network form).
+    #[must_use]
+    pub(crate) fn with_sidecar(mut self, sidecar: BlobSidecar) -> Self {
+        self.sidecar = Some(Arc::new(sidecar));
+        self
+    }
+
+    /// The sidecar, while the transaction carries it (before it is pooled).
+    pub fn sidecar(&self) -> Option<&Arc<BlobSidecar>> {
+        self.sidecar.as_ref()
+    }
+
+    /// Takes the sidecar out, leaving the consensus form.
+    pub const fn take_sidecar(&mut self) -> Option<Arc<BlobSidecar>> {
+        self.sidecar.take()
     }
 
     /// The same transaction marked with where it came from (validation marks `External`).
@@ -109,7 +132,8 @@ impl PooledTx {
     pub const fn sender(&self) -> Address {
         self.sender
     }
-    /// The canonical EIP-2718 bytes (consensus form).
+    /// The canonical EIP-2718 bytes (consensus form; a blob transaction's network form is
+    /// [`crate::tx::blob::network_form`] of these and its sidecar).
     pub const fn encoded(&self) -> &Bytes {
         &self.encoded
     }

@@ -82,6 +82,13 @@ impl Signer {
         Envelope::from(tx.into_signed(signature)).encoded_2718().into()
     }
 
+    /// Signs a blob transaction carrying `sidecar`'s versioned hashes and returns its network
+    /// form (what `eth_sendRawTransaction` and peers take).
+    pub fn sign_blob_tx(&self, mut tx: alloy_consensus::TxEip4844, sidecar: &super::blob::BlobSidecar) -> Bytes {
+        tx.blob_versioned_hashes = sidecar.versioned_hashes().collect();
+        super::blob::network_form(&self.sign_tx(tx), sidecar)
+    }
+
     /// Signs an EIP-7702 authorization.
     pub fn sign_authorization(&self, authorization: Authorization) -> SignedAuthorization {
         let signature = self.sign_digest(authorization.signature_hash());

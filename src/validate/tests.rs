@@ -60,8 +60,10 @@ fn at(fork: Fork) -> Validator {
     Validator::new(ValidationConfig { fork, ..Default::default() })
 }
 
+/// The consensus rules (a blob transaction without its sidecar passes them; the network form's
+/// rules are tested in `tests/blobs.rs`, with real KZG proofs).
 fn check(validator: &Validator, raw: Bytes) -> Result<PooledTx, TxError> {
-    validator.validate(raw)
+    validator.validate_consensus(raw)
 }
 
 fn ok(raw: Bytes) -> PooledTx {
@@ -89,7 +91,7 @@ fn types_by_fork_and_policy() {
     assert!(check(&at(Fork::Cancun), blob_tx(|_| {})).is_ok());
     assert_eq!(check(&at(Fork::Shanghai), blob_tx(|_| {})), Err(TxError::TypeNotEnabled { ty: 3, fork: "shanghai" }));
     let no_blobs = Validator::new(ValidationConfig { disabled_types: vec![3], ..Default::default() });
-    assert_eq!(check(&no_blobs, blob_tx(|_| {})), Err(TxError::TypeNotEnabled { ty: 3, fork: "osaka" }));
+    assert_eq!(check(&no_blobs, blob_tx(|_| {})), Err(TxError::TypeNotEnabled { ty: 3, fork: "bpo2" }));
     assert!(check(&no_blobs, eip1559(|_| {})).is_ok());
     let mut unknown = eip1559(|_| {}).to_vec();
     unknown[0] = 0x05;
@@ -275,6 +277,27 @@ fn blob_count_and_version() {
     assert_eq!(check(&at(Fork::Prague), n_blobs(10)), Err(TxError::TooManyBlobs { count: 10, max: 9 }));
     let bad = blob_tx(|t| t.blob_versioned_hashes = vec![kzg_hash(1), B256::repeat_byte(2)]);
     assert_eq!(err(bad), TxError::BadBlobVersion { index: 1, version: 2 });
+}
+
+#[test]
+fn a_blob_transaction_is_pooled_only_with_its_sidecar() {
+    assert_eq!(Validator::default().validate(blob_tx(|_| {})), Err(TxError::BlobSidecarMissing));
+    assert!(Validator::default().validate_consensus(blob_tx(|_| {})).is_ok());
+}
+
+#[test]
+fn blob_limits_follow_the_forks_blob_schedule() {
+    let per_tx: Vec<usize> = [Fork::Cancun, Fork::Prague, Fork::Osaka, Fork::Bpo1, Fork::Bpo2]
+        .into_iter()
+        .map(Fork::max_blobs_per_tx)
+        .collect();
+    assert_eq!(per_tx, [6, 9, 6, 6, 6]);
+    let per_block: Vec<usize> = [Fork::Cancun, Fork::Prague, Fork::Osaka, Fork::Bpo1, Fork::Bpo2]
+        .into_iter()
+        .map(Fork::max_blobs_per_block)
+        .collect();
+    assert_eq!(per_block, [6, 9, 9, 15, 21]);
+    assert_eq!((Fork::Prague.sidecar_version(), Fork::Osaka.sidecar_version()), (0, 1));
 }
 
 #[test]

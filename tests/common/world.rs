@@ -101,7 +101,9 @@ impl Spec {
         self
     }
 
-    /// Validated (without state): what the pool holds.
+    /// Validated (without state): what the pool holds. By the consensus rules, so a blob
+    /// transaction comes without its sidecar (the pool never holds one; `tests/blobs.rs` builds
+    /// real sidecars).
     pub fn signed(&self) -> PooledTx {
         let validator = Validator::new(ValidationConfig {
             chain_id: self.chain_id,
@@ -109,7 +111,7 @@ impl Spec {
             min_priority_fee: 0,
             ..Default::default()
         });
-        validator.validate(self.raw()).expect("test transactions are valid")
+        validator.validate_consensus(self.raw()).expect("test transactions are valid")
     }
 
     /// The signed EIP-2718 bytes.
