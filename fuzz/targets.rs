@@ -10,18 +10,30 @@ use alloy_primitives::{Bytes, keccak256};
 
 use tidepool::{tx, validate::Validator};
 
-/// Arbitrary bytes through decoding and full stateless validation. Panics if an invariant breaks:
-/// whatever decodes re-encodes to the same bytes, and an accepted transaction's hash and size
-/// describe exactly those bytes.
+/// Arbitrary bytes through decoding, the blob network form's framing, and full stateless
+/// validation. Panics if an invariant breaks: whatever decodes re-encodes to the same bytes; a
+/// network form that splits joins back to the same bytes, its framing counts its blobs, and its
+/// hash is its consensus bytes'; an accepted transaction's hash and size describe exactly its
+/// consensus bytes.
 pub fn decode_validate(data: &[u8]) {
     if let Ok(decoded) = tx::decode(data) {
         assert_eq!(decoded.envelope.encoded_2718(), data, "decoding is exact");
         assert_eq!(decoded.hash, keccak256(data));
     }
+    let consensus = match tx::blob::split_network_form(data) {
+        Ok(form) if tx::blob::is_network_form(data) => {
+            assert_eq!(tx::blob::network_form(&form.consensus, &form.sidecar).as_ref(), data, "split and join are exact");
+            assert_eq!(tx::blob::count_blobs(data), Some(form.sidecar.blobs().len()));
+            assert_eq!(tx::blob::tx_hash(data), keccak256(&form.consensus));
+            form.consensus
+        }
+        _ => Bytes::copy_from_slice(data),
+    };
     let validator = Validator::default();
     if let Ok(pooled) = validator.validate(Bytes::copy_from_slice(data)) {
-        assert_eq!(pooled.hash(), keccak256(data));
-        assert_eq!(pooled.size(), data.len());
+        assert_eq!(pooled.hash(), keccak256(&consensus));
+        assert_eq!(pooled.size(), consensus.len());
+        assert_eq!(pooled.sidecar().is_some(), tx::blob::is_network_form(data));
         assert!(pooled.max_priority_fee_per_gas() <= pooled.max_fee_per_gas());
     }
 }
