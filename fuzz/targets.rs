@@ -22,7 +22,11 @@ pub fn decode_validate(data: &[u8]) {
     }
     let consensus = match tx::blob::split_network_form(data) {
         Ok(form) if tx::blob::is_network_form(data) => {
-            assert_eq!(tx::blob::network_form(&form.consensus, &form.sidecar).as_ref(), data, "split and join are exact");
+            assert_eq!(
+                tx::blob::network_form(&form.consensus, &form.sidecar).as_ref(),
+                data,
+                "split and join are exact"
+            );
             assert_eq!(tx::blob::count_blobs(data), Some(form.sidecar.blobs().len()));
             assert_eq!(tx::blob::tx_hash(data), keccak256(&form.consensus));
             form.consensus

@@ -71,3 +71,27 @@ fn logs_to_a_file_or_pipe_carry_no_colour_codes() {
     assert!(stderr.contains("INFO"), "log lines were written: {stderr}");
     assert!(!stderr.contains('\u{1b}'), "no escape codes: {stderr:?}");
 }
+
+/// A bad simulation flag is refused before anything runs or is written, naming the setting and
+/// its allowed range (a zero rate used to hang the simulator).
+#[test]
+fn a_bad_sim_setting_is_named_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    for (flag, value, setting) in [
+        ("--tx-rate", "0", "tx_rate"),
+        ("--attack-fraction", "2", "adversaries[0].fraction"),
+        ("--degree", "0", "topology.degree"),
+    ] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tidepool"));
+        command.args(["sim", "--quiet", "--out"]).arg(&out).args([flag, value]);
+        if flag == "--attack-fraction" {
+            command.args(["--attack", "invalid-signature"]);
+        }
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(!output.status.success(), "{flag} {value} is refused");
+        assert!(stderr.contains(&format!("`{setting}`")), "{flag} {value}: {stderr}");
+        assert!(!out.exists(), "nothing written for a refused scenario");
+    }
+}

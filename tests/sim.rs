@@ -1,6 +1,9 @@
 //! The simulator: determinism, coverage, and attackers meeting the real peer scoring.
 
-use tidepool::sim::{self, Adversary, AttackKind, Scenario};
+use std::time::Duration;
+
+use proptest::prelude::*;
+use tidepool::sim::{self, Adversary, AttackKind, Scenario, Topology};
 
 fn small(seed: u64) -> Scenario {
     Scenario { seed, nodes: 60, txs: 30, tx_rate: 20.0, drain_seconds: 5.0, ..Scenario::default() }
@@ -138,4 +141,82 @@ fn on_the_swarm_engine_an_invalid_signature_flooder_is_banned_by_its_neighbours(
     assert_eq!(attack.attackers_isolated, 1, "every honest neighbour banned the flooder: {attack:?}");
     assert_eq!(attack.honest_peers_wrongly_disconnected, 0);
     assert_eq!(summary.coverage, 1.0);
+}
+
+fn attacked(fraction: f64) -> Scenario {
+    let adversary = Adversary { kind: AttackKind::InvalidSignature, fraction, rate: 20.0 };
+    Scenario { adversaries: vec![adversary], ..small(1) }
+}
+
+/// The bad inputs that used to hang, panic or answer wrongly (a zero tx rate, a zero heartbeat,
+/// an attack fraction of 1 or 2, a zero bandwidth, a loss of 1.5, a negative jitter, a degree
+/// of 0, ...) are refused before the run, with the setting's name and its allowed range.
+#[test]
+fn every_bad_input_is_refused_with_its_setting_named() {
+    let cases = [
+        (Scenario { tx_rate: 0.0, ..small(1) }, "tx_rate"),
+        (Scenario { tx_rate: -5.0, ..small(1) }, "tx_rate"),
+        (Scenario { tx_rate: f64::NAN, ..small(1) }, "tx_rate"),
+        (Scenario { heartbeat_millis: 0, ..small(1) }, "heartbeat_millis"),
+        (attacked(2.0), "adversaries[0].fraction"),
+        (attacked(1.0), "adversaries[0].fraction"),
+        (attacked(0.99), "adversaries"),
+        (Scenario { bandwidth_classes: vec![(0.0, 1.0)], ..small(1) }, "bandwidth_classes"),
+        (Scenario { loss: 1.5, ..small(1) }, "loss"),
+        (Scenario { jitter: -0.1, ..small(1) }, "jitter"),
+        (Scenario { topology: Topology::RandomRegular { degree: 0 }, ..small(1) }, "topology.degree"),
+        (Scenario { nodes: 1, ..small(1) }, "nodes"),
+        (Scenario { mesh_degree: 0, ..small(1) }, "mesh_degree"),
+        (Scenario { drain_seconds: f64::INFINITY, ..small(1) }, "drain_seconds"),
+    ];
+    for (scenario, setting) in cases {
+        let error = scenario.check().expect_err(setting);
+        assert_eq!(error.setting, setting, "{error}");
+        let dir = tempfile::tempdir().unwrap();
+        let refused = sim::run_des(&scenario, dir.path(), |_| {}).unwrap_err();
+        assert!(refused.contains(&format!("`{setting}`")) && refused.contains(error.allowed), "{refused}");
+    }
+}
+
+/// Runs the DES on a thread and waits at most `limit` for it.
+fn finishes_within(scenario: Scenario, limit: Duration) -> bool {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let _ = done.send(sim::run_des(&scenario, dir.path(), |_| {}).map(|_| ()));
+    });
+    matches!(finished.recv_timeout(limit), Ok(Ok(())))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Whatever a scenario file holds, the simulator either refuses it by name or finishes:
+    /// no input hangs or panics it. Each value is in range nine times in ten, so about a
+    /// quarter of the scenarios are valid and run.
+    #[test]
+    fn no_scenario_hangs_or_panics_the_simulator(
+        nodes in prop_oneof![1 => Just(1usize), 9 => 2usize..40],
+        txs in prop_oneof![1 => Just(0usize), 9 => 1usize..15],
+        tx_rate in prop_oneof![1 => prop_oneof![Just(0.0), Just(-1.0), Just(f64::NAN)], 9 => 0.5f64..200.0],
+        jitter in prop_oneof![1 => -0.5f64..-0.01, 9 => 0.0f64..1.0],
+        loss in prop_oneof![1 => prop_oneof![Just(1.0), Just(1.5)], 9 => 0.0f64..0.5],
+        mbps in prop_oneof![1 => Just(0.0), 9 => 0.05f64..1_000.0],
+        heartbeat_millis in prop_oneof![1 => Just(0u64), 9 => 1u64..2_000],
+        mesh_degree in prop_oneof![1 => Just(0usize), 9 => 1usize..12],
+        degree in 0usize..40,
+        fraction in prop_oneof![1 => prop_oneof![Just(1.0), Just(2.0), Just(-0.1)], 9 => 0.0f64..0.3],
+        rate in prop_oneof![1 => Just(0.0), 9 => 0.5f64..50.0],
+        drain_seconds in prop_oneof![1 => Just(f64::NAN), 9 => 0.0f64..5.0],
+    ) {
+        let adversaries = vec![Adversary { kind: AttackKind::InvalidSignature, fraction, rate }];
+        let scenario = Scenario {
+            nodes, txs, tx_rate, jitter, loss, heartbeat_millis, mesh_degree, adversaries, drain_seconds,
+            bandwidth_classes: vec![(mbps, 1.0)],
+            topology: Topology::RandomRegular { degree },
+            ..Scenario::default()
+        };
+        let refused = scenario.check().is_err();
+        prop_assert!(refused || finishes_within(scenario, Duration::from_secs(120)), "a valid scenario did not finish");
+    }
 }

@@ -39,7 +39,7 @@ pub struct SimArgs {
     /// Add attackers: invalid-signature, malformed, announce-never-serve, valid-spam or duplicate-replay.
     #[arg(long, value_parser = parse_attack)]
     attack: Option<AttackKind>,
-    /// Fraction of nodes that attack.
+    /// Fraction of nodes that attack (0 up to 1, leaving at least 2 honest nodes).
     #[arg(long, default_value_t = 0.05)]
     attack_fraction: f64,
     /// Messages per second each attacker sends to each neighbour.
@@ -119,6 +119,8 @@ fn simulate(args: SimArgs) -> Result<(), String> {
             (scenario, out, None)
         }
     };
+    // Before anything is written: a bad value is named with its allowed range.
+    scenario.check().map_err(|e| e.to_string())?;
     let engine = args.engine.clone().or(saved_engine).unwrap_or_else(|| "des".into());
     let progress = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(1_000) };
     let unit = if engine == "swarm" { "of the transactions injected" } else { "virtual time" };

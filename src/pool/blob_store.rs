@@ -69,11 +69,6 @@ impl BlobStore {
         Ok(Self { dir: Some(dir), index: Mutex::default() })
     }
 
-    /// Whether sidecars are kept on disk.
-    pub const fn on_disk(&self) -> bool {
-        self.dir.is_some()
-    }
-
     /// Keeps `sidecar` for transaction `hash`. Returns false (and does nothing) when it is held
     /// already.
     ///
@@ -152,4 +147,40 @@ impl BlobStore {
 
 fn file(dir: &Path, hash: &B256) -> PathBuf {
     dir.join(format!("{hash:x}.sidecar"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tx::generate::blob_sidecar;
+
+    fn exercise(store: &BlobStore) {
+        let (a, b) = (Arc::new(blob_sidecar(2, 1, 1)), Arc::new(blob_sidecar(1, 0, 2)));
+        let (hash_a, hash_b) = (B256::repeat_byte(0xa), B256::repeat_byte(0xb));
+        assert!(store.put(hash_a, &a).unwrap());
+        assert!(!store.put(hash_a, &a).unwrap(), "held already");
+        assert!(store.put(hash_b, &b).unwrap());
+        assert_eq!(store.get(&hash_a).as_deref(), Some(a.as_ref()));
+        assert_eq!(store.get(&hash_b).as_deref(), Some(b.as_ref()), "both wrapper versions");
+        let second = a.versioned_hashes().nth(1).unwrap();
+        let (found, position) = store.by_versioned_hash(&second).unwrap();
+        assert_eq!((found.as_ref(), position), (a.as_ref(), 1));
+        store.remove(&hash_a);
+        store.remove(&hash_a); // removing what is not held is a no-op
+        assert!(store.get(&hash_a).is_none() && store.by_versioned_hash(&second).is_none());
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn in_memory_and_on_disk_hold_the_same_sidecars() {
+        exercise(&BlobStore::in_memory());
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        exercise(&store);
+        assert_eq!(std::fs::read_dir(dir.path().join(BLOBS_DIR)).unwrap().count(), 1, "one file per held sidecar");
+        drop(store);
+        let reopened = BlobStore::open(dir.path()).unwrap();
+        assert!(reopened.is_empty());
+        assert_eq!(std::fs::read_dir(dir.path().join(BLOBS_DIR)).unwrap().count(), 0, "a previous run's files go");
+    }
 }

@@ -19,7 +19,7 @@ pub mod scenario;
 pub mod swarm;
 
 pub use des::Des;
-pub use scenario::{Adversary, AttackKind, Churn, Scenario, Topology};
+pub use scenario::{Adversary, AttackKind, Churn, Scenario, ScenarioError, Topology};
 
 use std::path::Path;
 

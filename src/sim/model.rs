@@ -80,11 +80,9 @@ impl Layout {
     /// Draws the layout from the scenario's seed; returns the generator for further draws.
     ///
     /// # Errors
-    /// Fewer than 2 nodes, or an unreadable regions file.
+    /// A setting out of range ([`Scenario::check`]), or an unreadable regions file.
     pub fn draw(scenario: &Scenario) -> Result<(Self, StdRng), String> {
-        if scenario.nodes < 2 {
-            return Err("a simulation needs at least 2 nodes".into());
-        }
+        scenario.check().map_err(|e| e.to_string())?;
         let regions = match &scenario.regions_csv {
             Some(path) => {
                 Regions::from_csv(&std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?)?

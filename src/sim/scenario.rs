@@ -1,4 +1,10 @@
 //! A simulation scenario: network shape, workload and adversaries. TOML file plus flags.
+//!
+//! [`Scenario::check`] range-checks every number before a run starts (both engines call it
+//! through `model::Layout::draw`), so a bad value is refused with its setting's name and the
+//! allowed range instead of hanging, panicking or quietly producing a wrong answer.
+
+use std::fmt::Display;
 
 use serde::{Deserialize, Serialize};
 
@@ -108,6 +114,134 @@ impl Default for Scenario {
             churn: None,
             drain_seconds: 10.0,
             gossip: GossipConfig::default(),
+        }
+    }
+}
+
+/// A scenario setting outside its allowed range: the run is refused before it starts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("scenario setting `{setting}` is {value}: {allowed}")]
+pub struct ScenarioError {
+    /// The setting's name as the scenario file spells it (flags map onto these).
+    pub setting: String,
+    pub value: String,
+    /// The allowed range, in words.
+    pub allowed: &'static str,
+}
+
+/// Most nodes a run may have: a million DES nodes is already hours of work.
+const MAX_NODES: usize = 1_000_000;
+/// Rates (transactions or attack messages per second): beyond this no run finishes.
+const MAX_RATE: f64 = 1e6;
+
+fn refuse(setting: impl Into<String>, value: impl Display, allowed: &'static str) -> Result<(), ScenarioError> {
+    Err(ScenarioError { setting: setting.into(), value: value.to_string(), allowed })
+}
+
+/// `value` is finite and within `[low, high]` (or `(low, high]` when `open_low`).
+fn within(value: f64, low: f64, high: f64, open_low: bool) -> bool {
+    value.is_finite() && (if open_low { value > low } else { value >= low }) && value <= high
+}
+
+impl Scenario {
+    /// Range-checks every setting.
+    ///
+    /// # Errors
+    /// The first setting out of range, named, with its value and the allowed range.
+    pub fn check(&self) -> Result<(), ScenarioError> {
+        let nodes = self.nodes;
+        if !(2..=MAX_NODES).contains(&nodes) {
+            return refuse("nodes", nodes, "a whole number from 2 to 1,000,000");
+        }
+        if self.txs == 0 {
+            return refuse("txs", self.txs, "at least 1");
+        }
+        if !within(self.tx_rate, 0.0, MAX_RATE, true) {
+            return refuse("tx_rate", self.tx_rate, "a number above 0 and at most 1,000,000 per second");
+        }
+        if !within(self.jitter, 0.0, 1.0, false) {
+            return refuse("jitter", self.jitter, "a fraction of the link latency from 0 to 1");
+        }
+        if !within(self.loss, 0.0, 1.0, false) || self.loss == 1.0 {
+            return refuse("loss", self.loss, "a probability from 0 up to (not including) 1");
+        }
+        if self.bandwidth_classes.is_empty() {
+            return refuse("bandwidth_classes", "empty", "at least one (Mbit/s, share) class");
+        }
+        for &(mbps, share) in &self.bandwidth_classes {
+            if !within(mbps, 0.0, 1e6, true) {
+                return refuse("bandwidth_classes", mbps, "each class's Mbit/s above 0 and at most 1,000,000");
+            }
+            if !within(share, 0.0, f64::MAX, false) {
+                return refuse("bandwidth_classes", share, "each class's share a number of at least 0");
+            }
+        }
+        if self.bandwidth_classes.iter().map(|c| c.1).sum::<f64>() <= 0.0 {
+            return refuse("bandwidth_classes", "shares summing to 0", "shares with a positive sum");
+        }
+        if self.validation_micros > 10_000_000 {
+            return refuse("validation_micros", self.validation_micros, "at most 10,000,000 (10 s)");
+        }
+        if !(1..=60_000).contains(&self.heartbeat_millis) {
+            return refuse("heartbeat_millis", self.heartbeat_millis, "from 1 to 60,000");
+        }
+        if self.mesh_degree == 0 || self.mesh_degree >= nodes {
+            return refuse("mesh_degree", self.mesh_degree, "from 1 to nodes - 1");
+        }
+        if !within(self.drain_seconds, 0.0, 86_400.0, false) {
+            return refuse("drain_seconds", self.drain_seconds, "from 0 to 86,400");
+        }
+        self.check_topology()?;
+        let mut attackers = 0;
+        for (i, adversary) in self.adversaries.iter().enumerate() {
+            if !within(adversary.fraction, 0.0, 1.0, false) || adversary.fraction == 1.0 {
+                return refuse(
+                    format!("adversaries[{i}].fraction"),
+                    adversary.fraction,
+                    "from 0 up to (not including) 1",
+                );
+            }
+            if !within(adversary.rate, 0.0, MAX_RATE, true) {
+                return refuse(
+                    format!("adversaries[{i}].rate"),
+                    adversary.rate,
+                    "above 0 and at most 1,000,000 messages per second",
+                );
+            }
+            attackers += (adversary.fraction * nodes as f64).round() as usize;
+        }
+        if attackers + 2 > nodes {
+            return refuse(
+                "adversaries",
+                format!("{attackers} attackers of {nodes} nodes"),
+                "at least 2 honest nodes left",
+            );
+        }
+        if let Some(churn) = &self.churn {
+            if !within(churn.leaves_per_second, 0.0, MAX_RATE, false) {
+                return refuse("churn.leaves_per_second", churn.leaves_per_second, "from 0 to 1,000,000");
+            }
+            if !within(churn.downtime_seconds, 0.0, 86_400.0, true) {
+                return refuse("churn.downtime_seconds", churn.downtime_seconds, "above 0 and at most 86,400");
+            }
+        }
+        Ok(())
+    }
+
+    fn check_topology(&self) -> Result<(), ScenarioError> {
+        let nodes = self.nodes;
+        match self.topology {
+            Topology::RandomRegular { degree } if degree == 0 || degree >= nodes => {
+                refuse("topology.degree", degree, "from 1 to nodes - 1")
+            }
+            Topology::Outbound { dial, .. } if dial == 0 || dial >= nodes => {
+                refuse("topology.dial", dial, "from 1 to nodes - 1")
+            }
+            Topology::Outbound { dial, max_peers } if max_peers < dial => {
+                refuse("topology.max_peers", max_peers, "at least topology.dial")
+            }
+            Topology::BarabasiAlbert { m } if m == 0 || m >= nodes => refuse("topology.m", m, "from 1 to nodes - 1"),
+            _ => Ok(()),
         }
     }
 }
