@@ -636,8 +636,8 @@ impl Pool {
 
     /// The blob transaction to evict first, with its account's distance: the tail of the blob
     /// account whose worst distance (over its transactions in nonce order) is lowest; among
-    /// equals, the newest tail. A scan of every account (non-blob ones are skipped at their
-    /// first transaction): it runs only when the blob data limit is reached, once per blob
+    /// equals, the newest tail. A scan of every account (a non-blob one costs a look at its
+    /// last transaction): it runs only when the blob data limit is reached, once per blob
     /// insert or eviction there.
     fn blob_victim(&self) -> Option<(TxId, f64)> {
         self.accounts
