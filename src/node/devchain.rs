@@ -208,7 +208,7 @@ impl DevChain {
             let used = gas.standard.max(gas.floor);
             let tip = pooled.effective_tip(head.base_fee).expect("the feed yields txs that pay the base fee");
             let fee = U256::from(used) * U256::from(head.base_fee + tip)
-                + U256::from(u64::from(pooled.blob_count()) * crate::tx::GAS_PER_BLOB) * U256::from(head.blob_base_fee);
+                + U256::from(pooled.blob_gas()) * U256::from(head.blob_base_fee);
             let mut sender = changed.get(&pooled.sender()).copied().unwrap_or_else(|| self.state.get(&pooled.sender()));
             // The pool only offers affordable, nonce-consecutive transactions, so neither branch
             // should be taken; if one is, say so and report it as any builder would: the pool
@@ -235,7 +235,7 @@ impl DevChain {
                 changed.insert(to, recipient);
             }
             gas_used += used;
-            blob_gas_used += u64::from(pooled.blob_count()) * crate::tx::GAS_PER_BLOB;
+            blob_gas_used += pooled.blob_gas();
             mined.push(pooled.hash());
             included.push(MinedTx {
                 tx: pooled.clone(),
@@ -301,7 +301,7 @@ fn seal(parent_hash: B256, head: ChainHead, gas_limit: u64, txs: &[MinedTx], exc
         timestamp,
         base_fee_per_gas: Some(u64::try_from(head.base_fee).unwrap_or(u64::MAX)),
         withdrawals_root: Some(alloy_consensus::constants::EMPTY_WITHDRAWALS),
-        blob_gas_used: Some(txs.iter().map(|mined| u64::from(mined.tx.blob_count()) * crate::tx::GAS_PER_BLOB).sum()),
+        blob_gas_used: Some(txs.iter().map(|mined| mined.tx.blob_gas()).sum()),
         excess_blob_gas: Some(excess_blob_gas),
         parent_beacon_block_root: Some(B256::ZERO),
         requests_hash: Some(alloy_eips::eip7685::EMPTY_REQUESTS_HASH),

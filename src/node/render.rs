@@ -68,7 +68,7 @@ pub fn receipt(block: &DevBlock, index: usize) -> TransactionReceipt {
         block_number: Some(block.header.number),
         gas_used: mined.gas_used,
         effective_gas_price: mined.effective_gas_price,
-        blob_gas_used: mined.tx.is_blob().then(|| u64::from(mined.tx.blob_count()) * crate::tx::GAS_PER_BLOB),
+        blob_gas_used: mined.tx.is_blob().then(|| mined.tx.blob_gas()),
         blob_gas_price: mined.tx.is_blob().then_some(mined.blob_gas_price),
         from: mined.tx.sender(),
         to: alloy_consensus::Transaction::to(&tx),

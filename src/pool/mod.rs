@@ -608,7 +608,7 @@ impl Pool {
         } else {
             SubPool::BaseFee
         };
-        if tx.is_blob() && self.blob_bytes + blob_data_size(tx) > self.config.blob_bytes {
+        if tx.is_blob() && self.blob_bytes + tx.blob_data_size() > self.config.blob_bytes {
             let newcomer = self.fee_distance(tx);
             if self.blob_victim().is_none_or(|(_, worst)| newcomer <= worst) {
                 return Err(PoolError::Underpriced { subpool });
@@ -750,7 +750,7 @@ impl Pool {
         self.by_fee_cap.insert((fee_key, id));
         if let Some(blob_key) = blob_key {
             self.by_blob_fee.insert((blob_key, id));
-            self.blob_bytes += blob_data_size(&self.entry(id).tx);
+            self.blob_bytes += self.entry(id).tx.blob_data_size();
         }
         // Entered as queued (not yet counted); `reevaluate` places it and counts it.
         id
@@ -769,7 +769,7 @@ impl Pool {
         self.by_fee_cap.remove(&(tx.max_fee_per_gas(), id));
         if tx.is_blob() {
             self.by_blob_fee.remove(&(tx.max_fee_per_blob_gas(), id));
-            self.blob_bytes -= blob_data_size(tx);
+            self.blob_bytes -= tx.blob_data_size();
         }
         if entry.subpool != SubPool::Pending {
             self.waiting.remove(&(entry.seq, id));
@@ -799,9 +799,4 @@ impl Pool {
         *self.removals.entry(reason.kind()).or_default() += 1;
         self.events.push(PoolEvent::Removed { hash: tx.hash(), sender: tx.sender(), nonce: tx.nonce(), reason });
     }
-}
-
-/// Bytes of blob data a blob transaction brings (its sidecar's blobs).
-fn blob_data_size(tx: &PooledTx) -> usize {
-    usize::from(tx.blob_count()) * crate::tx::blob::BYTES_PER_BLOB
 }

@@ -152,7 +152,7 @@ impl Pool {
         assert_eq!(authorizing, self.authorizing, "1: authority index counts every pooled authorization");
         assert!(self.failures.keys().all(|id| live.contains(id)), "1: failure reports only of pooled txs");
         assert_eq!(sizes, self.sizes, "3: counts and bytes equal the contents");
-        let blob_bytes: usize = live.iter().map(|&id| super::blob_data_size(&self.entry(id).tx)).sum();
+        let blob_bytes: usize = live.iter().map(|&id| self.entry(id).tx.blob_data_size()).sum();
         assert_eq!(blob_bytes, self.blob_bytes, "3: blob bytes equal the contents");
         assert!(blob_bytes <= self.config.blob_bytes, "4: blob data within its limit");
 

@@ -174,6 +174,15 @@ impl PooledTx {
     pub const fn is_blob(&self) -> bool {
         self.tx_type == 3
     }
+    /// Blob gas it uses (`GAS_PER_BLOB` per blob); zero for non-blob transactions.
+    pub const fn blob_gas(&self) -> u64 {
+        self.blob_count as u64 * GAS_PER_BLOB
+    }
+    /// Bytes of blob data its sidecar carries (131,072 per blob), what the pool's `blob_bytes`
+    /// limit counts; zero for non-blob transactions.
+    pub const fn blob_data_size(&self) -> usize {
+        self.blob_count as usize * super::blob::BYTES_PER_BLOB
+    }
     /// The accounts its EIP-7702 authorizations delegate (their signers).
     pub const fn authorities(&self) -> &[Address] {
         &self.authorities

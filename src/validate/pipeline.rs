@@ -390,7 +390,7 @@ impl Dedup {
         if self.max_entries == 0 || policy || self.recent.contains_key(&hash) {
             return;
         }
-        let size = verdict.as_ref().map_or(0, |tx| tx.size() + usize::from(tx.blob_count()) * blob::BYTES_PER_BLOB);
+        let size = verdict.as_ref().map_or(0, |tx| tx.size() + tx.blob_data_size());
         while !self.order.is_empty() && (self.order.len() >= self.max_entries || self.bytes + size > self.max_bytes) {
             let (old, old_size) = self.order.pop_front().expect("checked non-empty");
             self.recent.remove(&old);
