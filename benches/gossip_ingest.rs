@@ -12,7 +12,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures::StreamExt as _;
 use libp2p::{gossipsub, identity::Keypair, swarm::SwarmEvent};
 use tidepool::{
-    gossip::Rate,
+    gossip::{GossipsubParams, Rate},
     net::protocol::{self, BehaviourEvent, Limits},
     node::{Node, NodeConfig},
     tx::generate::TxMix,
@@ -57,7 +57,7 @@ fn node_config(dir: &std::path::Path) -> NodeConfig {
 async fn gossip_into_node(txs: Vec<Bytes>) -> Duration {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(node_config(dir.path())).await.unwrap();
-    let limits = Limits { max_message: 256 * 1024, max_connections: 4 };
+    let limits = Limits { max_message: 256 * 1024, max_connections: 4, gossipsub: GossipsubParams::default() };
     let mut peer = protocol::build_swarm(Keypair::generate_ed25519(), limits).unwrap();
     let topic = protocol::tx_topic(CHAIN_ID);
     peer.behaviour_mut().gossipsub.subscribe(&topic).unwrap();

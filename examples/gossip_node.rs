@@ -16,7 +16,7 @@ use alloy_primitives::U256;
 use libp2p::{Multiaddr, identity::Keypair};
 use tidepool::{
     Origin, Tidepool,
-    gossip::GossipConfig,
+    gossip::{GossipConfig, GossipsubParams},
     net::NetConfig,
     state::{AccountState, ChainHead, InMemoryState},
     tx::generate::TxMix,
@@ -37,6 +37,7 @@ async fn start(bootnodes: Vec<Multiaddr>, seed: u64) -> Result<Tidepool, Box<dyn
         bootnodes,
         max_connections: 50,
         gossip: GossipConfig::default(),
+        gossipsub: GossipsubParams::default(),
         seed,
     };
     let head = ChainHead { block: 0, base_fee: 7_000_000_000, blob_base_fee: 1 };

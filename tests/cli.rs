@@ -75,6 +75,17 @@ fn logs_to_a_file_or_pipe_carry_no_colour_codes() {
 /// A bad simulation flag is refused before anything runs or is written, naming the setting and
 /// its allowed range (a zero rate used to hang the simulator).
 #[test]
+fn sim_help_names_its_flags_and_the_scenario_reference() {
+    let output = Command::new(env!("CARGO_BIN_EXE_tidepool")).args(["sim", "--help"]).output().unwrap();
+    let help = String::from_utf8(output.stdout).unwrap();
+    for flag in
+        ["--scenario", "--engine", "--repeat", "--mesh-d", "--tx-size", "--trace", "--trace-rows", "SCENARIO.md"]
+    {
+        assert!(help.contains(flag), "`tidepool sim --help` names {flag}:\n{help}");
+    }
+}
+
+#[test]
 fn a_bad_sim_setting_is_named_before_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
@@ -82,6 +93,8 @@ fn a_bad_sim_setting_is_named_before_the_run() {
         ("--tx-rate", "0", "tx_rate"),
         ("--attack-fraction", "2", "adversaries[0].fraction"),
         ("--degree", "0", "topology.degree"),
+        ("--mesh-d", "0", "gossipsub.d"),
+        ("--tx-size", "10", "tx_size"),
     ] {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tidepool"));
         command.args(["sim", "--quiet", "--out"]).arg(&out).args([flag, value]);

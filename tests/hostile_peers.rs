@@ -20,7 +20,7 @@ use libp2p::{
     swarm::{NetworkBehaviour, SwarmEvent},
 };
 use tidepool::{
-    gossip::{Announced, DropReason},
+    gossip::{Announced, DropReason, GossipsubParams},
     net::protocol::{self, FETCH_PROTOCOL, FetchCodec, FetchRequest, FetchResponse, Limits},
     tx::sign::Signer,
 };
@@ -102,7 +102,7 @@ struct Hostile {
 /// A hostile peer connected to `address`, speaking the node's gossipsub and fetch protocols.
 async fn connect(address: libp2p::Multiaddr, target: PeerId, misbehaviour: Misbehaviour) -> Swarm<Hostile> {
     let key = Keypair::generate_ed25519();
-    let limits = Limits { max_message: 256 * 1024, max_connections: 4 };
+    let limits = Limits { max_message: 256 * 1024, max_connections: 4, gossipsub: GossipsubParams::default() };
     let protocol::Behaviour { gossipsub, .. } = protocol::Behaviour::new(&key, limits);
     let codec = HostileCodec { honest: FetchCodec::default(), misbehaviour };
     let fetch = request_response::Behaviour::with_codec(

@@ -10,7 +10,8 @@ use tidepool::sim::{self, Adversary, AttackKind, Scenario, Topology};
 pub struct SimArgs {
     #[command(subcommand)]
     action: Option<SimAction>,
-    /// Scenario file (TOML, keys as `Scenario`'s fields); flags override it.
+    /// Scenario file (TOML); flags override it. Every setting, its default and allowed range:
+    /// SCENARIO.md (gossipsub's mesh, links, bandwidth, workload, adversaries, churn, limits).
     #[arg(long)]
     scenario: Option<PathBuf>,
     /// Engine: `des` (deterministic discrete-event, virtual time; the default) or `swarm` (real
@@ -18,7 +19,9 @@ pub struct SimArgs {
     /// the saved run's engine.
     #[arg(long)]
     engine: Option<String>,
-    /// Swarm engine: runs to repeat (the summary reports the mean and spread).
+    /// Runs to repeat. DES: seeds derived from the base seed, the summary reports means and 95%
+    /// confidence intervals (and `repeats.csv` each run); swarm: fresh swarms on the same seed,
+    /// the summary reports the mean and spread.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
     /// Master seed: the same seed gives byte-identical output [default: 1].
@@ -36,6 +39,13 @@ pub struct SimArgs {
     /// Random-regular topology with this degree [default: 8].
     #[arg(long)]
     degree: Option<usize>,
+    /// Gossipsub mesh degree D (`gossipsub.d`; D_low, D_high and the rest from the scenario)
+    /// [default: 8].
+    #[arg(long)]
+    mesh_d: Option<usize>,
+    /// Every honest transaction this many bytes (120 to 131,072) [default: the generator's mix].
+    #[arg(long)]
+    tx_size: Option<u32>,
     /// Add attackers: invalid-signature, malformed, announce-never-serve, valid-spam or duplicate-replay.
     #[arg(long, value_parser = parse_attack)]
     attack: Option<AttackKind>,
@@ -45,6 +55,14 @@ pub struct SimArgs {
     /// Messages per second each attacker sends to each neighbour.
     #[arg(long, default_value_t = 20.0)]
     attack_rate: f64,
+    /// DES: write `trace.csv`, one row per delivery of a transaction or its id (time, tx, from,
+    /// to, kind: push / iwant_reply / ihave / iwant / idontwant / announce / fetch_request /
+    /// fetch_response, first or duplicate copy). Same seed, byte-identical file.
+    #[arg(long)]
+    trace: bool,
+    /// With --trace: most rows kept (~40 bytes each); later deliveries are counted, not written.
+    #[arg(long, default_value_t = 5_000_000)]
+    trace_rows: usize,
     /// Run folder [default: sim-runs/seed-<seed>-<nodes>n].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -106,6 +124,8 @@ fn simulate(args: SimArgs) -> Result<(), String> {
             scenario.nodes = args.nodes.unwrap_or(scenario.nodes);
             scenario.txs = args.txs.unwrap_or(scenario.txs);
             scenario.tx_rate = args.tx_rate.unwrap_or(scenario.tx_rate);
+            scenario.gossipsub.d = args.mesh_d.unwrap_or(scenario.gossipsub.d);
+            scenario.tx_size = args.tx_size.or(scenario.tx_size);
             if let Some(degree) = args.degree {
                 scenario.topology = Topology::RandomRegular { degree };
             }
@@ -131,7 +151,13 @@ fn simulate(args: SimArgs) -> Result<(), String> {
     let started = Instant::now();
     let set = |done: f64| progress.set_position((done * 1_000.0) as u64);
     let summary = match engine.as_str() {
-        "des" => sim::run_des(&scenario, &out, set)?,
+        "des" => {
+            let options = sim::DesOptions { repeat: args.repeat, trace_rows: args.trace.then_some(args.trace_rows) };
+            sim::run_des_with(&scenario, &out, options, set)?
+        }
+        "swarm" if args.trace => {
+            return Err("--trace is a DES output: the swarm engine's messages are encrypted streams".into());
+        }
         "swarm" => sim::run_swarm(&scenario, &out, args.repeat, set)?,
         other => return Err(format!("unknown engine {other:?} (des or swarm)")),
     };
@@ -158,6 +184,27 @@ fn simulate(args: SimArgs) -> Result<(), String> {
             swarm.modelled_latency_ms,
             if swarm.overhead_flagged { " — FLAGGED: in-process overhead rivals the modelled latency" } else { "" }
         );
+    }
+    if let Some(repeats) = &summary.repeats {
+        let interval = |i: &Option<sim::report::Interval>| {
+            i.as_ref().map_or("-".into(), |i| format!("{:.1} [{:.1}, {:.1}]", i.mean, i.ci95_low, i.ci95_high))
+        };
+        println!(
+            "{} runs: time to 90% p50 {} ms, p90 {} ms (means, 95% confidence intervals)",
+            repeats.runs,
+            interval(&repeats.time_to_90_percent_p50_ms),
+            interval(&repeats.time_to_90_percent_p90_ms)
+        );
+    }
+    if let Some(trace) = &summary.trace {
+        if trace.rows_cut > 0 {
+            println!(
+                "trace CUT: {} rows written, {} later deliveries left out (raise --trace-rows)",
+                trace.rows, trace.rows_cut
+            );
+        } else {
+            println!("trace: {} rows", trace.rows);
+        }
     }
     println!("run folder: {}", out.display());
     Ok(())

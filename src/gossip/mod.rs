@@ -3,7 +3,8 @@
 //! Owns: per-peer rate limits (token buckets on messages and bytes), peer scores with throttle /
 //! disconnect / ban thresholds, a bounded seen-cache of transaction hashes, and announce/fetch
 //! for large transactions (announce the hash, fetch on demand, per-peer in-flight limits,
-//! timeouts, retry from another announcer).
+//! timeouts, retry from another announcer), and gossipsub's mesh parameters (`gossipsub.rs`:
+//! one set for the node's router and the simulator's model of it).
 //! Does not: perform I/O, read the clock, use a thread RNG, spawn or await. Time and randomness
 //! are passed in, so the node (`net/`) and the simulator (`sim/`) drive the same decisions.
 //!
@@ -13,9 +14,11 @@
 //! never goes backwards; extra timeouts are harmless. Bad peer input is a state change (a
 //! penalty, a `Dropped` action, a `Disconnect`), never an `Err`.
 
+mod gossipsub;
 mod limiter;
 mod score;
 
+pub use gossipsub::GossipsubParams;
 pub use limiter::{Bucket, Rate};
 pub use score::{Penalty, ScoreConfig};
 

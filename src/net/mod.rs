@@ -30,7 +30,10 @@ use tokio::{
 };
 
 use crate::{
-    gossip::{Action, GossipConfig, GossipCore, GossipStats, MessageRef, PeerChange, PeerSlot, Verdict, WireMsg},
+    gossip::{
+        Action, GossipConfig, GossipCore, GossipStats, GossipsubParams, MessageRef, PeerChange, PeerSlot, Verdict,
+        WireMsg,
+    },
     ingest::{Ingest, IngestError},
     pool::{Added, PoolError},
 };
@@ -77,6 +80,8 @@ pub struct NetConfig {
     pub bootnodes: Vec<Multiaddr>,
     pub max_connections: u32,
     pub gossip: GossipConfig,
+    /// Gossipsub's mesh settings.
+    pub gossipsub: GossipsubParams,
     /// Seed of the gossip core's randomness.
     pub seed: u64,
 }
@@ -138,7 +143,11 @@ impl NetworkHandle {
 
     /// The sizes a swarm for `config` must be built with (see [`Self::start_on`]).
     pub const fn limits(config: &NetConfig) -> Limits {
-        Limits { max_message: config.gossip.max_tx_size + 1024, max_connections: config.max_connections }
+        Limits {
+            max_message: config.gossip.max_tx_size + 1024,
+            max_connections: config.max_connections,
+            gossipsub: config.gossipsub,
+        }
     }
 
     /// Starts the driver on a swarm built elsewhere (another transport, e.g. the simulator's

@@ -13,7 +13,7 @@ use libp2p::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::gossip::Announced;
+use crate::gossip::{Announced, GossipsubParams};
 
 /// The fetch protocol for announced transactions.
 pub const FETCH_PROTOCOL: StreamProtocol = StreamProtocol::new("/tidepool/fetch/1");
@@ -156,13 +156,14 @@ pub fn decode_announcements(data: &[u8]) -> Option<Vec<Announced>> {
     )
 }
 
-/// Sizes of the network layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Sizes and gossipsub settings of the network layer.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
     /// Largest gossip message (a transaction at the validation size limit, plus framing).
     pub max_message: usize,
     /// Connections in total and per peer.
     pub max_connections: u32,
+    pub gossipsub: GossipsubParams,
 }
 
 #[derive(NetworkBehaviour)]
@@ -176,27 +177,54 @@ pub struct Behaviour {
     pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
 }
 
+/// Gossipsub's configuration for `limits`: anonymous mode (transactions carry their own
+/// signatures), message id = the keccak hash of the data (a transaction's hash for full
+/// transactions), application validation (nothing is relayed before the validation stage
+/// accepts it), and the mesh of `limits.gossipsub`.
+///
+/// # Panics
+/// If `limits.gossipsub` breaks [`GossipsubParams::check`].
+pub fn gossipsub_config(limits: &Limits) -> gossipsub::Config {
+    let mesh = &limits.gossipsub;
+    gossipsub::ConfigBuilder::default()
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        .validate_messages()
+        .message_id_fn(|message: &gossipsub::Message| gossipsub::MessageId::from(keccak256(&message.data).to_vec()))
+        .max_transmit_size(limits.max_message)
+        // Gossipsub remembers every message id it saw for this long, whatever the rate: at
+        // its default (60 s) a 30k msg/s flood held ~2M ids (~400 MB). Duplicates arrive
+        // within a second or two of each other, and the gossip core's own count-bounded
+        // seen-cache catches later ones, so 10 s loses nothing and bounds the memory.
+        .duplicate_cache_time(Duration::from_secs(10))
+        .mesh_n(mesh.d)
+        .mesh_n_low(mesh.d_low)
+        .mesh_n_high(mesh.d_high)
+        .gossip_lazy(mesh.d_lazy)
+        .mesh_outbound_min(mesh.d_out)
+        .gossip_factor(mesh.gossip_factor)
+        .history_length(mesh.history_length)
+        .history_gossip(mesh.history_gossip)
+        .heartbeat_interval(mesh.heartbeat())
+        // The first heartbeat one interval after start (rust-libp2p waits 5 s by default): the
+        // simulator's engines both start maintaining meshes at once.
+        .heartbeat_initial_delay(mesh.heartbeat())
+        .flood_publish(mesh.flood_publish)
+        .idontwant_message_size_threshold(mesh.idontwant_above)
+        .prune_backoff(Duration::from_secs(mesh.prune_backoff_seconds))
+        .gossip_retransimission(mesh.iwant_retransmissions)
+        .max_ihave_messages_heartbeat(mesh.max_ihave_messages)
+        .build()
+        .expect("gossipsub parameters checked by GossipsubParams::check")
+}
+
 impl Behaviour {
-    /// Gossipsub in anonymous mode (transactions carry their own signatures), message id = the
-    /// keccak hash of the data (a transaction's hash for full transactions), and application
-    /// validation: nothing is relayed before the validation stage accepts it.
+    /// The node's behaviour: gossipsub as [`gossipsub_config`] says, fetches, identify,
+    /// liveness, connection limits.
     ///
     /// # Panics
-    /// Never with the constant settings used here.
+    /// If `limits.gossipsub` breaks [`GossipsubParams::check`].
     pub fn new(key: &Keypair, limits: Limits) -> Self {
-        let gossip_config = gossipsub::ConfigBuilder::default()
-            .validation_mode(gossipsub::ValidationMode::Anonymous)
-            .validate_messages()
-            .message_id_fn(|message: &gossipsub::Message| gossipsub::MessageId::from(keccak256(&message.data).to_vec()))
-            .max_transmit_size(limits.max_message)
-            // Gossipsub remembers every message id it saw for this long, whatever the rate: at
-            // its default (60 s) a 30k msg/s flood held ~2M ids (~400 MB). Duplicates arrive
-            // within a second or two of each other, and the gossip core's own count-bounded
-            // seen-cache catches later ones, so 10 s loses nothing and bounds the memory.
-            .duplicate_cache_time(Duration::from_secs(10))
-            .heartbeat_interval(Duration::from_millis(700))
-            .build()
-            .expect("valid gossipsub config");
+        let gossip_config = gossipsub_config(&limits);
         let gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)
             .expect("anonymous gossipsub");
         let fetch = request_response::Behaviour::with_codec(

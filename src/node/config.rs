@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::rpc_server::RpcLimits;
 use crate::{
-    gossip::GossipConfig,
+    gossip::{GossipConfig, GossipsubParams},
     pool::PoolConfig,
     validate::{PipelineConfig, ValidationConfig},
 };
@@ -62,6 +62,8 @@ pub struct NodeConfig {
     pub pipeline: PipelineConfig,
     pub pool: PoolConfig,
     pub gossip: GossipConfig,
+    /// Gossipsub's mesh (degrees, heartbeat, gossip windows, IDONTWANT threshold).
+    pub gossipsub: GossipsubParams,
     /// The data directory's journal.
     pub store: crate::service::StoreConfig,
 }
@@ -93,6 +95,7 @@ impl Default for NodeConfig {
             pipeline: PipelineConfig::default(),
             pool: PoolConfig::default(),
             gossip: GossipConfig::default(),
+            gossipsub: GossipsubParams::default(),
             store: crate::service::StoreConfig::default(),
         }
     }
@@ -148,6 +151,9 @@ impl NodeConfig {
                 "follow_build",
                 "build mode already sends every block's transactions: drop `follow_forward`",
             );
+        }
+        if let Err((key, value, allowed)) = self.gossipsub.check() {
+            return Err(ConfigError::Invalid { key, why: format!("gossipsub.{key} is {value}: must be {allowed}") });
         }
         if self.history_blocks == 0 {
             return invalid("history_blocks", "must keep at least the latest block");

@@ -116,6 +116,7 @@ impl Node {
             bootnodes: config.bootnodes.clone(),
             max_connections: config.max_peers,
             gossip: config.gossip.clone(),
+            gossipsub: config.gossipsub,
             seed: u64::from_le_bytes(key.public().to_peer_id().to_bytes()[2..10].try_into().expect("8 bytes")),
         };
         let tidepool = Tidepool::builder(state, head)

@@ -1,8 +1,9 @@
 //! The deterministic discrete-event engine: every node's decisions are made by the real
 //! [`GossipCore`] and the real [`Validator`]; the engine models links (region latency, jitter,
-//! loss, per-node upload bandwidth), CPU time for validation, and gossipsub's relaying (a node's
-//! own messages flooded to all its peers, relays pushed eagerly to mesh peers on Accept, lazy
-//! IHAVE/IWANT at each heartbeat) in virtual time.
+//! loss, per-node upload bandwidth), CPU time for validation, and gossipsub's router per node
+//! (`mesh.rs`: a mesh kept by heartbeats and GRAFT/PRUNE, relays pushed to it on Accept,
+//! IHAVE/IWANT outside it, IDONTWANT for large messages) in virtual time. Runs start with a
+//! warm-up of three heartbeats, so meshes have formed when the first transaction is injected.
 //!
 //! Determinism: one master seed; events ordered by (time, insertion sequence); ordered containers
 //! wherever iteration reaches output; the clock is virtual nanoseconds since start.
@@ -21,9 +22,11 @@ use alloy_primitives::{
 use rand::{Rng as _, rngs::StdRng};
 
 use super::{
+    mesh::{Control, Receipt, Router},
     model::{self, Regions},
     record::{AttackerBan, NodeRecord, NodeStats, Run, TxRecord},
     scenario::{AttackKind, Scenario},
+    trace::{Kind, Trace},
 };
 use crate::{
     gossip::{
@@ -38,17 +41,31 @@ const SECOND: u64 = 1_000_000_000;
 const FRAMING: usize = 40;
 /// Attackers' own keys start at this dev-key index, away from the honest workload's.
 const ATTACKER_KEYS: u64 = 1 << 32;
+/// Heartbeats before the first transaction: meshes form and settle first, as the swarm engine
+/// waits for its routers' heartbeats.
+const WARMUP_HEARTBEATS: u64 = 3;
+/// Modelled validation time when the scenario sets none: a transfer's decode, checks and
+/// signature recovery on one core (BENCHMARKS.md, validation).
+const DEFAULT_VALIDATION_MICROS: u64 = 50;
 /// Size claimed by announce-never-serve attackers for their fake transactions.
 const FAKE_SIZE: u32 = 10_000;
 
 #[derive(Debug, Clone)]
 enum SimMsg {
+    /// A transaction pushed (along the mesh, or flood-published).
     Tx(u32),
+    /// A transaction sent in answer to an IWANT.
+    IWantReply(u32),
     Announce(u32),
-    Request { id: u64, txs: Vec<u32> },
-    Response { id: u64, txs: Vec<u32> },
-    IHave(Vec<u32>),
-    IWant(Vec<u32>),
+    Request {
+        id: u64,
+        txs: Vec<u32>,
+    },
+    Response {
+        id: u64,
+        txs: Vec<u32>,
+    },
+    Gossipsub(Control),
 }
 
 #[derive(Debug)]
@@ -130,23 +147,6 @@ struct SimTx {
     honest: bool,
 }
 
-impl Node {
-    /// Marks `tx` as seen by gossipsub; returns whether it was already.
-    fn gossip_seen_before(&mut self, tx: u32) -> bool {
-        let (word, bit) = (tx as usize / 64, 1u64 << (tx % 64));
-        if self.gossip_seen.len() <= word {
-            self.gossip_seen.resize(word + 1, 0);
-        }
-        let seen = self.gossip_seen[word] & bit != 0;
-        self.gossip_seen[word] |= bit;
-        seen
-    }
-
-    fn gossip_has_seen(&self, tx: u32) -> bool {
-        self.gossip_seen.get(tx as usize / 64).is_some_and(|w| w & (1u64 << (tx % 64)) != 0)
-    }
-}
-
 struct Node {
     core: GossipCore,
     region: usize,
@@ -157,12 +157,8 @@ struct Node {
     /// The neighbours it started with, reconnected after churn.
     original: Vec<u32>,
     online: bool,
-    mesh_degree: usize,
     have: HashSet<u32>,
-    /// Gossipsub's duplicate cache, by transaction id: a bit per id this node has received or
-    /// published on the gossip topic.
-    gossip_seen: Vec<u64>,
-    recent: Vec<u32>,
+    router: Router,
     attack: Option<AttackKind>,
     stats: NodeStats,
     timeout_at: Option<u64>,
@@ -180,11 +176,16 @@ pub struct Des {
     seq: u64,
     now: u64,
     epoch: Instant,
+    /// End of the warm-up: the first injection (ns).
+    start: u64,
+    /// Modelled CPU time of one validation (ns).
+    validation_ns: u64,
     txs: Vec<SimTx>,
     by_hash: HashMap<B256, u32>,
     verdicts: HashMap<u32, Verdict>,
     validator: Validator,
-    deliveries: Vec<Vec<u64>>,
+    /// Per honest transaction: (time, node) of each pooling.
+    deliveries: Vec<Vec<(u64, u32)>>,
     injected_at: Vec<u64>,
     origin: Vec<u32>,
     drops: BTreeMap<DropReason, u64>,
@@ -193,6 +194,7 @@ pub struct Des {
     honest_disconnects: u64,
     events: u64,
     junk_counter: u64,
+    trace: Option<Trace>,
 }
 
 impl Des {
@@ -217,10 +219,8 @@ impl Des {
                     original: neighbours.clone(),
                     online: true,
                     neighbours,
-                    mesh_degree: scenario.mesh_degree,
                     have: HashSet::default(),
-                    gossip_seen: Vec::new(),
-                    recent: Vec::new(),
+                    router: Router::new(scenario.gossipsub),
                     attack: attack[i],
                     stats: NodeStats::default(),
                     timeout_at: None,
@@ -238,6 +238,8 @@ impl Des {
             seq: 0,
             now: 0,
             epoch: Instant::now(),
+            start: WARMUP_HEARTBEATS * scenario.gossipsub.heartbeat_millis * 1_000_000,
+            validation_ns: scenario.validation_micros.unwrap_or(DEFAULT_VALIDATION_MICROS) * 1_000,
             txs: Vec::new(),
             by_hash: HashMap::default(),
             verdicts: HashMap::default(),
@@ -251,6 +253,7 @@ impl Des {
             honest_disconnects: 0,
             events: 0,
             junk_counter: 0,
+            trace: None,
             scenario,
         };
         des.connect_all();
@@ -258,41 +261,84 @@ impl Des {
         Ok(des)
     }
 
+    /// Connects every link as the swarm engine dials them (the lower index dials), each router
+    /// grafting its first `d_low` peers, and staggers the heartbeats over one interval.
     fn connect_all(&mut self) {
-        let epoch = self.epoch;
-        for node in &mut self.nodes {
-            for &peer in &node.neighbours {
-                node.core.handle_peer(epoch, PeerSlot(peer), PeerChange::Connected);
+        for node in 0..self.nodes.len() as u32 {
+            for peer in self.nodes[node as usize].neighbours.clone() {
+                self.connect(node, peer);
             }
         }
-        let heartbeat = self.scenario.heartbeat_millis * 1_000_000;
+        let heartbeat = self.scenario.gossipsub.heartbeat_millis * 1_000_000;
         for i in 0..self.nodes.len() as u32 {
             let offset = self.rng.random_range(0..heartbeat.max(1));
             self.schedule(offset, Event::Heartbeat { node: i });
         }
     }
 
+    /// Records a trace of at most `rows` deliveries (see `trace.rs`).
+    #[must_use]
+    pub fn with_trace(mut self, rows: usize) -> Self {
+        self.trace = Some(Trace::new(rows));
+        self
+    }
+
+    /// The attack's baseline: the same network, workload and origins, with the attackers'
+    /// nodes behaving as honest ones (relaying, never flooding).
+    #[must_use]
+    pub fn with_attackers_honest(mut self) -> Self {
+        for node in 0..self.nodes.len() as u32 {
+            if self.nodes[node as usize].attack.take().is_some() {
+                // Its router starts now, with the peers it has.
+                for peer in self.nodes[node as usize].neighbours.clone() {
+                    let mut controls = Vec::new();
+                    self.nodes[node as usize].router.peer_connected(peer, node < peer, &mut controls);
+                    self.send_controls(node, controls);
+                }
+            }
+        }
+        self
+    }
+
+    /// `node`'s side of a link to `peer` (the lower index dialed): its core and router learn
+    /// of the peer; the router may graft it.
+    fn connect(&mut self, node: u32, peer: u32) {
+        let now = self.instant();
+        let n = &mut self.nodes[node as usize];
+        n.core.handle_peer(now, PeerSlot(peer), PeerChange::Connected);
+        if n.attack.is_some() {
+            return; // attackers keep no mesh
+        }
+        let mut controls = Vec::new();
+        n.router.peer_connected(peer, node < peer, &mut controls);
+        self.send_controls(node, controls);
+    }
+
     fn schedule_workload(&mut self) {
         let honest: Vec<u32> =
             (0..self.nodes.len() as u32).filter(|&n| self.nodes[n as usize].attack.is_none()).collect();
         let mut mix = TxMix::new(self.scenario.seed, 256, 1);
-        let gap = (SECOND as f64 / self.scenario.tx_rate.max(1e-9)) as u64;
+        let gap = (SECOND as f64 / self.scenario.tx_rate) as u64;
+        let start = self.start;
         for i in 0..self.scenario.txs {
-            let tx = mix.next_tx();
+            let tx = match self.scenario.tx_size {
+                Some(size) => mix.next_tx_of_size(size as usize),
+                None => mix.next_tx(),
+            };
             let id = self.register(tx.raw, true);
             let origin = honest[self.rng.random_range(0..honest.len())];
             self.origin.push(origin);
-            self.injected_at.push(i as u64 * gap);
-            self.schedule(i as u64 * gap, Event::Inject { tx: id });
+            self.injected_at.push(start + i as u64 * gap);
+            self.schedule(start + i as u64 * gap, Event::Inject { tx: id });
         }
         for node in 0..self.nodes.len() as u32 {
             if self.nodes[node as usize].attack.is_some() {
-                self.schedule(SECOND, Event::Attack { node });
+                self.schedule(start + SECOND, Event::Attack { node });
             }
         }
         if let Some(churn) = &self.scenario.churn {
             let gap = (SECOND as f64 / churn.leaves_per_second.max(1e-6)) as u64;
-            self.schedule(gap, Event::Churn);
+            self.schedule(start + gap, Event::Churn);
         }
     }
 
@@ -331,9 +377,16 @@ impl Des {
     pub fn run(mut self, mut progress: impl FnMut(f64)) -> Run {
         let last = self.injected_at.last().copied().unwrap_or(0);
         let end = last + (self.scenario.drain_seconds * SECOND as f64) as u64;
-        let mut reported = 0;
-        while let Some((at, _, slot)) = self.queue.pop() {
-            if at > end {
+        self.advance(end, &mut progress);
+        self.finish(end)
+    }
+
+    /// Processes every event up to `until` (ns).
+    fn advance(&mut self, until: u64, progress: &mut impl FnMut(f64)) {
+        let mut reported = self.now / (SECOND / 4);
+        while let Some(entry @ (at, _, slot)) = self.queue.pop() {
+            if at > until {
+                self.queue.push(entry);
                 break;
             }
             let event = self.slots[slot as usize].take().expect("scheduled events are stored");
@@ -342,14 +395,13 @@ impl Des {
             self.events += 1;
             if self.now / (SECOND / 4) > reported {
                 reported = self.now / (SECOND / 4);
-                progress(self.now as f64 / end.max(1) as f64);
+                progress(self.now as f64 / until.max(1) as f64);
             }
             let node = self.handle(event);
             if let Some(node) = node {
                 self.drain_actions(node);
             }
         }
-        self.finish(end)
     }
 
     fn handle(&mut self, event: Event) -> Option<u32> {
@@ -383,17 +435,13 @@ impl Des {
                 Some(node)
             }
             Event::Heartbeat { node } => {
-                let recent = std::mem::take(&mut self.nodes[node as usize].recent);
-                let lazy: Vec<u32> = {
-                    let n = &self.nodes[node as usize];
-                    n.neighbours.iter().skip(n.mesh_degree).copied().collect()
-                };
-                if !recent.is_empty() && self.nodes[node as usize].attack.is_none() {
-                    for peer in lazy {
-                        self.send(node, peer, SimMsg::IHave(recent.clone()));
-                    }
+                let n = &mut self.nodes[node as usize];
+                if n.attack.is_none() && n.online {
+                    let mut controls = Vec::new();
+                    n.router.heartbeat(self.now, &mut self.rng, &mut controls);
+                    self.send_controls(node, controls);
                 }
-                let period = self.scenario.heartbeat_millis * 1_000_000;
+                let period = self.scenario.gossipsub.heartbeat_millis * 1_000_000;
                 self.schedule(self.now + period, Event::Heartbeat { node });
                 None
             }
@@ -420,12 +468,10 @@ impl Des {
 
     /// Churn: the node drops every link; both sides see the peer leave.
     fn leave(&mut self, node: u32) {
-        let now = self.instant();
         let neighbours = std::mem::take(&mut self.nodes[node as usize].neighbours);
         for peer in neighbours {
-            self.nodes[peer as usize].neighbours.retain(|&p| p != node);
-            self.nodes[peer as usize].core.handle_peer(now, PeerSlot(node), PeerChange::Disconnected);
-            self.nodes[node as usize].core.handle_peer(now, PeerSlot(peer), PeerChange::Disconnected);
+            self.unlink(peer, node);
+            self.unlink(node, peer);
             self.drain_actions(peer);
         }
         self.nodes[node as usize].online = false;
@@ -433,7 +479,6 @@ impl Des {
 
     /// Churn: the node reconnects to its original neighbours that are online.
     fn rejoin(&mut self, node: u32) {
-        let now = self.instant();
         self.nodes[node as usize].online = true;
         let original = self.nodes[node as usize].original.clone();
         for peer in original {
@@ -442,8 +487,9 @@ impl Des {
             }
             self.nodes[node as usize].neighbours.push(peer);
             self.nodes[peer as usize].neighbours.push(node);
-            self.nodes[node as usize].core.handle_peer(now, PeerSlot(peer), PeerChange::Connected);
-            self.nodes[peer as usize].core.handle_peer(now, PeerSlot(node), PeerChange::Connected);
+            let (dialer, listener) = (node.min(peer), node.max(peer));
+            self.connect(dialer, listener);
+            self.connect(listener, dialer);
             self.drain_actions(peer);
         }
     }
@@ -452,18 +498,21 @@ impl Des {
     fn accept(&mut self, node: u32, tx: u32) {
         let n = &mut self.nodes[node as usize];
         if n.have.insert(tx) && self.txs[tx as usize].honest {
-            self.deliveries[tx as usize].push(self.now);
+            self.deliveries[tx as usize].push((self.now, node));
         }
     }
 
     fn receive(&mut self, to: u32, from: u32, msg: SimMsg) {
         let now = self.instant();
         let size = self.size_of(&msg);
-        let payload = matches!(msg, SimMsg::Tx(_) | SimMsg::Response { .. });
-        let node = &mut self.nodes[to as usize];
-        if !node.online {
+        let payload = matches!(msg, SimMsg::Tx(_) | SimMsg::IWantReply(_) | SimMsg::Response { .. });
+        if !self.nodes[to as usize].online {
             return; // in flight when it left
         }
+        if self.trace.is_some() {
+            self.trace_delivery(to, from, &msg);
+        }
+        let node = &mut self.nodes[to as usize];
         if payload {
             node.stats.down_payload += size as u64;
         } else {
@@ -474,17 +523,22 @@ impl Des {
         }
         let peer = PeerSlot(from);
         match msg {
-            SimMsg::Tx(tx) if node.gossip_seen_before(tx) => {
+            SimMsg::Tx(tx) | SimMsg::IWantReply(tx) => match node.router.on_message(from, tx, size) {
                 // Gossipsub's own duplicate cache drops a message id it has seen before the
                 // application sees it: bandwidth spent, nothing else.
-                node.stats.duplicates += 1;
-                *self.drops.entry(DropReason::Duplicate).or_default() += 1;
-            }
-            SimMsg::Tx(tx) => {
-                let (hash, bytes) = (self.txs[tx as usize].hash, self.txs[tx as usize].bytes.clone());
-                let msg = MessageRef(u64::from(from) << 32 | u64::from(tx));
-                node.core.handle_message(now, peer, WireMsg::Tx { msg, hash, bytes });
-            }
+                Receipt::Duplicate => {
+                    node.stats.duplicates += 1;
+                    *self.drops.entry(DropReason::Duplicate).or_default() += 1;
+                }
+                Receipt::First { idontwant } => {
+                    let (hash, bytes) = (self.txs[tx as usize].hash, self.txs[tx as usize].bytes.clone());
+                    let msg = MessageRef(u64::from(from) << 32 | u64::from(tx));
+                    node.core.handle_message(now, peer, WireMsg::Tx { msg, hash, bytes });
+                    for peer in idontwant {
+                        self.send(to, peer, SimMsg::Gossipsub(Control::IDontWant(tx)));
+                    }
+                }
+            },
             SimMsg::Announce(tx) => {
                 let t = &self.txs[tx as usize];
                 let announced = Announced { hash: t.hash, size: t.size };
@@ -499,18 +553,54 @@ impl Des {
                 let bytes = txs.iter().map(|&t| self.txs[t as usize].bytes.clone()).collect();
                 node.core.handle_message(now, peer, WireMsg::Response { id, txs: bytes });
             }
-            SimMsg::IHave(txs) => {
-                let wanted: Vec<u32> = txs.into_iter().filter(|&t| !node.gossip_has_seen(t)).collect();
-                if !wanted.is_empty() {
-                    self.send(to, from, SimMsg::IWant(wanted));
+            SimMsg::Gossipsub(control) => {
+                let mut replies = Vec::new();
+                match control {
+                    Control::Graft => node.router.on_graft(from, self.now, &mut replies),
+                    Control::Prune => node.router.on_prune(from, self.now),
+                    Control::IHave(txs) => {
+                        if let Some(wanted) = node.router.on_ihave(from, txs, self.now) {
+                            replies.push((from, Control::IWant(wanted)));
+                        }
+                    }
+                    Control::IWant(txs) => {
+                        for tx in node.router.on_iwant(from, txs) {
+                            self.send(to, from, SimMsg::IWantReply(tx));
+                        }
+                    }
+                    Control::IDontWant(tx) => node.router.on_idontwant(from, tx, self.now),
                 }
+                self.send_controls(to, replies);
             }
-            SimMsg::IWant(txs) => {
-                let held: Vec<u32> = txs.into_iter().filter(|t| node.have.contains(t)).collect();
-                for tx in held {
-                    self.send(to, from, SimMsg::Tx(tx));
-                }
+        }
+    }
+
+    /// Adds `msg`'s rows to the trace, before the receiver acts on it.
+    fn trace_delivery(&mut self, to: u32, from: u32, msg: &SimMsg) {
+        let router = &self.nodes[to as usize].router;
+        let rows: Vec<(u32, Kind, Option<bool>)> = match msg {
+            SimMsg::Tx(tx) => vec![(*tx, Kind::Push, Some(!router.has_seen(*tx)))],
+            SimMsg::IWantReply(tx) => vec![(*tx, Kind::IWantReply, Some(!router.has_seen(*tx)))],
+            SimMsg::Announce(tx) => vec![(*tx, Kind::Announce, None)],
+            SimMsg::Request { txs, .. } => txs.iter().map(|&t| (t, Kind::FetchRequest, None)).collect(),
+            SimMsg::Response { txs, .. } => {
+                let have = &self.nodes[to as usize].have;
+                txs.iter().map(|&t| (t, Kind::FetchResponse, Some(!have.contains(&t)))).collect()
             }
+            SimMsg::Gossipsub(Control::IHave(txs)) => txs.iter().map(|&t| (t, Kind::IHave, None)).collect(),
+            SimMsg::Gossipsub(Control::IWant(txs)) => txs.iter().map(|&t| (t, Kind::IWant, None)).collect(),
+            SimMsg::Gossipsub(Control::IDontWant(tx)) => vec![(*tx, Kind::IDontWant, None)],
+            SimMsg::Gossipsub(Control::Graft | Control::Prune) => Vec::new(),
+        };
+        let trace = self.trace.as_mut().expect("tracing");
+        for (tx, kind, first) in rows {
+            trace.record(self.now, tx, from, to, kind, first);
+        }
+    }
+
+    fn send_controls(&mut self, from: u32, controls: Vec<(u32, Control)>) {
+        for (to, control) in controls {
+            self.send(from, to, SimMsg::Gossipsub(control));
         }
     }
 
@@ -523,18 +613,15 @@ impl Des {
                     let verdict = self.verdict(id);
                     let n = &mut self.nodes[node as usize];
                     n.stats.validations += 1;
-                    n.cpu_free = n.cpu_free.max(now) + self.scenario.validation_micros * 1_000;
+                    n.cpu_free = n.cpu_free.max(now) + self.validation_ns;
                     let at = n.cpu_free;
                     self.schedule(at, Event::Verdict { node, from, tx: id, verdict });
                 }
-                Action::Report { from, msg, outcome } => {
-                    if outcome == Acceptance::Accept {
-                        let tx = (msg.0 & 0xffff_ffff) as u32;
-                        let mesh: Vec<u32> = self.mesh(node).filter(|&p| p != from.0).collect();
-                        for peer in mesh {
-                            self.send(node, peer, SimMsg::Tx(tx));
-                        }
-                        self.nodes[node as usize].recent.push(tx);
+                Action::Report { msg, outcome, .. } => {
+                    let tx = (msg.0 & 0xffff_ffff) as u32;
+                    let accepted = outcome == Acceptance::Accept;
+                    for peer in self.nodes[node as usize].router.validated(tx, accepted) {
+                        self.send(node, peer, SimMsg::Tx(tx));
                     }
                 }
                 Action::Fetch { from, id, hashes, .. } => {
@@ -562,14 +649,9 @@ impl Des {
                 }
                 Action::Publish { tx, .. } => {
                     let id = self.by_hash[&tx];
-                    self.nodes[node as usize].gossip_seen_before(id);
-                    // Gossipsub floods a node's own messages to every peer on the topic (its
-                    // default `flood_publish`); only relays are limited to the mesh.
-                    let peers: Vec<u32> = self.nodes[node as usize].neighbours.clone();
-                    for peer in peers {
+                    for peer in self.nodes[node as usize].router.publish(id, &mut self.rng) {
                         self.send(node, peer, SimMsg::Tx(id));
                     }
-                    self.nodes[node as usize].recent.push(id);
                 }
                 Action::Announce { txs } => {
                     let neighbours = self.nodes[node as usize].neighbours.clone();
@@ -583,9 +665,6 @@ impl Des {
                 Action::Disconnect { peer, .. } => self.disconnect(node, peer.0),
                 Action::Dropped { reason, .. } => {
                     *self.drops.entry(reason).or_default() += 1;
-                    if reason == DropReason::Duplicate {
-                        self.nodes[node as usize].stats.duplicates += 1;
-                    }
                 }
             }
         }
@@ -599,22 +678,26 @@ impl Des {
         }
     }
 
-    fn mesh(&self, node: u32) -> impl Iterator<Item = u32> + '_ {
-        let n = &self.nodes[node as usize];
-        n.neighbours.iter().take(n.mesh_degree).copied()
+    /// `node` no longer has `peer`: its core and router forget the link.
+    fn unlink(&mut self, node: u32, peer: u32) {
+        let now = self.instant();
+        let n = &mut self.nodes[node as usize];
+        n.neighbours.retain(|&p| p != peer);
+        n.router.peer_gone(peer);
+        n.core.handle_peer(now, PeerSlot(peer), PeerChange::Disconnected);
     }
 
     fn disconnect(&mut self, node: u32, peer: u32) {
         let at = self.now;
-        self.nodes[node as usize].neighbours.retain(|&p| p != peer);
-        self.nodes[peer as usize].neighbours.retain(|&p| p != node);
+        let n = &mut self.nodes[node as usize];
+        n.neighbours.retain(|&p| p != peer);
+        n.router.peer_gone(peer);
         if self.nodes[peer as usize].attack.is_some() {
             self.attacker_bans.push(AttackerBan { attacker: peer, neighbour: node, at_ns: at });
         } else {
             self.honest_disconnects += 1;
         }
-        let now = self.instant();
-        self.nodes[peer as usize].core.handle_peer(now, PeerSlot(node), PeerChange::Disconnected);
+        self.unlink(peer, node);
     }
 
     fn verdict(&mut self, tx: u32) -> Verdict {
@@ -688,10 +771,13 @@ impl Des {
     fn size_of(&self, msg: &SimMsg) -> usize {
         FRAMING
             + match msg {
-                SimMsg::Tx(t) => self.txs[*t as usize].size as usize,
+                SimMsg::Tx(t) | SimMsg::IWantReply(t) => self.txs[*t as usize].size as usize,
                 SimMsg::Announce(_) => 36,
-                SimMsg::Request { txs, .. } | SimMsg::IHave(txs) | SimMsg::IWant(txs) => 32 * txs.len(),
+                SimMsg::Request { txs, .. } => 32 * txs.len(),
                 SimMsg::Response { txs, .. } => txs.iter().map(|t| self.txs[*t as usize].size as usize).sum(),
+                SimMsg::Gossipsub(Control::IHave(txs) | Control::IWant(txs)) => 32 * txs.len(),
+                // A topic id for GRAFT and PRUNE, a message id for IDONTWANT.
+                SimMsg::Gossipsub(Control::Graft | Control::Prune | Control::IDontWant(_)) => 32,
             }
     }
 
@@ -701,7 +787,7 @@ impl Des {
             return;
         }
         let size = self.size_of(&msg);
-        let payload = matches!(msg, SimMsg::Tx(_) | SimMsg::Response { .. });
+        let payload = matches!(msg, SimMsg::Tx(_) | SimMsg::IWantReply(_) | SimMsg::Response { .. });
         let (region_a, region_b) = (self.nodes[from as usize].region, self.nodes[to as usize].region);
         let sender = &mut self.nodes[from as usize];
         if payload {
@@ -717,8 +803,7 @@ impl Des {
             return;
         }
         let latency_ms = self.regions.latency_ms[region_a][region_b];
-        let jitter = 1.0 + self.scenario.jitter * self.rng.random::<f64>();
-        let arrival = departed + (latency_ms * jitter * 1e6) as u64;
+        let arrival = departed + (latency_ms * model::jitter_factor(self.scenario.jitter, &mut self.rng) * 1e6) as u64;
         self.schedule(arrival, Event::Deliver { to, from, msg });
     }
 
@@ -727,14 +812,10 @@ impl Des {
             .deliveries
             .into_iter()
             .enumerate()
-            .map(|(i, mut times)| {
-                times.sort_unstable();
+            .map(|(i, times)| {
                 let injected = self.injected_at[i];
-                TxRecord {
-                    size: self.txs[i].size,
-                    origin: self.origin[i],
-                    delays: times.into_iter().map(|t| t - injected).collect(),
-                }
+                let deliveries = times.into_iter().map(|(t, node)| (t - injected, node)).collect();
+                TxRecord::new(self.txs[i].size, self.origin[i], deliveries)
             })
             .collect();
         let honest_peers = |n: &Node| n.neighbours.iter().filter(|&&p| self.nodes[p as usize].attack.is_none()).count();
@@ -753,13 +834,71 @@ impl Des {
             nodes,
             drops: self.drops,
             lost_messages: Some(self.lost),
-            attack_start_ns: Some(SECOND),
+            attack_start_ns: Some(self.start + SECOND),
             attacker_bans: self.attacker_bans,
             honest_disconnects: self.honest_disconnects,
             virtual_ns: end,
             events: Some(self.events),
             region_names: self.regions.names,
+            trace: self.trace,
             engine: "des",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{gossip::GossipsubParams, sim::Topology};
+
+    /// 100 nodes of 16 peers, D = 8 (D_low 5, D_high 12), stepped a quarter heartbeat at a time.
+    fn mesh_scenario() -> Scenario {
+        Scenario {
+            nodes: 100,
+            txs: 50,
+            tx_rate: 20.0,
+            topology: Topology::RandomRegular { degree: 16 },
+            gossipsub: GossipsubParams { d: 8, ..GossipsubParams::default() },
+            ..Scenario::default()
+        }
+    }
+
+    #[test]
+    fn meshes_stay_within_d_low_and_d_high_once_formed() {
+        let scenario = mesh_scenario();
+        let (d_low, d_high) = (scenario.gossipsub.d_low, scenario.gossipsub.d_high);
+        let heartbeat = scenario.gossipsub.heartbeat_millis * 1_000_000;
+        let mut des = Des::new(scenario).unwrap();
+        let mut sizes = BTreeMap::<usize, usize>::new();
+        for quarter in 8..60 {
+            des.advance(quarter * heartbeat / 4, &mut |_| {});
+            for node in &des.nodes {
+                *sizes.entry(node.router.mesh().len()).or_default() += 1;
+            }
+        }
+        // A PRUNE received between heartbeats can leave a mesh one below D_low until the node's
+        // own next heartbeat grafts again, as in gossipsub; nothing strays further.
+        let samples: usize = sizes.values().sum();
+        let below = sizes.range(..d_low).map(|(_, n)| n).sum::<usize>();
+        assert!(sizes.keys().all(|&size| size + 1 >= d_low && size <= d_high), "sizes (size: times): {sizes:?}");
+        assert!(below * 100 < samples, "below D_low in {below} of {samples} samples: {sizes:?}");
+        assert!(sizes.keys().any(|&size| size > 8), "peers graft from both sides, above D: {sizes:?}");
+    }
+
+    #[test]
+    fn meshes_are_two_sided() {
+        let scenario = mesh_scenario();
+        let heartbeat = scenario.gossipsub.heartbeat_millis * 1_000_000;
+        let mut des = Des::new(scenario).unwrap();
+        des.advance(10 * heartbeat, &mut |_| {});
+        let (mut links, mut one_sided) = (0, 0);
+        for (a, node) in des.nodes.iter().enumerate() {
+            for &b in node.router.mesh() {
+                links += 1;
+                one_sided += usize::from(!des.nodes[b as usize].router.mesh().contains(&(a as u32)));
+            }
+        }
+        // GRAFTs and PRUNEs in flight at the instant looked at leave a few links one-sided.
+        assert!(one_sided * 50 <= links, "{one_sided} of {links} mesh links one-sided");
     }
 }

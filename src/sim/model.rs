@@ -6,6 +6,12 @@ use rand::{Rng as _, SeedableRng as _, rngs::StdRng, seq::SliceRandom as _};
 
 use super::scenario::{AttackKind, Scenario, Topology};
 
+/// A link's delay multiplier for `jitter` (a fraction of the latency): uniform in
+/// `[1, 1 + jitter)`, so a message is never faster than its link. Both engines draw from it.
+pub fn jitter_factor(jitter: f64, rng: &mut StdRng) -> f64 {
+    1.0 + jitter * rng.random::<f64>()
+}
+
 /// Regions with a one-way latency matrix (milliseconds) and their share of nodes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Regions {

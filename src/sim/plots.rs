@@ -5,18 +5,26 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::record::TxRecord;
+use super::record::{Run, TxRecord};
 
-/// Points of an empirical CDF of `values` (sorted ascending): (value, fraction ≤ value).
+/// Points of an empirical CDF of `values`: (value, fraction ≤ value), about 400 of them, the
+/// last at the largest value (the slowest delivery).
 fn cdf(mut values: Vec<f64>) -> Vec<(f64, f64)> {
     values.sort_by(f64::total_cmp);
-    let n = values.len().max(1) as f64;
-    let step = (values.len() / 400).max(1);
-    values.iter().enumerate().step_by(step).map(|(i, &v)| (v, (i + 1) as f64 / n)).collect()
+    let n = values.len();
+    let step = n.div_ceil(400).max(1);
+    let mut points: Vec<(f64, f64)> =
+        values.iter().enumerate().step_by(step).map(|(i, &v)| (v, (i + 1) as f64 / n as f64)).collect();
+    if n > 0 && !(n - 1).is_multiple_of(step) {
+        points.push((values[n - 1], 1.0));
+    }
+    points
 }
 
-fn deliveries_ms(txs: &[TxRecord]) -> Vec<f64> {
-    txs.iter().flat_map(|t| t.delays.iter().map(|&d| d as f64 / 1e6)).collect()
+/// Delays (ms) of the deliveries to the nodes honest in `run`.
+fn deliveries_ms(txs: &[TxRecord], run: &Run) -> Vec<f64> {
+    let honest = |node: u32| run.nodes[node as usize].is_honest();
+    txs.iter().flat_map(|t| t.delays_among(honest)).map(|d| d as f64 / 1e6).collect()
 }
 
 type PlotResult = Result<(), Box<dyn std::error::Error>>;
@@ -56,14 +64,9 @@ fn line_chart(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[
 ///
 /// # Errors
 /// Drawing or file errors.
-pub fn write(
-    dir: &Path,
-    txs: &[TxRecord],
-    honest_nodes: usize,
-    bandwidth: &[(u64, u64)],
-    baseline: Option<&[TxRecord]>,
-) -> PlotResult {
-    let delivered = cdf(deliveries_ms(txs));
+pub fn write(dir: &Path, run: &Run, baseline: Option<&Run>) -> PlotResult {
+    let (txs, honest_nodes) = (&run.txs, run.honest_nodes().count());
+    let delivered = cdf(deliveries_ms(txs, run));
     line_chart(
         &dir.join("propagation_cdf.svg"),
         "Propagation: delay from injection to pooling",
@@ -91,27 +94,53 @@ pub fn write(
         &[("coverage", coverage, GREEN)],
     )?;
 
-    let mut up: Vec<(u64, u64)> = bandwidth.to_vec();
+    // Mean upload rate over the run, in kbit/s.
+    let seconds = (run.virtual_ns as f64 / 1e9).max(1e-9);
+    let mut up = run.honest_uploads();
     up.sort_unstable_by_key(|&(payload, control)| payload + control);
-    let to_kib = |(i, v): (usize, u64)| (i as f64, v as f64 / 1024.0);
-    let payload: Vec<(f64, f64)> = up.iter().map(|b| b.0).enumerate().map(to_kib).collect();
-    let control: Vec<(f64, f64)> = up.iter().map(|b| b.1).enumerate().map(to_kib).collect();
+    let to_rate = |(i, bytes): (usize, u64)| (i as f64, bytes as f64 * 8.0 / 1e3 / seconds);
+    let series: Vec<Series<'_>> = if run.control_bytes_measured() {
+        vec![
+            ("payload", up.iter().map(|b| b.0).enumerate().map(to_rate).collect(), BLUE),
+            ("control", up.iter().map(|b| b.1).enumerate().map(to_rate).collect(), RED),
+        ]
+    } else {
+        vec![(
+            "all bytes (payload and control not told apart)",
+            up.iter().map(|b| b.0).enumerate().map(to_rate).collect(),
+            BLUE,
+        )]
+    };
     line_chart(
         &dir.join("bandwidth_per_node.svg"),
-        "Upload per node (nodes sorted by total)",
+        &format!("Upload rate per honest node over {seconds:.1} s (nodes sorted by total)"),
         "node rank",
-        "KiB uploaded",
-        &[("payload", payload, BLUE), ("control", control, RED)],
+        "kbit/s uploaded (mean over the run)",
+        &series,
     )?;
 
     if let Some(baseline) = baseline {
         line_chart(
             &dir.join("attack_comparison.svg"),
-            "Honest propagation with and without the attack",
+            "Propagation to the honest nodes, with the attack and with its nodes honest",
             "milliseconds",
             "fraction of (tx, node) deliveries",
-            &[("with attack", delivered, RED), ("without attack", cdf(deliveries_ms(baseline)), BLUE)],
+            &[("with attack", delivered, RED), ("attackers honest", cdf(deliveries_ms(&baseline.txs, run)), BLUE)],
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cdf;
+
+    #[test]
+    fn the_cdf_reaches_the_slowest_value() {
+        for n in [1, 2, 399, 400, 401, 801, 1_000, 12_345] {
+            let points = cdf((0..n).map(f64::from).collect());
+            assert_eq!(points.last(), Some(&(f64::from(n - 1), 1.0)), "{n} values");
+            assert!(points.len() <= 402);
+        }
+    }
 }

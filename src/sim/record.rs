@@ -8,7 +8,7 @@ use super::scenario::AttackKind;
 use crate::gossip::DropReason;
 
 /// One honest transaction's spread: delays (ns after injection) at which each node pooled it,
-/// ascending.
+/// ascending, and which node each was.
 #[derive(Debug, Clone)]
 pub struct TxRecord {
     /// Encoded size in bytes.
@@ -16,6 +16,22 @@ pub struct TxRecord {
     /// The node it was injected at.
     pub origin: u32,
     pub delays: Vec<u64>,
+    /// `reached[i]` pooled it after `delays[i]`.
+    pub reached: Vec<u32>,
+}
+
+impl TxRecord {
+    /// From (delay, node) deliveries in any order.
+    pub fn new(size: u32, origin: u32, mut deliveries: Vec<(u64, u32)>) -> Self {
+        deliveries.sort_unstable();
+        let (delays, reached) = deliveries.into_iter().unzip();
+        Self { size, origin, delays, reached }
+    }
+
+    /// The delays of the deliveries to the nodes `counted` says yes to.
+    pub fn delays_among(&self, counted: impl Fn(u32) -> bool) -> Vec<u64> {
+        self.delays.iter().zip(&self.reached).filter(|(_, node)| counted(**node)).map(|(&d, _)| d).collect()
+    }
 }
 
 /// Per-node traffic and work counters.
@@ -74,6 +90,8 @@ pub struct Run {
     /// Discrete events processed (the DES's work; `None` for the swarm engine).
     pub events: Option<u64>,
     pub region_names: Vec<String>,
+    /// The deliveries, when the run was traced (DES only).
+    pub trace: Option<super::trace::Trace>,
     /// `"des"` or `"swarm"`.
     pub engine: &'static str,
 }
@@ -81,6 +99,12 @@ pub struct Run {
 impl Run {
     pub fn honest_nodes(&self) -> impl Iterator<Item = &NodeRecord> {
         self.nodes.iter().filter(|n| n.is_honest())
+    }
+
+    /// Whether the engine tells payload from control bytes (the swarm engine's links see
+    /// encrypted streams and count every byte as payload).
+    pub fn control_bytes_measured(&self) -> bool {
+        self.engine == "des"
     }
 
     /// Each honest node's upload: (payload, control) bytes.

@@ -32,8 +32,13 @@ const MS: f64 = 1e6;
 
 /// The time (ms) a transaction took to reach `fraction` of honest nodes, if it did.
 fn reach(record: &TxRecord, honest: usize, fraction: f64) -> Option<f64> {
-    let needed = ((honest as f64 * fraction).ceil() as usize).max(1);
-    record.delays.get(needed - 1).map(|&ns| ns as f64 / MS)
+    reach_in(&record.delays, honest, fraction)
+}
+
+/// The time (ms) until `fraction` of `nodes` nodes had it, from their ascending `delays`.
+fn reach_in(delays: &[u64], nodes: usize, fraction: f64) -> Option<f64> {
+    let needed = ((nodes as f64 * fraction).ceil() as usize).max(1);
+    delays.get(needed - 1).map(|&ns| ns as f64 / MS)
 }
 
 #[derive(Debug, Serialize)]
@@ -71,6 +76,14 @@ pub struct Summary {
     /// Swarm engine only: the spread over repeated runs and the in-process overhead.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub swarm: Option<SwarmSummary>,
+    /// `--repeat` on the DES: means and 95% confidence intervals over runs with derived seeds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<Repeats>,
+    /// `--trace`: the file, its rows and what the bound cut.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<super::trace::TraceSummary>,
+    /// Fields this engine does not measure (absent above, or to be read as such).
+    pub not_measured: Vec<&'static str>,
 }
 
 /// What repeating a wall-clock run says about its spread, and how much the process itself
@@ -107,6 +120,77 @@ impl MeanSpread {
     }
 }
 
+/// A statistic over repeated runs: its mean and 95% confidence interval (Student's t).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Interval {
+    pub mean: f64,
+    pub ci95_low: f64,
+    pub ci95_high: f64,
+}
+
+impl Interval {
+    /// `None` without values; a single value is its own interval.
+    pub fn of(values: &[f64]) -> Option<Self> {
+        let n = values.len();
+        if n == 0 {
+            return None;
+        }
+        let mean = values.iter().sum::<f64>() / n as f64;
+        if n == 1 {
+            return Some(Self { mean, ci95_low: mean, ci95_high: mean });
+        }
+        let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        let half = student_t95(n - 1) * (variance / n as f64).sqrt();
+        Some(Self { mean, ci95_low: mean - half, ci95_high: mean + half })
+    }
+}
+
+/// The two-sided 95% quantile of Student's t with `df` degrees of freedom.
+fn student_t95(df: usize) -> f64 {
+    const TABLE: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+    ];
+    match df {
+        0 => f64::NAN,
+        1..=30 => TABLE[df - 1],
+        31..=60 => 2.000,
+        61..=120 => 1.980,
+        _ => 1.960,
+    }
+}
+
+/// What `--repeat N` on the DES reports: per run, the summary's headline figures; over runs,
+/// their means with 95% confidence intervals.
+#[derive(Debug, Serialize)]
+pub struct Repeats {
+    pub runs: usize,
+    /// Seeds of the runs: the base seed, then ones derived from it.
+    pub seeds: Vec<u64>,
+    /// Per run: p50 and p90 (across transactions) of the time to reach 90% of honest nodes.
+    pub time_to_90_percent_p50_ms: Option<Interval>,
+    pub time_to_90_percent_p90_ms: Option<Interval>,
+    pub coverage: Option<Interval>,
+    pub duplicates_per_node_per_tx: Option<Interval>,
+}
+
+impl Repeats {
+    pub fn of(seeds: Vec<u64>, summaries: &[Summary]) -> Self {
+        let reach = |pick: fn(&Percentiles) -> f64| -> Vec<f64> {
+            summaries.iter().filter_map(|s| s.time_to_90_percent_ms.as_ref().map(pick)).collect()
+        };
+        let all = |pick: fn(&Summary) -> f64| -> Vec<f64> { summaries.iter().map(pick).collect() };
+        Self {
+            runs: summaries.len(),
+            seeds,
+            time_to_90_percent_p50_ms: Interval::of(&reach(|p| p.p50)),
+            time_to_90_percent_p90_ms: Interval::of(&reach(|p| p.p90)),
+            coverage: Interval::of(&all(|s| s.coverage)),
+            duplicates_per_node_per_tx: Interval::of(&all(|s| s.duplicates_per_node_per_tx)),
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct AttackSummary {
     pub attackers: usize,
@@ -117,7 +201,9 @@ pub struct AttackSummary {
     pub time_to_isolation_ms: Option<Percentiles>,
     /// Honest nodes disconnected by honest neighbours (should be 0).
     pub honest_peers_wrongly_disconnected: u64,
-    /// Honest propagation (time to reach 90% of honest nodes) without the attackers, same seed.
+    /// The same seed without the attackers (their nodes stay in the network, honest): time to
+    /// reach 90% of the nodes that are honest in the attacked run, so both sides of the
+    /// comparison count the same nodes.
     pub baseline_time_to_90_percent_ms: Option<Percentiles>,
     /// Bytes attackers uploaded per byte honest nodes uploaded (spam amplification).
     pub spam_bytes_per_honest_byte: f64,
@@ -139,10 +225,24 @@ impl Summary {
             honest_stats.iter().map(|s| f(s) as f64).sum::<f64>() / honest_stats.len().max(1) as f64
         };
         let mut bytes = BTreeMap::new();
-        bytes.insert("up_payload", mean(&|s| s.up_payload));
-        bytes.insert("up_control", mean(&|s| s.up_control));
-        bytes.insert("down_payload", mean(&|s| s.down_payload));
-        bytes.insert("down_control", mean(&|s| s.down_control));
+        let mut not_measured = Vec::new();
+        if run.control_bytes_measured() {
+            bytes.insert("up_payload", mean(&|s| s.up_payload));
+            bytes.insert("up_control", mean(&|s| s.up_control));
+            bytes.insert("down_payload", mean(&|s| s.down_payload));
+            bytes.insert("down_control", mean(&|s| s.down_control));
+        } else {
+            bytes.insert("up_total", mean(&|s| s.up_payload + s.up_control));
+            bytes.insert("down_total", mean(&|s| s.down_payload + s.down_control));
+            not_measured
+                .extend(["mean_bytes_per_node.up_payload/up_control", "mean_bytes_per_node.down_payload/down_control"]);
+        }
+        if run.lost_messages.is_none() {
+            not_measured.push("lost_messages");
+        }
+        if run.events.is_none() {
+            not_measured.push("events");
+        }
         let duplicates = mean(&|s| s.duplicates) / txs.len().max(1) as f64;
         Self {
             engine: run.engine,
@@ -167,6 +267,9 @@ impl Summary {
             plots: Vec::new(),
             virtual_seconds: run.virtual_ns as f64 / 1e9,
             swarm: None,
+            repeats: None,
+            trace: None,
+            not_measured,
         }
     }
 }
@@ -194,8 +297,10 @@ fn attack_summary(run: &Run, baseline: Option<&Run>, honest: usize) -> Option<At
         time_to_first_ban_ms: percentiles(first),
         time_to_isolation_ms: percentiles(isolated),
         honest_peers_wrongly_disconnected: run.honest_disconnects,
-        baseline_time_to_90_percent_ms: baseline
-            .and_then(|b| percentiles(b.txs.iter().filter_map(|t| reach(t, honest, 0.9)).collect())),
+        baseline_time_to_90_percent_ms: baseline.and_then(|b| {
+            let counted = |node: u32| run.nodes[node as usize].is_honest();
+            percentiles(b.txs.iter().filter_map(|t| reach_in(&t.delays_among(counted), honest, 0.9)).collect())
+        }),
         spam_bytes_per_honest_byte: {
             let sent = |attack: bool| -> u64 {
                 let nodes = run.nodes.iter().filter(|n| n.is_honest() != attack);

@@ -8,7 +8,7 @@ use std::fmt::Display;
 
 use serde::{Deserialize, Serialize};
 
-use crate::gossip::GossipConfig;
+use crate::gossip::{GossipConfig, GossipsubParams};
 
 /// How nodes connect.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,12 +82,15 @@ pub struct Scenario {
     pub loss: f64,
     /// Upload bandwidth classes in Mbit/s with their share of nodes.
     pub bandwidth_classes: Vec<(f64, f64)>,
-    /// Modelled CPU time to validate one transaction, in microseconds.
-    pub validation_micros: u64,
-    /// Gossipsub heartbeat: lazy IHAVE gossip to non-mesh neighbours.
-    pub heartbeat_millis: u64,
-    /// Mesh degree (eager push); other neighbours get IHAVE.
-    pub mesh_degree: usize,
+    /// DES only: modelled CPU time to validate one transaction, in microseconds (50 when
+    /// unset). The swarm engine validates for real and refuses the setting.
+    pub validation_micros: Option<u64>,
+    /// Every honest transaction's size on the wire, in bytes: the DES pads what it sends and
+    /// the swarm engine signs transactions whose calldata makes them this size. Unset: the
+    /// generated transfers' own sizes (~110-190 bytes).
+    pub tx_size: Option<u32>,
+    /// Gossipsub's mesh: the DES models it, the swarm engine configures rust-libp2p with it.
+    pub gossipsub: GossipsubParams,
     pub adversaries: Vec<Adversary>,
     pub churn: Option<Churn>,
     /// Virtual seconds to run after the last transaction.
@@ -107,9 +110,9 @@ impl Default for Scenario {
             jitter: 0.1,
             loss: 0.0,
             bandwidth_classes: vec![(1_000.0, 0.2), (100.0, 0.6), (25.0, 0.2)],
-            validation_micros: 50,
-            heartbeat_millis: 700,
-            mesh_degree: 8,
+            validation_micros: None,
+            tx_size: None,
+            gossipsub: GossipsubParams { d: 8, ..GossipsubParams::default() },
             adversaries: Vec::new(),
             churn: None,
             drain_seconds: 10.0,
@@ -128,6 +131,11 @@ pub struct ScenarioError {
     /// The allowed range, in words.
     pub allowed: &'static str,
 }
+
+/// Smallest fixed transaction size: a padded transfer cannot be shorter than a plain one.
+pub const MIN_TX_SIZE: u32 = 120;
+/// Largest fixed transaction size: the validation stage's size limit (128 KiB).
+pub const MAX_TX_SIZE: u32 = 128 * 1024;
 
 /// Most nodes a run may have: a million DES nodes is already hours of work.
 const MAX_NODES: usize = 1_000_000;
@@ -179,14 +187,19 @@ impl Scenario {
         if self.bandwidth_classes.iter().map(|c| c.1).sum::<f64>() <= 0.0 {
             return refuse("bandwidth_classes", "shares summing to 0", "shares with a positive sum");
         }
-        if self.validation_micros > 10_000_000 {
-            return refuse("validation_micros", self.validation_micros, "at most 10,000,000 (10 s)");
+        if self.validation_micros.is_some_and(|micros| micros > 10_000_000) {
+            return refuse("validation_micros", self.validation_micros.unwrap_or(0), "at most 10,000,000 (10 s)");
         }
-        if !(1..=60_000).contains(&self.heartbeat_millis) {
-            return refuse("heartbeat_millis", self.heartbeat_millis, "from 1 to 60,000");
+        if let Some(size) = self.tx_size
+            && !(MIN_TX_SIZE..=MAX_TX_SIZE).contains(&size)
+        {
+            return refuse("tx_size", size, "from 120 to 131,072 bytes");
         }
-        if self.mesh_degree == 0 || self.mesh_degree >= nodes {
-            return refuse("mesh_degree", self.mesh_degree, "from 1 to nodes - 1");
+        if let Err((setting, value, allowed)) = self.gossipsub.check() {
+            return refuse(format!("gossipsub.{setting}"), value, allowed);
+        }
+        if self.gossipsub.d >= nodes {
+            return refuse("gossipsub.d", self.gossipsub.d, "below the number of nodes");
         }
         if !within(self.drain_seconds, 0.0, 86_400.0, false) {
             return refuse("drain_seconds", self.drain_seconds, "from 0 to 86,400");

@@ -32,9 +32,11 @@ use futures::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use libp2p::{
     Multiaddr, Transport as _,
     core::{ConnectedPoint, multiaddr::Protocol, transport::MemoryTransport, upgrade::Version},
+    gossipsub,
     identity::Keypair,
     noise, yamux,
 };
+use prometheus_client::registry::Registry;
 use rand::{Rng as _, rngs::StdRng};
 use tokio::{
     sync::mpsc,
@@ -55,6 +57,9 @@ use crate::{
     tx::{Origin, generate::TxMix},
     validate::{PipelineConfig, ValidationConfig, ValidationPipeline, Validator},
 };
+
+/// Per transaction: (delay in ns, node) of each pooling.
+type Deliveries = Vec<Vec<(u64, u32)>>;
 
 /// In-memory ports are process-wide: every run takes a fresh range.
 static NEXT_PORT: AtomicU64 = AtomicU64::new(1 << 40);
@@ -104,8 +109,7 @@ impl Direction {
     fn arrival(&mut self, len: usize) -> Instant {
         let left = self.from.send(len, Instant::now());
         self.to.received.fetch_add(len as u64, Ordering::Relaxed);
-        let spread = if self.jitter > 0.0 { 1.0 + self.rng.random_range(-self.jitter..self.jitter) } else { 1.0 };
-        let at = (left + self.delay.mul_f64(spread.max(0.0))).max(self.last);
+        let at = (left + self.delay.mul_f64(super::model::jitter_factor(self.jitter, &mut self.rng))).max(self.last);
         self.last = at;
         at
     }
@@ -253,12 +257,15 @@ impl Network {
         }
     }
 
-    /// Node `node`'s swarm: in-memory transport shaped per link, noise, yamux, the node's behaviour.
+    /// Node `node`'s swarm: in-memory transport shaped per link, noise, yamux, the node's
+    /// behaviour with its gossipsub router reporting to `metrics` (where the run reads the
+    /// router's duplicates).
     fn swarm(
         self: &Arc<Self>,
         node: usize,
         key: Keypair,
         limits: protocol::Limits,
+        metrics: &mut Registry,
     ) -> Result<libp2p::Swarm<protocol::Behaviour>, String> {
         let network = Arc::clone(self);
         let shape = move |channel, endpoint: ConnectedPoint| match endpoint {
@@ -279,15 +286,24 @@ impl Network {
                     .multiplex(yamux::Config::default()))
             })
             .map_err(|e| e.to_string())?
-            .with_behaviour(|key| protocol::Behaviour::new(key, limits))
+            .with_behaviour(|key| {
+                let mut behaviour = protocol::Behaviour::new(key, limits);
+                behaviour.gossipsub = gossipsub::Behaviour::new(
+                    gossipsub::MessageAuthenticity::Anonymous,
+                    protocol::gossipsub_config(&limits),
+                )?
+                .with_metrics(metrics, gossipsub::MetricsConfig::default());
+                Ok(behaviour)
+            })
             .map_err(|e| e.to_string())?
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
             .build())
     }
 }
 
-/// A running node of the swarm engine: a Tidepool assembled as the node's is, on shaped links.
-struct SimNode(Tidepool);
+/// A running node of the swarm engine: a Tidepool assembled as the node's is, on shaped links,
+/// and its gossipsub router's metrics.
+struct SimNode(Tidepool, Registry);
 
 impl SimNode {
     fn network(&self) -> &NetworkHandle {
@@ -323,6 +339,9 @@ pub async fn run(scenario: &Scenario, mut progress: impl FnMut(f64)) -> Result<S
     }
     if scenario.adversaries.iter().any(|a| a.kind != AttackKind::InvalidSignature) {
         return Err("the swarm engine runs only the invalid-signature attack; use --engine des".into());
+    }
+    if scenario.validation_micros.is_some() {
+        return Err("the swarm engine validates for real: `validation_micros` is a DES setting".into());
     }
     let (layout, mut rng) = Layout::draw(scenario)?;
     let n = scenario.nodes;
@@ -364,9 +383,11 @@ pub async fn run(scenario: &Scenario, mut progress: impl FnMut(f64)) -> Result<S
             bootnodes: if network.layout.attack[i].is_some() { bootnodes } else { Vec::new() },
             max_connections: 200,
             gossip: scenario.gossip.clone(),
+            gossipsub: scenario.gossipsub,
             seed: scenario.seed ^ i as u64,
         };
-        let swarm = network.swarm(i, key, NetworkHandle::limits(&config))?;
+        let mut metrics = Registry::default();
+        let swarm = network.swarm(i, key, NetworkHandle::limits(&config), &mut metrics)?;
         if network.layout.attack[i].is_some() {
             attackers.push((i, swarm, config));
             nodes.push(None);
@@ -378,7 +399,7 @@ pub async fn run(scenario: &Scenario, mut progress: impl FnMut(f64)) -> Result<S
             .start()
             .await
             .map_err(|e| e.to_string())?;
-        nodes.push(Some(SimNode(tidepool)));
+        nodes.push(Some(SimNode(tidepool, metrics)));
     }
     let mut attacker_peers = HashMap::new();
     let (go, attack_start) = tokio::sync::watch::channel(false);
@@ -400,8 +421,9 @@ pub async fn run(scenario: &Scenario, mut progress: impl FnMut(f64)) -> Result<S
         }
     }
     let index: Arc<Mutex<HashMap<B256, (usize, Instant)>>> = Arc::default();
-    let deliveries: Arc<Mutex<Vec<Vec<u64>>>> = Arc::new(Mutex::new(vec![Vec::new(); scenario.txs]));
-    for node in nodes.iter().flatten() {
+    let deliveries: Arc<Mutex<Deliveries>> = Arc::new(Mutex::new(vec![Vec::new(); scenario.txs]));
+    for (i, node) in nodes.iter().enumerate().filter_map(|(i, n)| Some((i, n.as_ref()?))) {
+        let i = u32::try_from(i).expect("node index");
         let mut events = node.0.reader().subscribe();
         let (index, deliveries) = (Arc::clone(&index), Arc::clone(&deliveries));
         tokio::spawn(async move {
@@ -410,7 +432,7 @@ pub async fn run(scenario: &Scenario, mut progress: impl FnMut(f64)) -> Result<S
                     && let Some(&(tx, injected)) = index.lock().expect("index lock").get(&hash)
                 {
                     let delay = u64::try_from(injected.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                    deliveries.lock().expect("deliveries lock")[tx].push(delay);
+                    deliveries.lock().expect("deliveries lock")[tx].push((delay, i));
                 }
             }
         });
@@ -437,7 +459,10 @@ pub async fn run(scenario: &Scenario, mut progress: impl FnMut(f64)) -> Result<S
     for k in 0..scenario.txs {
         sleep_until(start + interval.mul_f64(k as f64)).await;
         let origin = honest[rng.random_range(0..honest.len())];
-        let tx = mix.next_tx();
+        let tx = match scenario.tx_size {
+            Some(size) => mix.next_tx_of_size(size as usize),
+            None => mix.next_tx(),
+        };
         let hash = keccak256(&tx.raw);
         sizes.push(u32::try_from(tx.raw.len()).unwrap_or(u32::MAX));
         origins.push(u32::try_from(origin).expect("node index"));
@@ -450,7 +475,7 @@ pub async fn run(scenario: &Scenario, mut progress: impl FnMut(f64)) -> Result<S
     }
     let injected = Instant::now();
     let drain = Duration::from_secs_f64(scenario.drain_seconds);
-    let everywhere = |deliveries: &Vec<Vec<u64>>| deliveries.iter().all(|d| d.len() >= honest.len());
+    let everywhere = |deliveries: &Deliveries| deliveries.iter().all(|d| d.len() >= honest.len());
     while injected.elapsed() < drain && !everywhere(&deliveries.lock().expect("deliveries lock")) {
         tokio::time::sleep(Duration::from_millis(50)).await;
         note_bans(&nodes, &baseline, &mut ban_times, start);
@@ -464,10 +489,7 @@ pub async fn run(scenario: &Scenario, mut progress: impl FnMut(f64)) -> Result<S
     let txs = deliveries
         .into_iter()
         .enumerate()
-        .map(|(k, mut delays)| {
-            delays.sort_unstable();
-            TxRecord { size: sizes[k], origin: origins[k], delays }
-        })
+        .map(|(k, deliveries)| TxRecord::new(sizes[k], origins[k], deliveries))
         .collect();
     let mut drops = BTreeMap::<DropReason, u64>::new();
     let mut node_rows = Vec::with_capacity(n);
@@ -485,7 +507,7 @@ pub async fn run(scenario: &Scenario, mut progress: impl FnMut(f64)) -> Result<S
             for (reason, count) in &net.gossip.dropped {
                 *drops.entry(*reason).or_default() += count;
             }
-            stats.duplicates = net.gossip.dropped.get(&DropReason::Duplicate).copied().unwrap_or(0);
+            stats.duplicates = router_duplicates(&node.1, &protocol::tx_topic(1));
             stats.validations = net.gossip.validations;
             peers = net.connected_peers;
             let bans = bans_of(node);
@@ -523,6 +545,7 @@ pub async fn run(scenario: &Scenario, mut progress: impl FnMut(f64)) -> Result<S
         virtual_ns: u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX),
         events: None,
         region_names: network.layout.regions.names.clone(),
+        trace: None,
         engine: "swarm",
     };
     Ok(SwarmRun { run, timer_lag_ms: super::report::percentiles(lag) })
@@ -533,6 +556,22 @@ pub async fn run(scenario: &Scenario, mut progress: impl FnMut(f64)) -> Result<S
 pub struct SwarmRun {
     pub run: Run,
     pub timer_lag_ms: Option<super::report::Percentiles>,
+}
+
+/// Messages on `topic` the node's gossipsub router received again after the first copy: all
+/// it received less those it passed on (its duplicate cache let through only first copies).
+fn router_duplicates(metrics: &Registry, topic: &gossipsub::IdentTopic) -> u64 {
+    let mut text = String::new();
+    if prometheus_client::encoding::text::encode(&mut text, metrics).is_err() {
+        return 0;
+    }
+    let label = format!("{{hash=\"{}\"}}", topic.hash());
+    let count = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(label.as_str())?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0) as u64
+    };
+    count("topic_msg_recv_counts_unfiltered_total").saturating_sub(count("topic_msg_recv_counts_total"))
 }
 
 /// How many peers the node has disconnected (with a cool-off or a ban) so far.

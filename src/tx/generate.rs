@@ -63,6 +63,39 @@ impl TxMix {
         GeneratedTx { raw, sender: self.signers[account].address(), nonce }
     }
 
+    /// The next transaction, an EIP-1559 transfer whose random calldata makes its encoding
+    /// exactly `size` bytes (at least ~120: a transfer with no calldata); gas covers the
+    /// calldata's intrinsic cost and its EIP-7623 floor.
+    pub fn next_tx_of_size(&mut self, size: usize) -> GeneratedTx {
+        let account = self.rng.random_range(0..self.signers.len());
+        let nonce = self.next_nonce[account];
+        self.next_nonce[account] += 1;
+        let mut len = size.saturating_sub(120);
+        let mut raw = Bytes::new();
+        // The length prefixes and the signature's leading zeros move the size by a few bytes:
+        // adjust the calldata and sign again until it fits.
+        for _ in 0..16 {
+            let mut input = vec![0u8; len];
+            self.rng.fill(&mut input[..]);
+            raw = self.signers[account].sign_tx(TxEip1559 {
+                chain_id: self.chain_id,
+                nonce,
+                gas_limit: 21_000 + 40 * len as u64,
+                max_fee_per_gas: 50 * GWEI,
+                max_priority_fee_per_gas: GWEI,
+                to: TxKind::Call(Address::from(self.rng.random::<[u8; 20]>())),
+                value: U256::from(self.rng.random_range(0..1_000_000u64)),
+                input: input.into(),
+                access_list: Default::default(),
+            });
+            if raw.len() == size {
+                break;
+            }
+            len = (len + size).saturating_sub(raw.len());
+        }
+        GeneratedTx { raw, sender: self.signers[account].address(), nonce }
+    }
+
     /// `count` transactions.
     pub fn take(&mut self, count: usize) -> Vec<GeneratedTx> {
         (0..count).map(|_| self.next_tx()).collect()
@@ -193,6 +226,20 @@ mod tests {
             let next = seen.entry(tx.sender).or_default();
             assert_eq!(tx.nonce, *next);
             *next += 1;
+        }
+    }
+
+    #[test]
+    fn sized_transactions_have_the_size_asked_and_validate() {
+        let mut mix = TxMix::new(3, 4, 1);
+        let validator = crate::validate::Validator::new(crate::validate::ValidationConfig {
+            min_priority_fee: 0,
+            ..Default::default()
+        });
+        for size in [120, 121, 150, 255, 256, 300, 1_000, 4_097, 65_536, 131_072] {
+            let tx = mix.next_tx_of_size(size);
+            assert_eq!(tx.raw.len(), size);
+            validator.validate(tx.raw).unwrap_or_else(|e| panic!("{size} bytes: {e}"));
         }
     }
 }

@@ -12,6 +12,7 @@ use jsonrpsee::{
 };
 use libp2p::{Multiaddr, Swarm, gossipsub, identity::Keypair, swarm::SwarmEvent};
 use tidepool::{
+    gossip::GossipsubParams,
     net::protocol::{self, Behaviour, BehaviourEvent, Limits},
     node::{Node, NodeConfig},
 };
@@ -137,7 +138,7 @@ impl RawPeer {
 
     /// Connects to the node at `address` (with its `/p2p/` suffix) whose id is `target`.
     pub async fn connect_to(address: Multiaddr, target: libp2p::PeerId) -> Self {
-        let limits = Limits { max_message: 256 * 1024, max_connections: 16 };
+        let limits = Limits { max_message: 256 * 1024, max_connections: 16, gossipsub: GossipsubParams::default() };
         let mut swarm = protocol::build_swarm(Keypair::generate_ed25519(), limits).unwrap();
         let topic = protocol::tx_topic(CHAIN_ID);
         swarm.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
