@@ -22,10 +22,11 @@ use alloy_primitives::{
 use rand::{Rng as _, rngs::StdRng};
 
 use super::{
+    eth68::{Exchange, FETCH_TIMEOUT_NS, FETCH_WAIT_NS},
     mesh::{Control, Receipt, Router},
     model::{self, Regions},
     record::{AttackerBan, NodeRecord, NodeStats, Run, TxRecord},
-    scenario::{AttackKind, Scenario},
+    scenario::{AttackKind, Propagation, Scenario},
     trace::{Kind, Trace},
 };
 use crate::{
@@ -74,6 +75,8 @@ enum Event {
         to: u32,
         from: u32,
         msg: SimMsg,
+        /// When it left the sender's uplink queue (began transmission).
+        dequeued: u64,
     },
     Verdict {
         node: u32,
@@ -86,6 +89,11 @@ enum Event {
     },
     Heartbeat {
         node: u32,
+    },
+    /// eth/68: an announced transaction's wait, or its fetch's time, is over.
+    FetchDue {
+        node: u32,
+        tx: u32,
     },
     Inject {
         tx: u32,
@@ -159,6 +167,7 @@ struct Node {
     online: bool,
     have: HashSet<u32>,
     router: Router,
+    exchange: Exchange,
     attack: Option<AttackKind>,
     stats: NodeStats,
     timeout_at: Option<u64>,
@@ -195,6 +204,8 @@ pub struct Des {
     events: u64,
     junk_counter: u64,
     trace: Option<Trace>,
+    /// Transactions spread as eth/68 does, not over gossipsub.
+    eth68: bool,
 }
 
 impl Des {
@@ -221,6 +232,7 @@ impl Des {
                     neighbours,
                     have: HashSet::default(),
                     router: Router::new(scenario.gossipsub),
+                    exchange: Exchange::default(),
                     attack: attack[i],
                     stats: NodeStats::default(),
                     timeout_at: None,
@@ -254,6 +266,7 @@ impl Des {
             events: 0,
             junk_counter: 0,
             trace: None,
+            eth68: scenario.propagation == Propagation::Eth68,
             scenario,
         };
         des.connect_all();
@@ -270,7 +283,9 @@ impl Des {
             }
         }
         let heartbeat = self.scenario.gossipsub.heartbeat_millis * 1_000_000;
-        for i in 0..self.nodes.len() as u32 {
+        // eth/68 keeps no mesh: no heartbeats.
+        let routers = if self.eth68 { 0 } else { self.nodes.len() as u32 };
+        for i in 0..routers {
             let offset = self.rng.random_range(0..heartbeat.max(1));
             self.schedule(offset, Event::Heartbeat { node: i });
         }
@@ -306,8 +321,8 @@ impl Des {
         let now = self.instant();
         let n = &mut self.nodes[node as usize];
         n.core.handle_peer(now, PeerSlot(peer), PeerChange::Connected);
-        if n.attack.is_some() {
-            return; // attackers keep no mesh
+        if n.attack.is_some() || self.eth68 {
+            return; // attackers keep no mesh; eth/68 has none
         }
         let mut controls = Vec::new();
         n.router.peer_connected(peer, node < peer, &mut controls);
@@ -414,7 +429,10 @@ impl Des {
                 self.nodes[origin as usize].core.handle_local(now, hash, bytes);
                 Some(origin)
             }
-            Event::Deliver { to, from, msg } => {
+            Event::Deliver { to, from, msg, dequeued } => {
+                if self.unwanted_before(from, to, &msg, dequeued) {
+                    return None;
+                }
                 self.receive(to, from, msg);
                 Some(to)
             }
@@ -443,6 +461,14 @@ impl Des {
                 }
                 let period = self.scenario.gossipsub.heartbeat_millis * 1_000_000;
                 self.schedule(self.now + period, Event::Heartbeat { node });
+                None
+            }
+            Event::FetchDue { node, tx } => {
+                let n = &mut self.nodes[node as usize];
+                if let Some(peer) = n.exchange.next_announcer(tx, n.router.has_seen(tx)) {
+                    self.send(node, peer, SimMsg::Request { id: 0, txs: vec![tx] });
+                    self.schedule(self.now + FETCH_TIMEOUT_NS, Event::FetchDue { node, tx });
+                }
                 None
             }
             Event::Attack { node } => {
@@ -521,24 +547,13 @@ impl Des {
         if node.attack.is_some() {
             return; // attackers read nothing and serve nothing
         }
+        if self.eth68 {
+            self.receive_eth68(to, from, msg, size);
+            return;
+        }
         let peer = PeerSlot(from);
         match msg {
-            SimMsg::Tx(tx) | SimMsg::IWantReply(tx) => match node.router.on_message(from, tx, size) {
-                // Gossipsub's own duplicate cache drops a message id it has seen before the
-                // application sees it: bandwidth spent, nothing else.
-                Receipt::Duplicate => {
-                    node.stats.duplicates += 1;
-                    *self.drops.entry(DropReason::Duplicate).or_default() += 1;
-                }
-                Receipt::First { idontwant } => {
-                    let (hash, bytes) = (self.txs[tx as usize].hash, self.txs[tx as usize].bytes.clone());
-                    let msg = MessageRef(u64::from(from) << 32 | u64::from(tx));
-                    node.core.handle_message(now, peer, WireMsg::Tx { msg, hash, bytes });
-                    for peer in idontwant {
-                        self.send(to, peer, SimMsg::Gossipsub(Control::IDontWant(tx)));
-                    }
-                }
-            },
+            SimMsg::Tx(tx) | SimMsg::IWantReply(tx) => self.receive_copy(to, from, tx, size),
             SimMsg::Announce(tx) => {
                 let t = &self.txs[tx as usize];
                 let announced = Announced { hash: t.hash, size: t.size };
@@ -572,6 +587,82 @@ impl Des {
                 }
                 self.send_controls(to, replies);
             }
+        }
+    }
+
+    /// A transaction's copy arriving (gossipsub's push or IWANT answer, eth/68's broadcast or
+    /// fetch answer): a duplicate is counted and dropped, a first copy goes to the core (and,
+    /// over gossipsub and when large, makes the receiver send IDONTWANT).
+    fn receive_copy(&mut self, to: u32, from: u32, tx: u32, size: usize) {
+        let now = self.instant();
+        let node = &mut self.nodes[to as usize];
+        let receipt = if !self.eth68 {
+            node.router.on_message(from, tx, size)
+        } else if node.router.mark_seen(tx) {
+            Receipt::Duplicate
+        } else {
+            Receipt::First { idontwant: Vec::new() }
+        };
+        match receipt {
+            // Gossipsub's own duplicate cache (eth/68: the pool's known set) drops an id it has
+            // seen before the application sees it: bandwidth spent, nothing else.
+            Receipt::Duplicate => {
+                node.stats.duplicates += 1;
+                *self.drops.entry(DropReason::Duplicate).or_default() += 1;
+            }
+            Receipt::First { idontwant } => {
+                let (hash, bytes) = (self.txs[tx as usize].hash, self.txs[tx as usize].bytes.clone());
+                let msg = MessageRef(u64::from(from) << 32 | u64::from(tx));
+                node.core.handle_message(now, PeerSlot(from), WireMsg::Tx { msg, hash, bytes });
+                for peer in idontwant {
+                    self.send(to, peer, SimMsg::Gossipsub(Control::IDontWant(tx)));
+                }
+            }
+        }
+    }
+
+    /// eth/68: full copies and fetch answers are copies; announcements wait, then fetch;
+    /// requests are answered with what the node holds.
+    fn receive_eth68(&mut self, to: u32, from: u32, msg: SimMsg, size: usize) {
+        let node = &mut self.nodes[to as usize];
+        match msg {
+            SimMsg::Tx(tx) | SimMsg::IWantReply(tx) => {
+                node.exchange.known_by(tx, from);
+                self.receive_copy(to, from, tx, size);
+            }
+            SimMsg::Announce(tx) => {
+                if node.exchange.on_announce(tx, from, node.router.has_seen(tx)) {
+                    self.schedule(self.now + FETCH_WAIT_NS, Event::FetchDue { node: to, tx });
+                }
+            }
+            SimMsg::Request { id, txs } => {
+                let held: Vec<u32> = txs.into_iter().filter(|t| node.have.contains(t)).collect();
+                if !held.is_empty() {
+                    self.send(to, from, SimMsg::Response { id, txs: held });
+                }
+            }
+            SimMsg::Response { txs, .. } => {
+                for tx in txs {
+                    self.nodes[to as usize].exchange.known_by(tx, from);
+                    let size = self.txs[tx as usize].size as usize;
+                    self.receive_copy(to, from, tx, size);
+                }
+            }
+            SimMsg::Gossipsub(_) => {}
+        }
+    }
+
+    /// eth/68: `node` now holds `tx`; full copies and announcements go out.
+    fn spread_eth68(&mut self, node: u32, tx: u32) {
+        let size = self.txs[tx as usize].size as usize;
+        let limit = self.scenario.gossip.announce_above;
+        let n = &mut self.nodes[node as usize];
+        let spread = n.exchange.spread(tx, size, &n.neighbours, limit, &mut self.rng);
+        for peer in spread.full {
+            self.send(node, peer, SimMsg::Tx(tx));
+        }
+        for peer in spread.announce {
+            self.send(node, peer, SimMsg::Announce(tx));
         }
     }
 
@@ -620,6 +711,12 @@ impl Des {
                 Action::Report { msg, outcome, .. } => {
                     let tx = (msg.0 & 0xffff_ffff) as u32;
                     let accepted = outcome == Acceptance::Accept;
+                    if self.eth68 {
+                        if accepted {
+                            self.spread_eth68(node, tx);
+                        }
+                        continue;
+                    }
                     for peer in self.nodes[node as usize].router.validated(tx, accepted) {
                         self.send(node, peer, SimMsg::Tx(tx));
                     }
@@ -646,6 +743,20 @@ impl Des {
                         .collect();
                     self.nodes[node as usize].core.handle_served(to, budget, withheld);
                     self.send(node, to.0, SimMsg::Response { id, txs });
+                }
+                Action::Publish { tx, .. } if self.eth68 => {
+                    let id = self.by_hash[&tx];
+                    self.nodes[node as usize].router.mark_seen(id);
+                    self.spread_eth68(node, id);
+                }
+                // The core announces what it holds above `announce_above` instead of publishing
+                // it: eth/68 spreads it (announced to every peer, as it is over the limit).
+                Action::Announce { txs } if self.eth68 => {
+                    for announced in txs {
+                        let id = self.by_hash[&announced.hash];
+                        self.nodes[node as usize].router.mark_seen(id);
+                        self.spread_eth68(node, id);
+                    }
                 }
                 Action::Publish { tx, .. } => {
                     let id = self.by_hash[&tx];
@@ -796,7 +907,8 @@ impl Des {
             sender.stats.up_control += size as u64;
         }
         let serialization = (size as f64 / sender.uplink_bytes_per_ns) as u64;
-        sender.uplink_free = sender.uplink_free.max(self.now) + serialization;
+        let dequeued = sender.uplink_free.max(self.now);
+        sender.uplink_free = dequeued + serialization;
         let departed = sender.uplink_free;
         if self.scenario.loss > 0.0 && self.rng.random::<f64>() < self.scenario.loss {
             self.lost += 1;
@@ -804,7 +916,21 @@ impl Des {
         }
         let latency_ms = self.regions.latency_ms[region_a][region_b];
         let arrival = departed + (latency_ms * model::jitter_factor(self.scenario.jitter, &mut self.rng) * 1e6) as u64;
-        self.schedule(arrival, Event::Deliver { to, from, msg });
+        self.schedule(arrival, Event::Deliver { to, from, msg, dequeued });
+    }
+
+    /// Whether `msg`, a transaction `from` queued for `to`, was still queued when `to`'s
+    /// IDONTWANT for it reached `from`: gossipsub then takes it out of the queue, so it never
+    /// goes out. (Checked on arrival, as the engine books uplink time when a message is queued:
+    /// the time it held is not given back to the messages behind it.)
+    fn unwanted_before(&mut self, from: u32, to: u32, msg: &SimMsg, dequeued: u64) -> bool {
+        let (SimMsg::Tx(tx) | SimMsg::IWantReply(tx)) = *msg else { return false };
+        if self.nodes[from as usize].router.unwanted_since(tx, to).is_none_or(|at| at >= dequeued) {
+            return false;
+        }
+        let size = self.size_of(msg) as u64;
+        self.nodes[from as usize].stats.up_payload -= size;
+        true
     }
 
     fn finish(self, end: u64) -> Run {

@@ -74,8 +74,8 @@ pub struct Router {
     /// Ids asked for by IWANT and not yet received, with the time the promise lapses.
     promises: HashMap<u32, u64>,
     /// Per id, the peers that said IDONTWANT (often before the message arrives here) and when
-    /// the first did; kept for the message cache's lifetime.
-    dont_send: HashMap<u32, (u64, Vec<u32>)>,
+    /// each did; kept for the message cache's lifetime after the first.
+    dont_send: HashMap<u32, Vec<(u32, u64)>>,
 }
 
 /// How long a peer has to answer an IWANT before the id may be asked of another (rust-libp2p's
@@ -152,7 +152,8 @@ impl Router {
         }
     }
 
-    fn seen_before(&mut self, tx: u32) -> bool {
+    /// Marks `tx` in the duplicate cache; returns whether it was already there.
+    pub fn mark_seen(&mut self, tx: u32) -> bool {
         let (word, bit) = (tx as usize / 64, 1u64 << (tx % 64));
         if self.seen.len() <= word {
             self.seen.resize(word + 1, 0);
@@ -169,7 +170,7 @@ impl Router {
 
     /// A message arrived from `from` (`size` bytes on the wire).
     pub fn on_message(&mut self, from: u32, tx: u32, size: usize) -> Receipt {
-        if self.seen_before(tx) {
+        if self.mark_seen(tx) {
             if let Some(cached) = self.cache.get_mut(&tx)
                 && !cached.validated
                 && !cached.senders.contains(&from)
@@ -199,14 +200,15 @@ impl Router {
         }
         let Some(cached) = self.cache.get_mut(&tx) else { return Vec::new() };
         cached.validated = true;
-        let unwanted = self.dont_send.get(&tx).map_or(&[][..], |(_, peers)| peers);
-        self.mesh.iter().copied().filter(|p| !cached.senders.contains(p) && !unwanted.contains(p)).collect()
+        let unwanted = self.dont_send.get(&tx).map_or(&[][..], Vec::as_slice);
+        let wanted = |p: &u32| !cached.senders.contains(p) && unwanted.iter().all(|(q, _)| q != p);
+        self.mesh.iter().copied().filter(wanted).collect()
     }
 
     /// This node's own message: to every peer with `flood_publish`, else to the mesh (or, with
     /// no mesh yet, to `d` random peers).
     pub fn publish(&mut self, tx: u32, rng: &mut StdRng) -> Vec<u32> {
-        self.seen_before(tx);
+        self.mark_seen(tx);
         self.windows[0].push(tx);
         self.cache.insert(tx, Cached { validated: true, ..Cached::default() });
         if self.params.flood_publish {
@@ -222,10 +224,15 @@ impl Router {
     }
 
     pub fn on_idontwant(&mut self, from: u32, tx: u32, now: u64) {
-        let (_, peers) = self.dont_send.entry(tx).or_insert((now, Vec::new()));
-        if !peers.contains(&from) {
-            peers.push(from);
+        let peers = self.dont_send.entry(tx).or_default();
+        if peers.iter().all(|(p, _)| *p != from) {
+            peers.push((from, now));
         }
+    }
+
+    /// When `peer`'s IDONTWANT for `tx` arrived, if it did.
+    pub fn unwanted_since(&self, tx: u32, peer: u32) -> Option<u64> {
+        self.dont_send.get(&tx)?.iter().find(|(p, _)| *p == peer).map(|(_, at)| *at)
     }
 
     /// An IHAVE: the ids not seen and not already asked for, to ask `from` for (IWANT); up to
@@ -251,10 +258,12 @@ impl Router {
     /// `iwant_retransmissions` times and never after its IDONTWANT.
     pub fn on_iwant(&mut self, from: u32, ids: Vec<u32>) -> Vec<u32> {
         let limit = self.params.iwant_retransmissions;
+        let dont_send = &self.dont_send;
+        let unwanted = |t: u32| dont_send.get(&t).is_some_and(|peers| peers.iter().any(|(p, _)| *p == from));
         ids.into_iter()
             .filter(|t| {
                 let Some(cached) = self.cache.get_mut(t) else { return false };
-                if !cached.validated || self.dont_send.get(t).is_some_and(|(_, peers)| peers.contains(&from)) {
+                if !cached.validated || unwanted(*t) {
                     return false;
                 }
                 let count = match cached.iwant_answers.iter_mut().find(|(p, _)| *p == from) {
@@ -325,7 +334,7 @@ impl Router {
         self.windows.insert(0, Vec::new());
         self.promises.retain(|_, &mut until| until > now);
         let kept_for = params.history_length as u64 * params.heartbeat_millis * 1_000_000;
-        self.dont_send.retain(|_, (since, _)| *since + kept_for > now);
+        self.dont_send.retain(|_, peers| peers[0].1 + kept_for > now);
     }
 
     /// Peers outside the mesh and not backed off that pass `filter`, shuffled.

@@ -3,7 +3,8 @@
 //!
 //! Owns: scenarios (`scenario.rs`), network models and the seed-drawn layout (`model.rs`:
 //! regions and latency, bandwidth, topologies), the deterministic discrete-event engine
-//! (`des.rs`) with its model of gossipsub's router (`mesh.rs`), the swarm engine (`swarm.rs`: real libp2p swarms on shaped in-memory links,
+//! (`des.rs`) with its model of gossipsub's router (`mesh.rs`) and of eth/68's exchange
+//! (`eth68.rs`), the swarm engine (`swarm.rs`: real libp2p swarms on shaped in-memory links,
 //! each node a `Tidepool` assembled by the same builder as the node), what both engines record
 //! (`record.rs`), and run outputs (`report.rs`, `plots.rs`).
 //! Does not: open sockets (the swarm engine's links are in memory), or, in the DES, read the
@@ -11,6 +12,7 @@
 //! byte-identical output. The swarm engine runs on the wall clock and reports its spread.
 
 pub mod des;
+pub mod eth68;
 pub mod mesh;
 pub mod model;
 pub mod plots;
@@ -21,7 +23,7 @@ pub mod swarm;
 pub mod trace;
 
 pub use des::Des;
-pub use scenario::{Adversary, AttackKind, Churn, Scenario, ScenarioError, Topology};
+pub use scenario::{Adversary, AttackKind, Churn, Propagation, Scenario, ScenarioError, Topology};
 
 use std::path::Path;
 

@@ -24,6 +24,19 @@ pub enum Topology {
     BarabasiAlbert { m: usize },
 }
 
+/// How honest transactions spread.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Propagation {
+    /// Gossipsub: flood-published by their origin, pushed along the mesh, IHAVE/IWANT outside it.
+    #[default]
+    Gossipsub,
+    /// As Ethereum's devp2p eth/68 (`eth68.rs`): a node sends a transaction it newly holds in
+    /// full to the square root of its peers and announces it to the rest, who fetch it after a
+    /// wait unless it arrives meanwhile. DES only.
+    Eth68,
+}
+
 /// What adversarial nodes do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -89,6 +102,8 @@ pub struct Scenario {
     /// the swarm engine signs transactions whose calldata makes them this size. Unset: the
     /// generated transfers' own sizes (~110-190 bytes).
     pub tx_size: Option<u32>,
+    /// How transactions spread: gossipsub (the mesh below) or eth/68's push and announce.
+    pub propagation: Propagation,
     /// Gossipsub's mesh: the DES models it, the swarm engine configures rust-libp2p with it.
     pub gossipsub: GossipsubParams,
     pub adversaries: Vec<Adversary>,
@@ -112,6 +127,7 @@ impl Default for Scenario {
             bandwidth_classes: vec![(1_000.0, 0.2), (100.0, 0.6), (25.0, 0.2)],
             validation_micros: None,
             tx_size: None,
+            propagation: Propagation::Gossipsub,
             gossipsub: GossipsubParams { d: 8, ..GossipsubParams::default() },
             adversaries: Vec::new(),
             churn: None,

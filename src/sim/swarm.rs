@@ -46,7 +46,7 @@ use tokio::{
 use super::{
     model::Layout,
     record::{AttackerBan, NodeRecord, NodeStats, Run, TxRecord},
-    scenario::{AttackKind, Scenario},
+    scenario::{AttackKind, Propagation, Scenario},
 };
 use crate::{
     Tidepool,
@@ -339,6 +339,9 @@ pub async fn run(scenario: &Scenario, mut progress: impl FnMut(f64)) -> Result<S
     }
     if scenario.adversaries.iter().any(|a| a.kind != AttackKind::InvalidSignature) {
         return Err("the swarm engine runs only the invalid-signature attack; use --engine des".into());
+    }
+    if scenario.propagation != Propagation::Gossipsub {
+        return Err("the swarm engine runs gossipsub: eth/68 propagation is a DES model".into());
     }
     if scenario.validation_micros.is_some() {
         return Err("the swarm engine validates for real: `validation_micros` is a DES setting".into());
