@@ -86,6 +86,35 @@ fn sim_help_names_its_flags_and_the_scenario_reference() {
 }
 
 #[test]
+fn a_sweep_writes_one_row_per_point_and_a_plot_per_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let output = Command::new(env!("CARGO_BIN_EXE_tidepool"))
+        .args(["sim", "sweep", "--quiet", "--repeat", "2", "--set", "gossipsub.d=6,8", "--set", "nodes=30,40"])
+        .args(["--set", "txs=10", "--set", "drain_seconds=2", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert!(rows[0].starts_with("gossipsub.d,nodes,txs,drain_seconds,runs,t90_p50_ms_mean,t90_p50_ms_ci95_low"));
+    assert_eq!(rows.len(), 5, "2 x 2 points: {csv}");
+    assert!(rows[1].starts_with("6,30,10,2,2,"), "{}", rows[1]);
+    for plot in ["sweep_gossipsub_d.svg", "sweep_nodes.svg", "sweep_txs.svg", "sweep_drain_seconds.svg"] {
+        assert!(out.join(plot).exists(), "{plot}");
+    }
+    let refused = Command::new(env!("CARGO_BIN_EXE_tidepool"))
+        .args(["sim", "sweep", "--quiet", "--set", "gossipsub.d=8,0", "--out"])
+        .arg(dir.path().join("bad"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(refused.stderr).unwrap();
+    assert!(stderr.contains("gossipsub.d = 0") && stderr.contains("`gossipsub.d`"), "{stderr}");
+    assert!(!dir.path().join("bad").exists(), "a bad point is refused before any run");
+}
+
+#[test]
 fn a_bad_sim_setting_is_named_before_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");

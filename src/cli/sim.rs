@@ -75,6 +75,62 @@ pub struct SimArgs {
 enum SimAction {
     /// Rerun a saved run from its folder's scenario.toml (into <dir>/replay).
     Replay { dir: PathBuf },
+    /// Run the DES over a grid of scenario values: `sweep.csv` (one row per point, means and
+    /// 95% confidence intervals over the repeats) and `sweep_<setting>.svg` per swept setting.
+    Sweep(SweepArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SweepArgs {
+    /// A setting and its values, by its path in the scenario file (SCENARIO.md), e.g.
+    /// `--set gossipsub.d=4,6,8 --set topology.degree=8,16,32 --set adversaries[0].fraction=0,0.1`.
+    /// Repeatable: every combination runs.
+    #[arg(long = "set", required = true)]
+    axes: Vec<String>,
+    /// Base scenario file (TOML) [default: the built-in scenario].
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Runs per point, on seeds derived from the base seed.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// Output folder [default: sim-runs/sweep].
+    #[arg(long, default_value = "sim-runs/sweep")]
+    out: PathBuf,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// `tidepool sim sweep`.
+fn sweep(args: &SweepArgs) -> Result<(), String> {
+    let base = match &args.scenario {
+        Some(path) => load(path)?,
+        None => Scenario::default(),
+    };
+    let axes = args.axes.iter().map(|a| sim::sweep::Axis::parse(a)).collect::<Result<Vec<_>, _>>()?;
+    let progress = progress_bar(args.quiet, "of the runs");
+    let started = Instant::now();
+    let points = sim::sweep::run(&base, &axes, args.repeat, &args.out, |done| {
+        progress.set_position((done * 1_000.0) as u64);
+    })?;
+    progress.finish_and_clear();
+    println!(
+        "{} points x {} runs in {:.1}s wall — {}",
+        points.len(),
+        args.repeat.max(1),
+        started.elapsed().as_secs_f64(),
+        args.out.join("sweep.csv").display()
+    );
+    Ok(())
+}
+
+fn progress_bar(quiet: bool, unit: &str) -> ProgressBar {
+    let progress = if quiet { ProgressBar::hidden() } else { ProgressBar::new(1_000) };
+    progress.set_style(
+        ProgressStyle::with_template(&format!("{{elapsed_precise}} [{{bar:40}}] {{percent}}% {unit}"))
+            .expect("template"),
+    );
+    progress
 }
 
 fn parse_attack(text: &str) -> Result<AttackKind, String> {
@@ -108,6 +164,7 @@ pub fn run(args: SimArgs) -> ExitCode {
 
 fn simulate(args: SimArgs) -> Result<(), String> {
     let (scenario, out, saved_engine) = match &args.action {
+        Some(SimAction::Sweep(sweep_args)) => return sweep(sweep_args),
         Some(SimAction::Replay { dir }) => {
             let summary = std::fs::read_to_string(dir.join("summary.json")).unwrap_or_default();
             let engine = serde_json::from_str::<serde_json::Value>(&summary)
@@ -142,12 +199,8 @@ fn simulate(args: SimArgs) -> Result<(), String> {
     // Before anything is written: a bad value is named with its allowed range.
     scenario.check().map_err(|e| e.to_string())?;
     let engine = args.engine.clone().or(saved_engine).unwrap_or_else(|| "des".into());
-    let progress = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(1_000) };
     let unit = if engine == "swarm" { "of the transactions injected" } else { "virtual time" };
-    progress.set_style(
-        ProgressStyle::with_template(&format!("{{elapsed_precise}} [{{bar:40}}] {{percent}}% {unit}"))
-            .expect("template"),
-    );
+    let progress = progress_bar(args.quiet, unit);
     let started = Instant::now();
     let set = |done: f64| progress.set_position((done * 1_000.0) as u64);
     let summary = match engine.as_str() {

@@ -6,7 +6,8 @@
 //! (`des.rs`) with its model of gossipsub's router (`mesh.rs`) and of eth/68's exchange
 //! (`eth68.rs`), the swarm engine (`swarm.rs`: real libp2p swarms on shaped in-memory links,
 //! each node a `Tidepool` assembled by the same builder as the node), what both engines record
-//! (`record.rs`), and run outputs (`report.rs`, `plots.rs`).
+//! (`record.rs`), run outputs (`report.rs`, `plots.rs`, `trace.rs`), and grids of DES runs
+//! (`sweep.rs`).
 //! Does not: open sockets (the swarm engine's links are in memory), or, in the DES, read the
 //! wall clock: its randomness comes from the scenario's seed only, so one seed gives
 //! byte-identical output. The swarm engine runs on the wall clock and reports its spread.
@@ -20,6 +21,7 @@ pub mod record;
 pub mod report;
 pub mod scenario;
 pub mod swarm;
+pub mod sweep;
 pub mod trace;
 
 pub use des::Des;

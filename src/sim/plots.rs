@@ -27,16 +27,31 @@ fn deliveries_ms(txs: &[TxRecord], run: &Run) -> Vec<f64> {
     txs.iter().flat_map(|t| t.delays_among(honest)).map(|d| d as f64 / 1e6).collect()
 }
 
-type PlotResult = Result<(), Box<dyn std::error::Error>>;
+pub(super) type PlotResult = Result<(), Box<dyn std::error::Error>>;
 
 /// One line on a chart: its legend, its points, its colour.
-type Series<'a> = (&'a str, Vec<(f64, f64)>, RGBColor);
+pub(super) type Series<'a> = (&'a str, Vec<(f64, f64)>, RGBColor);
+
+/// The `i`th of a few distinguishable line colours (cycling).
+pub(super) fn palette(i: usize) -> RGBColor {
+    const COLOURS: [RGBColor; 8] = [
+        RGBColor(31, 119, 180),
+        RGBColor(214, 39, 40),
+        RGBColor(44, 160, 44),
+        RGBColor(255, 127, 14),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
+    ];
+    COLOURS[i % COLOURS.len()]
+}
 
 /// The files [`write()`] may produce.
 pub const FILES: [&str; 4] =
     ["propagation_cdf.svg", "coverage_over_time.svg", "bandwidth_per_node.svg", "attack_comparison.svg"];
 
-fn line_chart(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series<'_>]) -> PlotResult {
+pub(super) fn line_chart(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series<'_>]) -> PlotResult {
     let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
     root.fill(&WHITE)?;
     let x_max = series.iter().flat_map(|s| s.1.iter().map(|p| p.0)).fold(1.0, f64::max);
