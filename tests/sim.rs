@@ -6,6 +6,8 @@ use proptest::prelude::*;
 use tidepool::{
     gossip::{GossipConfig, GossipsubParams},
     sim::{self, Adversary, AttackKind, Churn, Propagation, Scenario, Topology},
+    tx::generate::TxMix,
+    validate::{ValidationConfig, Validator},
 };
 
 fn small(seed: u64) -> Scenario {
@@ -293,6 +295,18 @@ fn the_swarm_engine_refuses_what_it_only_models_in_the_des() {
     ] {
         let error = sim::run_swarm(&scenario, dir.path(), 1, |_| {}).unwrap_err();
         assert!(error.contains(named), "{named}: {error}");
+    }
+}
+
+/// `tx_size` transactions are real ones: the validator accepts them at every size allowed.
+#[test]
+fn fixed_size_transactions_are_valid_at_every_allowed_size() {
+    let mut mix = TxMix::new(3, 4, 1);
+    let validator = Validator::new(ValidationConfig { min_priority_fee: 0, ..ValidationConfig::default() });
+    for size in [120, 121, 255, 256, 1_000, 4_097, 65_536, 131_072] {
+        let tx = mix.next_tx_of_size(size);
+        assert_eq!(tx.raw.len(), size);
+        validator.validate(tx.raw).unwrap_or_else(|e| panic!("{size} bytes: {e}"));
     }
 }
 

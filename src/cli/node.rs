@@ -91,7 +91,7 @@ impl NodeArgs {
 }
 
 pub fn run(args: NodeArgs) -> ExitCode {
-    super::init_logging();
+    super::init_logging("info");
     let config = match args.into_config() {
         Ok(config) => config,
         Err(e) => {

@@ -152,7 +152,9 @@ fn load(path: &std::path::Path) -> Result<Scenario, String> {
 }
 
 pub fn run(args: SimArgs) -> ExitCode {
-    super::init_logging();
+    // Warnings only: a simulation's output is its run folder and summary line; the swarm
+    // engine's hundreds of libp2p swarms would each log their start at info.
+    super::init_logging("warn");
     match simulate(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

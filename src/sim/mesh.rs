@@ -67,7 +67,10 @@ pub struct Router {
     peers: Vec<Peer>,
     mesh: Vec<u32>,
     /// Gossipsub's duplicate cache: a bit per message id seen (received or published).
-    seen: Vec<u64>,
+    seen: Bits,
+    /// Ids whose validation is over: a duplicate of one needs no bookkeeping (the common case,
+    /// checked without touching the cache).
+    settled: Bits,
     /// The message cache: ids by the heartbeat window they arrived in, newest first.
     windows: Vec<Vec<u32>>,
     cache: HashMap<u32, Cached>,
@@ -76,6 +79,27 @@ pub struct Router {
     /// Per id, the peers that said IDONTWANT (often before the message arrives here) and when
     /// each did; kept for the message cache's lifetime after the first.
     dont_send: HashMap<u32, Vec<(u32, u64)>>,
+}
+
+/// A set of message ids, one bit each (ids are dense: the engine numbers its messages).
+#[derive(Debug, Default)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    /// Adds `id`; returns whether it was already there.
+    fn insert(&mut self, id: u32) -> bool {
+        let (word, bit) = (id as usize / 64, 1u64 << (id % 64));
+        if self.0.len() <= word {
+            self.0.resize(word + 1, 0);
+        }
+        let had = self.0[word] & bit != 0;
+        self.0[word] |= bit;
+        had
+    }
+
+    fn contains(&self, id: u32) -> bool {
+        self.0.get(id as usize / 64).is_some_and(|w| w & (1u64 << (id % 64)) != 0)
+    }
 }
 
 /// How long a peer has to answer an IWANT before the id may be asked of another (rust-libp2p's
@@ -90,7 +114,8 @@ impl Router {
             params,
             peers: Vec::new(),
             mesh: Vec::new(),
-            seen: Vec::new(),
+            seen: Bits::default(),
+            settled: Bits::default(),
             cache: HashMap::default(),
             promises: HashMap::default(),
             dont_send: HashMap::default(),
@@ -154,23 +179,20 @@ impl Router {
 
     /// Marks `tx` in the duplicate cache; returns whether it was already there.
     pub fn mark_seen(&mut self, tx: u32) -> bool {
-        let (word, bit) = (tx as usize / 64, 1u64 << (tx % 64));
-        if self.seen.len() <= word {
-            self.seen.resize(word + 1, 0);
-        }
-        let seen = self.seen[word] & bit != 0;
-        self.seen[word] |= bit;
-        seen
+        self.seen.insert(tx)
     }
 
     /// Whether the duplicate cache holds `tx`.
     pub fn has_seen(&self, tx: u32) -> bool {
-        self.seen.get(tx as usize / 64).is_some_and(|w| w & (1u64 << (tx % 64)) != 0)
+        self.seen.contains(tx)
     }
 
     /// A message arrived from `from` (`size` bytes on the wire).
     pub fn on_message(&mut self, from: u32, tx: u32, size: usize) -> Receipt {
         if self.mark_seen(tx) {
+            if self.settled.contains(tx) {
+                return Receipt::Duplicate;
+            }
             if let Some(cached) = self.cache.get_mut(&tx)
                 && !cached.validated
                 && !cached.senders.contains(&from)
@@ -194,6 +216,7 @@ impl Router {
     /// returned peers: not the ones it came from, not those that sent IDONTWANT) and kept for
     /// gossip; others leave the cache.
     pub fn validated(&mut self, tx: u32, accepted: bool) -> Vec<u32> {
+        self.settled.insert(tx);
         if !accepted {
             self.cache.remove(&tx);
             return Vec::new();
