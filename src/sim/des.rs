@@ -303,7 +303,7 @@ impl Des {
     #[must_use]
     pub fn with_attackers_honest(mut self) -> Self {
         for node in 0..self.nodes.len() as u32 {
-            if self.nodes[node as usize].attack.take().is_some() {
+            if self.nodes[node as usize].attack.take().is_some() && !self.eth68 {
                 // Its router starts now, with the peers it has.
                 for peer in self.nodes[node as usize].neighbours.clone() {
                     let mut controls = Vec::new();

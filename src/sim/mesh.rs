@@ -154,14 +154,17 @@ impl Router {
     }
 
     /// A GRAFT: joins the mesh unless backed off or the mesh is full (`d_high`) and the peer
-    /// is inbound; a refusal is answered with PRUNE.
+    /// is inbound; a refusal is answered with PRUNE, which backs the peer off here too.
     pub fn on_graft(&mut self, from: u32, now: u64, out: &mut Vec<(u32, Control)>) {
         let full = self.mesh.len() >= self.params.d_high && !self.is_outbound(from);
-        let Some(backoff_until) = self.peers.iter().find(|p| p.id == from).map(|p| p.backoff_until) else { return };
-        if self.mesh.contains(&from) {
+        let in_mesh = self.mesh.contains(&from);
+        let until = now + self.prune_backoff_ns;
+        let Some(peer) = self.peer(from) else { return };
+        if in_mesh {
             return;
         }
-        if backoff_until > now || full {
+        if peer.backoff_until > now || full {
+            peer.backoff_until = peer.backoff_until.max(until);
             out.push((from, Control::Prune));
             return;
         }
@@ -454,6 +457,7 @@ mod tests {
         assert_eq!(router.mesh().len(), 6);
         router.on_graft(9, 0, &mut out);
         assert_eq!(out, [(9, Control::Prune)], "inbound peer 9 refused at d_high");
+        assert!(router.peers.iter().any(|p| p.id == 9 && p.backoff_until > 0), "and backed off here too");
         router.on_graft(4, 0, &mut out);
         assert!(router.mesh().contains(&4), "an outbound peer is taken even then");
         out.clear();
