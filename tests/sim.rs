@@ -127,8 +127,14 @@ fn the_swarm_engine_reaches_full_coverage_on_real_swarms() {
     assert_eq!(summary.coverage, 1.0, "{summary:?}");
     let swarm = summary.swarm.expect("swarm summary");
     assert_eq!(swarm.runs, 2);
-    assert!(swarm.time_to_90_percent_p50_ms.mean > 0.0);
+    let p50 = &swarm.time_to_90_percent_p50_ms;
+    assert!(p50.mean > 0.0 && p50.ci95_low <= p50.mean && p50.mean <= p50.ci95_high, "{p50:?}");
     assert!(dir.path().join("propagation_cdf.svg").exists());
+    // Gossipsub-level duplicates, read from the real routers' metrics (it said 0.00 before).
+    assert!(summary.duplicates_per_node_per_tx > 1.0, "{}", summary.duplicates_per_node_per_tx);
+    assert!(summary.not_measured.contains(&"lost_messages"), "{:?}", summary.not_measured);
+    assert!(summary.mean_bytes_per_node.contains_key("up_total"));
+    assert!(!summary.mean_bytes_per_node.contains_key("up_control"), "not told apart on the wire");
 }
 
 #[test]

@@ -103,11 +103,14 @@ pub struct SwarmSummary {
     pub overhead_flagged: bool,
 }
 
-/// Mean and standard deviation over runs.
+/// Mean, standard deviation and 95% confidence interval (as the DES's `--repeat` reports
+/// them, [`Interval`]) over runs.
 #[derive(Debug, Serialize)]
 pub struct MeanSpread {
     pub mean: f64,
     pub stddev: f64,
+    pub ci95_low: f64,
+    pub ci95_high: f64,
     pub values: Vec<f64>,
 }
 
@@ -116,7 +119,8 @@ impl MeanSpread {
         let n = values.len().max(1) as f64;
         let mean = values.iter().sum::<f64>() / n;
         let stddev = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
-        Self { mean, stddev, values }
+        let interval = Interval::of(&values).unwrap_or(Interval { mean, ci95_low: mean, ci95_high: mean });
+        Self { mean, stddev, ci95_low: interval.ci95_low, ci95_high: interval.ci95_high, values }
     }
 }
 
