@@ -19,7 +19,7 @@ use alloy_primitives::{
     Address, B256, Bytes, TxKind, keccak256,
     map::{HashMap, HashSet},
 };
-use rand::{Rng as _, rngs::StdRng};
+use rand::{Rng as _, rngs::StdRng, seq::SliceRandom as _};
 
 use super::{
     eth68::{Exchange, FETCH_TIMEOUT_NS, FETCH_WAIT_NS},
@@ -33,6 +33,7 @@ use crate::{
     gossip::{
         Acceptance, Action, Announced, DropReason, GossipCore, MessageRef, PeerChange, PeerSlot, Verdict, WireMsg,
     },
+    pool::PoolConfig,
     tx::{generate::TxMix, sign::Signer},
     validate::{ValidationConfig, Validator},
 };
@@ -153,6 +154,8 @@ struct SimTx {
     hash: B256,
     size: u32,
     honest: bool,
+    /// The valid-spam attacker whose key signed it.
+    spammer: Option<u32>,
 }
 
 struct Node {
@@ -204,6 +207,10 @@ pub struct Des {
     events: u64,
     junk_counter: u64,
     trace: Option<Trace>,
+    /// Per valid-spam attacker, its transactions the pools hold (see `pool_verdict`).
+    spam_pooled: HashMap<u32, usize>,
+    /// The pool's per-account limit (`PoolConfig::account_slots`).
+    account_slots: usize,
     /// Transactions spread as eth/68 does, not over gossipsub.
     eth68: bool,
 }
@@ -266,6 +273,8 @@ impl Des {
             events: 0,
             junk_counter: 0,
             trace: None,
+            spam_pooled: HashMap::default(),
+            account_slots: PoolConfig::default().account_slots,
             eth68: scenario.propagation == Propagation::Eth68,
             scenario,
         };
@@ -277,10 +286,19 @@ impl Des {
     /// Connects every link as the swarm engine dials them (the lower index dials), each router
     /// grafting its first `d_low` peers, and staggers the heartbeats over one interval.
     fn connect_all(&mut self) {
-        for node in 0..self.nodes.len() as u32 {
-            for peer in self.nodes[node as usize].neighbours.clone() {
-                self.connect(node, peer);
-            }
+        // Links come up in random order, both ends at once (as connections and subscription
+        // exchanges complete in a real network): a router's first D_low peers are then a
+        // random pick, not its lowest-numbered neighbours, which both ends of a link would
+        // tend to share.
+        let mut links: Vec<(u32, u32)> = (0..self.nodes.len() as u32)
+            .flat_map(|node| {
+                self.nodes[node as usize].neighbours.iter().filter(move |&&p| node < p).map(move |&p| (node, p))
+            })
+            .collect();
+        links.shuffle(&mut self.rng);
+        for (dialer, listener) in links {
+            self.connect(dialer, listener);
+            self.connect(listener, dialer);
         }
         let heartbeat = self.scenario.gossipsub.heartbeat_millis * 1_000_000;
         // eth/68 keeps no mesh: no heartbeats.
@@ -360,7 +378,7 @@ impl Des {
     fn register(&mut self, bytes: Bytes, honest: bool) -> u32 {
         let hash = keccak256(&bytes);
         let id = self.txs.len() as u32;
-        self.txs.push(SimTx { size: bytes.len() as u32, bytes, hash, honest });
+        self.txs.push(SimTx { size: bytes.len() as u32, bytes, hash, honest, spammer: None });
         self.by_hash.insert(hash, id);
         if honest {
             self.deliveries.push(Vec::new());
@@ -818,11 +836,25 @@ impl Des {
         // The real validator, once per distinct transaction: a deterministic function of the
         // bytes, so every node would reach the same verdict. Honest txs are funded by assumption.
         let verdict = match self.validator.validate(self.txs[tx as usize].bytes.clone()) {
-            Ok(_) => Verdict::Accepted,
+            Ok(_) => self.pool_verdict(tx),
             Err(e) => Verdict::for_invalid(&e),
         };
         self.verdicts.insert(tx, verdict);
         verdict
+    }
+
+    /// A valid transaction meets the pool: every pool holds a spamming sender's first
+    /// `account_slots` transactions and refuses the rest (nothing is mined in a simulation to
+    /// make room), and a refusal by the pool's rules is not relayed (`Ignored`, as
+    /// `net::peer_verdict` answers it).
+    fn pool_verdict(&mut self, tx: u32) -> Verdict {
+        let Some(spammer) = self.txs[tx as usize].spammer else { return Verdict::Accepted };
+        let pooled = self.spam_pooled.entry(spammer).or_default();
+        if *pooled >= self.account_slots {
+            return Verdict::Ignored;
+        }
+        *pooled += 1;
+        Verdict::Accepted
     }
 
     fn attack(&mut self, node: u32) {
@@ -858,19 +890,24 @@ impl Des {
                 seed.extend_from_slice(&node.to_be_bytes());
                 let id = self.txs.len() as u32;
                 let hash = keccak256(&seed);
-                self.txs.push(SimTx { bytes: Bytes::new(), hash, size: FAKE_SIZE, honest: false });
+                self.txs.push(SimTx { bytes: Bytes::new(), hash, size: FAKE_SIZE, honest: false, spammer: None });
                 self.by_hash.insert(hash, id);
                 return Some(id);
             }
-            AttackKind::ValidSpam => Signer::dev(ATTACKER_KEYS + u64::from(node)).sign_tx(TxEip1559 {
-                chain_id: 1,
-                nonce: n,
-                gas_limit: 21_000,
-                max_fee_per_gas: 1_000_000_000,
-                max_priority_fee_per_gas: 1,
-                to: TxKind::Call(Address::with_last_byte(0xee)),
-                ..Default::default()
-            }),
+            AttackKind::ValidSpam => {
+                let bytes = Signer::dev(ATTACKER_KEYS + u64::from(node)).sign_tx(TxEip1559 {
+                    chain_id: 1,
+                    nonce: n,
+                    gas_limit: 21_000,
+                    max_fee_per_gas: 1_000_000_000,
+                    max_priority_fee_per_gas: 1,
+                    to: TxKind::Call(Address::with_last_byte(0xee)),
+                    ..Default::default()
+                });
+                let id = self.register(bytes, false);
+                self.txs[id as usize].spammer = Some(node);
+                return Some(id);
+            }
             AttackKind::DuplicateReplay => {
                 let carried = self.injected_at.partition_point(|&at| at <= self.now);
                 return (carried > 0).then(|| self.rng.random_range(0..carried) as u32);
