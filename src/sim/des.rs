@@ -283,8 +283,9 @@ impl Des {
         Ok(des)
     }
 
-    /// Connects every link as the swarm engine dials them (the lower index dials), each router
-    /// grafting its first `d_low` peers, and staggers the heartbeats over one interval.
+    /// Connects every link (the lower index dials, as in the swarm engine), in a random order,
+    /// each router grafting the first `d_low` peers it meets, and staggers the heartbeats over
+    /// one interval.
     fn connect_all(&mut self) {
         // Links come up in random order, both ends at once (as connections and subscription
         // exchanges complete in a real network): a router's first D_low peers are then a
@@ -324,9 +325,7 @@ impl Des {
             if self.nodes[node as usize].attack.take().is_some() && !self.eth68 {
                 // Its router starts now, with the peers it has.
                 for peer in self.nodes[node as usize].neighbours.clone() {
-                    let mut controls = Vec::new();
-                    self.nodes[node as usize].router.peer_connected(peer, node < peer, &mut controls);
-                    self.send_controls(node, controls);
+                    self.router_meets(node, peer);
                 }
             }
         }
@@ -339,11 +338,15 @@ impl Des {
         let now = self.instant();
         let n = &mut self.nodes[node as usize];
         n.core.handle_peer(now, PeerSlot(peer), PeerChange::Connected);
-        if n.attack.is_some() || self.eth68 {
-            return; // attackers keep no mesh; eth/68 has none
+        if n.attack.is_none() && !self.eth68 {
+            self.router_meets(node, peer); // attackers keep no mesh; eth/68 has none
         }
+    }
+
+    /// `node`'s router learns of `peer` (the lower index dialed) and may graft it.
+    fn router_meets(&mut self, node: u32, peer: u32) {
         let mut controls = Vec::new();
-        n.router.peer_connected(peer, node < peer, &mut controls);
+        self.nodes[node as usize].router.peer_connected(peer, node < peer, &mut controls);
         self.send_controls(node, controls);
     }
 
@@ -810,17 +813,21 @@ impl Des {
     /// `node` no longer has `peer`: its core and router forget the link.
     fn unlink(&mut self, node: u32, peer: u32) {
         let now = self.instant();
-        let n = &mut self.nodes[node as usize];
-        n.neighbours.retain(|&p| p != peer);
-        n.router.peer_gone(peer);
-        n.core.handle_peer(now, PeerSlot(peer), PeerChange::Disconnected);
+        self.forget_link(node, peer);
+        self.nodes[node as usize].core.handle_peer(now, PeerSlot(peer), PeerChange::Disconnected);
     }
 
-    fn disconnect(&mut self, node: u32, peer: u32) {
-        let at = self.now;
+    /// `node`'s link list and router drop `peer` (its core is told by the caller, or decided it).
+    fn forget_link(&mut self, node: u32, peer: u32) {
         let n = &mut self.nodes[node as usize];
         n.neighbours.retain(|&p| p != peer);
         n.router.peer_gone(peer);
+    }
+
+    /// `node`'s core disconnected `peer`: both sides drop the link.
+    fn disconnect(&mut self, node: u32, peer: u32) {
+        let at = self.now;
+        self.forget_link(node, peer);
         if self.nodes[peer as usize].attack.is_some() {
             self.attacker_bans.push(AttackerBan { attacker: peer, neighbour: node, at_ns: at });
         } else {

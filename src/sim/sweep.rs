@@ -54,9 +54,8 @@ impl Axis {
 pub fn with_setting(scenario: &Scenario, path: &str, value: &toml::Value) -> Result<Scenario, String> {
     let mut root = toml::Value::try_from(scenario).map_err(|e| e.to_string())?;
     let parts: Vec<&str> = path.split('.').collect();
-    let (last, parents) = parts.split_last().ok_or_else(|| format!("{path}: empty"))?;
     let mut at = &mut root;
-    for part in parents.iter().chain(std::iter::once(last)) {
+    for (i, part) in parts.iter().enumerate() {
         let (name, index) = match part.split_once('[') {
             Some((name, rest)) => {
                 let index = rest.trim_end_matches(']').parse::<usize>().map_err(|_| format!("{path}: bad index"))?;
@@ -65,7 +64,7 @@ pub fn with_setting(scenario: &Scenario, path: &str, value: &toml::Value) -> Res
             None => (*part, None),
         };
         let table = at.as_table_mut().ok_or_else(|| format!("{path}: `{name}` is not inside a table"))?;
-        if std::ptr::eq(part, last) && index.is_none() && !table.contains_key(name) {
+        if i + 1 == parts.len() && index.is_none() && !table.contains_key(name) {
             // An unset optional setting (`tx_size`, `validation_micros`, ...): deserialising
             // below refuses a name the scenario does not have.
             table.insert(name.to_owned(), value.clone());
